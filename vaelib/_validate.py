@@ -1,0 +1,109 @@
+"""Input validation shared by every vaelib module.
+
+Each helper raises ``ValueError`` (or ``TypeError``) with a message that names the argument,
+says what was received and what was expected, and what to do about it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+
+def _describe(t: Tensor) -> str:
+    return f"shape {tuple(t.shape)}, dtype {t.dtype}"
+
+
+def as_tensor(name: str, value, *, like: Tensor | None = None) -> Tensor:
+    """Return ``value`` as a floating tensor, or raise a TypeError naming ``name``."""
+    if isinstance(value, Tensor):
+        t = value
+    else:
+        try:
+            t = torch.as_tensor(value, dtype=like.dtype if like is not None else torch.get_default_dtype())
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(
+                f"{name} must be a tensor or array-like of numbers; got {type(value).__name__}. "
+                f"Pass a torch.Tensor."
+            ) from err
+    if not t.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating-point tensor; got {_describe(t)}. "
+            f"Convert it first, e.g. {name}.float()."
+        )
+    return t
+
+
+def finite(name: str, t: Tensor) -> Tensor:
+    """Raise a ValueError if ``t`` holds NaN or infinity."""
+    if not torch.isfinite(t).all():
+        bad = (~torch.isfinite(t)).sum().item()
+        raise ValueError(
+            f"{name} contains {bad} non-finite value(s) (NaN or inf) out of {t.numel()} "
+            f"({_describe(t)}). Check the computation that produced it (an exploding "
+            f"log-variance or a division by zero are the usual causes)."
+        )
+    return t
+
+
+def positive(name: str, t: Tensor, *, allow_zero: bool = False) -> Tensor:
+    """Raise a ValueError if any entry of ``t`` is negative (or zero, unless allowed)."""
+    bad = (t < 0) if allow_zero else (t <= 0)
+    if bad.any():
+        worst = t[bad].min().item()
+        need = "non-negative" if allow_zero else "strictly positive"
+        raise ValueError(
+            f"{name} must be {need}; got {int(bad.sum())} bad value(s), the smallest {worst:.4g} "
+            f"({_describe(t)}). Map an unconstrained output through softplus or exp to make "
+            f"it positive."
+        )
+    return t
+
+
+def min_dims(name: str, t: Tensor, n: int, meaning: str) -> Tensor:
+    """Raise a ValueError unless ``t`` has at least ``n`` dimensions (``meaning`` names them)."""
+    if t.dim() < n:
+        raise ValueError(
+            f"{name} must have at least {n} dimension(s) {meaning}; got {_describe(t)}. "
+            f"Add the missing dimension, e.g. {name}.unsqueeze(0) for a batch of one."
+        )
+    return t
+
+
+def same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
+    """Raise a ValueError unless ``a`` and ``b`` have the same shape."""
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same shape; got {name_a} {tuple(a.shape)} and "
+            f"{name_b} {tuple(b.shape)}. Both describe the same latent variables, one entry "
+            f"per (batch, latent dimension)."
+        )
+
+
+def broadcastable(names: Sequence[str], tensors: Sequence[Tensor]) -> torch.Size:
+    """Return the broadcast shape of ``tensors`` or raise a ValueError naming their shapes."""
+    try:
+        return torch.broadcast_shapes(*(t.shape for t in tensors))
+    except RuntimeError as err:
+        shapes = ", ".join(f"{n} {tuple(t.shape)}" for n, t in zip(names, tensors))
+        raise ValueError(
+            f"shapes do not broadcast: {shapes}. Give them the same shape, or shapes that "
+            f"broadcast (e.g. (B, K) with (K,))."
+        ) from err
+
+
+def positive_number(name: str, value: float) -> float:
+    """Raise a ValueError unless ``value`` is a finite number > 0."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0; got {value!r}.")
+    return float(value)
+
+
+def positive_int(name: str, value: int) -> int:
+    """Raise a ValueError unless ``value`` is an int >= 1."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
+    return value
