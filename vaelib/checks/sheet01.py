@@ -1,0 +1,372 @@
+"""Checks for exercise sheet 01, the stochastic node (solutions/01_the_stochastic_node.ipynb).
+
+The toy problem of lecture 01: minimise E_{x ~ N(theta, 1)}[x^2] over theta. Each check runs
+the student's function on fixed inputs, compares with the reference answer and, when the
+answer matches a typical mistake, names it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from vaelib.checks import Case, CheckFailed, Mistake, check_function, check_value
+
+__all__ = [
+    "check_score_estimate",
+    "check_pathwise_gradient",
+    "check_score_variance",
+    "check_optimal_baseline",
+    "check_exponential_sample",
+]
+
+F64 = torch.float64
+SEED = 2024  # the pathwise check draws its noise from torch's global generator, seeded with this
+
+
+def _fixed_x(theta: float, n: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return theta + torch.randn(n, generator=g, dtype=F64)
+
+
+# --------------------------------------------------------------------------- Exercise 1
+
+
+def _score_reference(theta, x):
+    return x**2 * (x - theta)
+
+
+SCORE_MISTAKES = [
+    Mistake(
+        lambda theta, x: x**3,
+        "you forgot the minus theta: the score of N(theta, 1) is d/dtheta log q = x - "
+        "theta, not x.",
+    ),
+    Mistake(lambda theta, x: x**2 * (theta - x), "sign error: d/dtheta [-(x - theta)^2 / 2] = +(x - theta)."),
+    Mistake(
+        lambda theta, x: 2 * x,
+        "that is the pathwise estimator f'(x) dx/dtheta = 2x; the score-function "
+        "estimator never differentiates f: f(x) (x - theta).",
+    ),
+    Mistake(lambda theta, x: x - theta, "you returned the score alone; multiply it by f(x) = x^2."),
+    Mistake(
+        lambda theta, x: x**2 * torch.distributions.Normal(theta, 1.0).log_prob(x),
+        "you multiplied f(x) by log q(x); the estimator uses its derivative d/dtheta log q(x) = x - theta.",
+    ),
+]
+
+
+def check_score_estimate(score_estimate) -> None:
+    """Exercise 1: ``score_estimate(theta, x)`` returns f(x_s) (x_s - theta) for each sample."""
+    cases = []
+    for theta, n, seed in [(0.5, 6, 1), (-1.5, 6, 2), (2.0, 1000, 3)]:
+        th = torch.tensor(theta, dtype=F64)
+        x = _fixed_x(theta, n, seed)
+        label = f"theta = {theta}, {n} samples"
+        cases.append(Case((th, x), _score_reference(th, x), label=label, atol=1e-8, rtol=1e-8))
+    check_function(
+        score_estimate,
+        cases,
+        exercise=1,
+        name="score_estimate",
+        hint="one value per sample: f(x_s) * d/dtheta log N(x_s; theta, 1), shape (S,).",
+        mistakes=SCORE_MISTAKES,
+    )
+
+
+# --------------------------------------------------------------------------- Exercise 2
+
+
+def _pathwise_reference(theta, num_samples):
+    theta = theta.clone().requires_grad_(True)
+    x = torch.distributions.Normal(theta, 1.0).rsample((num_samples,))
+    (x**2).mean().backward()
+    return theta.grad
+
+
+def _sample_instead_of_rsample(theta, num_samples):
+    theta = theta.clone().requires_grad_(True)
+    x = torch.distributions.Normal(theta, 1.0).sample((num_samples,))
+    (grad,) = torch.autograd.grad((x**2).mean(), theta, allow_unused=True) if x.requires_grad else (None,)
+    return grad
+
+
+def _sum_not_mean(theta, num_samples):
+    theta = theta.clone().requires_grad_(True)
+    (torch.distributions.Normal(theta, 1.0).rsample((num_samples,)) ** 2).sum().backward()
+    return theta.grad
+
+
+def _forgot_square(theta, num_samples):
+    theta = theta.clone().requires_grad_(True)
+    torch.distributions.Normal(theta, 1.0).rsample((num_samples,)).mean().backward()
+    return theta.grad
+
+
+def _sign_flipped(theta, num_samples):
+    return -_pathwise_reference(theta, num_samples)
+
+
+def _returned_the_loss(theta, num_samples):
+    return (torch.distributions.Normal(theta, 1.0).rsample((num_samples,)) ** 2).mean().detach()
+
+
+def _seeded(fn):
+    """fn with torch's global generator seeded first, so every call sees the same noise.
+
+    The caller's random state is restored afterwards.
+    """
+
+    def wrapped(theta, num_samples):
+        with torch.random.fork_rng(devices=[]):  # leave the caller's random state untouched
+            torch.manual_seed(SEED)
+            return fn(theta, num_samples)
+
+    return wrapped
+
+
+PATHWISE_MISTAKES = [
+    Mistake(
+        _seeded(_sample_instead_of_rsample),
+        "sample() draws x without a graph, so no gradient reaches theta (None): use "
+        "rsample(), which computes x = theta + eps.",
+    ),
+    Mistake(
+        _seeded(_sum_not_mean),
+        "you summed over the samples; the S-sample estimate is the MEAN of the per-sample"
+        " gradients (divide by S).",
+    ),
+    Mistake(
+        _seeded(_forgot_square),
+        "you differentiated E[x]; the objective is E[x^2] (square x before averaging).",
+    ),
+    Mistake(
+        _seeded(_sign_flipped),
+        "sign error: return the gradient itself (theta.grad), not the descent direction "
+        "-grad.",
+    ),
+    Mistake(
+        _seeded(_returned_the_loss),
+        "you returned the objective's estimate mean(x^2); return the gradient theta.grad "
+        "after .backward().",
+    ),
+]
+
+
+def check_pathwise_gradient(pathwise_gradient) -> None:
+    """Exercise 2: ``pathwise_gradient(theta, num_samples)`` via rsample() and autograd.
+
+    The check seeds torch (``torch.manual_seed(SEED)``) before each call, so the answer must
+    draw its noise as ``torch.distributions.Normal(theta, 1.0).rsample((num_samples,))``.
+    """
+    seeded = _seeded(pathwise_gradient)
+    cases = []
+    for theta, n in [(1.5, 1000), (-0.5, 10), (0.0, 1)]:
+        th = torch.tensor(theta, dtype=F64)
+        expected = _seeded(_pathwise_reference)(th, n)
+        cases.append(Case((th, n), expected, label=f"theta = {theta}, {n} samples", atol=1e-8, rtol=1e-6))
+    check_function(
+        seeded,
+        cases,
+        exercise=2,
+        name="pathwise_gradient",
+        hint=(
+            "draw x = Normal(theta, 1.0).rsample((num_samples,)) with theta.requires_grad_(), "
+            "call (x ** 2).mean().backward() and return theta.grad. If it raised 'does not "
+            "require grad', you used sample(), which cuts the graph: use rsample(). The check "
+            "seeds torch and expects exactly that draw."
+        ),
+        mistakes=PATHWISE_MISTAKES,
+    )
+
+
+# --------------------------------------------------------------------------- Exercise 3
+
+
+def _variance_reference(theta, b):
+    return theta**4 + 14 * theta**2 + 15 - 2 * b * (theta**2 + 3) + b**2
+
+
+VARIANCE_MISTAKES = [
+    Mistake(
+        lambda theta, b: theta**4 + 18 * theta**2 + 15 - 2 * b * (theta**2 + 3) + b**2,
+        "that is the second moment E[g^2]; the variance subtracts the squared mean (2 theta)^2 = 4 theta^2.",
+    ),
+    Mistake(
+        lambda theta, b: theta**4 + 2 * theta**2 + 15 - 2 * b * (theta**2 + 1) + b**2,
+        "check the Gaussian moments: E[eps^4] = 3 (not 1), so E[(theta + eps)^2 eps^2] = theta^2 + 3.",
+    ),
+    Mistake(
+        lambda theta, b: theta**4 + 14 * theta**2 + 3 - 2 * b * (theta**2 + 3) + b**2,
+        "check the Gaussian moments: E[eps^6] = 15 (5 * 3 * 1), not 3.",
+    ),
+    Mistake(
+        lambda theta, b: theta**4 + 14 * theta**2 + 15 + 2 * b * (theta**2 + 3) + b**2,
+        "sign of the cross term: Var[g - b eps] = Var[g] - 2 b Cov(g, eps) + b^2 Var[eps].",
+    ),
+    Mistake(
+        lambda theta, b: theta**4 + 14 * theta**2 + 15 - 2 * b * (theta**2 + 3),
+        "you dropped b^2 Var[eps] = b^2 from Var[g - b eps].",
+    ),
+]
+
+
+def check_score_variance(score_variance) -> None:
+    """Exercise 3: the exact variance of (x^2 - b)(x - theta), x ~ N(theta, 1)."""
+    cases = [
+        Case(
+            (theta, b), _variance_reference(theta, b), label=f"theta = {theta}, b = {b}", atol=1e-9, rtol=1e-9
+        )
+        for theta, b in [(0.0, 0.0), (1.0, 0.0), (2.0, 7.0), (-1.5, 2.0)]
+    ]
+    cases.append(
+        Case(
+            (torch.tensor([0.0, 1.0], dtype=F64), 1.0),
+            _variance_reference(torch.tensor([0.0, 1.0], dtype=F64), 1.0),
+            label="theta a tensor [0, 1], b = 1 (use only arithmetic, so tensors work)",
+            atol=1e-9,
+            rtol=1e-9,
+        )
+    )
+    check_function(
+        score_variance,
+        cases,
+        exercise=3,
+        name="score_variance",
+        hint=(
+            "write x = theta + eps, expand (theta + eps)^2 eps - b eps, and use E[eps^2] = 1, "
+            "E[eps^4] = 3, E[eps^6] = 15."
+        ),
+        mistakes=VARIANCE_MISTAKES,
+    )
+
+
+# --------------------------------------------------------------------------- Exercise 4
+
+BASELINE_MISTAKES = [
+    Mistake(
+        lambda theta: theta**2 + 1,
+        "theta^2 + 1 = E[f(x)] is the usual guess (and a good baseline), but not the "
+        "minimiser: set d/db Var = -2 (theta^2 + 3) + 2 b to zero.",
+    ),
+    Mistake(
+        lambda theta: theta**2,
+        "theta^2 = f(E[x]) ignores the noise; minimise the quadratic in b from exercise "
+        "3.",
+    ),
+    Mistake(lambda theta: -(theta**2 + 3), "sign error: the variance -2 b c + b^2 is minimised at b = +c."),
+    Mistake(
+        lambda theta: 0 * theta,
+        "b = 0 is the plain estimator; the optimum is where d/db of the variance "
+        "vanishes.",
+    ),
+]
+
+
+def check_optimal_baseline(optimal_baseline) -> None:
+    """Exercise 4: the variance-minimising constant baseline b*(theta) = theta^2 + 3."""
+    cases = [
+        Case((theta,), theta**2 + 3, label=f"theta = {theta}", atol=1e-9, rtol=1e-9)
+        for theta in [1.5, 0.0, -2.0]  # 1.5 first: at theta = 0 the mistakes theta^2 and 0 agree
+    ]
+    th = torch.tensor([0.0, 2.0], dtype=F64)
+    cases.append(Case((th,), th**2 + 3, label="theta a tensor [0, 2]", atol=1e-9, rtol=1e-9))
+    check_function(
+        optimal_baseline,
+        cases,
+        exercise=4,
+        name="optimal_baseline",
+        hint="the variance from exercise 3 is a quadratic in b; its minimiser is b* = Cov(f s, s) / Var(s).",
+        mistakes=BASELINE_MISTAKES,
+    )
+
+
+# --------------------------------------------------------------------------- Exercise 5
+
+
+def _exponential_ok(rate: torch.Tensor, u: torch.Tensor):
+    """A property: z = -log(1 - u)/rate (or -log(u)/rate, as 1 - U ~ U), with a gradient path."""
+    right = [-torch.log1p(-u) / rate, -torch.log(u) / rate]
+
+    def verdict(got):
+        if not isinstance(got, torch.Tensor):
+            return f"expected a tensor of shape {tuple(u.shape)}, got {type(got).__name__}"
+        if got.shape != u.shape:
+            return f"expected shape {tuple(u.shape)} (one sample per u), got shape {tuple(got.shape)}"
+        values = got.detach().to(F64)
+        if not any(torch.allclose(values, r.detach(), rtol=1e-6, atol=1e-9) for r in right):
+            return "values differ from the inverse CDF F^-1(u) = -log(1 - u) / rate"
+        if not got.requires_grad:
+            return "the values are right but no gradient reaches rate (got.requires_grad is False)"
+        return None
+
+    return verdict
+
+
+EXPONENTIAL_MISTAKES = [
+    Mistake(
+        lambda rate, u: -rate * torch.log1p(-u),
+        "you used rate as a scale: Exp(rate) has mean 1/rate, so divide by rate.",
+    ),
+    Mistake(
+        lambda rate, u: torch.log1p(-u) / rate,
+        "log(1 - u) < 0: the inverse of F(z) = 1 - exp(-rate z) is z = -log(1 - u) / rate"
+        " (mind the minus).",
+    ),
+    Mistake(
+        lambda rate, u: 1 - torch.exp(-rate * u),
+        "that is the CDF F(u); sampling needs its inverse: solve u = 1 - exp(-rate z) for"
+        " z.",
+    ),
+    Mistake(
+        lambda rate, u: (-torch.log1p(-u) / rate).detach(),
+        "the values are right but the graph is cut (detach(), .item(), float() or "
+        "torch.tensor(...)): keep it a torch expression in rate.",
+    ),
+]
+
+
+def check_exponential_sample(exponential_sample, *, num_samples: int = 100_000) -> None:
+    """Exercise 5: Exp(rate) samples via the inverse CDF, with gradients reaching ``rate``.
+
+    Checks the values on fixed uniforms, then the pathwise gradient they give:
+    d/d rate E[z^2] = d/d rate (2 / rate^2) = -4 / rate^3, within 5 standard errors.
+    """
+    cases = []
+    for rate, seed in [(0.7, 1), (2.5, 2), (0.3, 3)]:  # not 1.0: there rate * and / rate agree
+        u = torch.rand(8, generator=torch.Generator().manual_seed(seed), dtype=F64).clamp(1e-6, 1 - 1e-6)
+        r = torch.tensor(rate, dtype=F64, requires_grad=True)
+        cases.append(Case((r, u), _exponential_ok(r, u), label=f"rate = {rate}"))
+    check_function(
+        exponential_sample,
+        cases,
+        exercise=5,
+        name="exponential_sample",
+        hint="invert u = F(z) = 1 - exp(-rate z), and keep it a differentiable torch expression in rate.",
+        mistakes=EXPONENTIAL_MISTAKES,
+        quiet=True,
+    )
+    rate = torch.tensor(1.5, dtype=F64, requires_grad=True)
+    u = torch.rand(num_samples, generator=torch.Generator().manual_seed(4), dtype=F64).clamp(1e-12, 1 - 1e-12)
+    z = exponential_sample(rate, u)
+    (per_sample,) = torch.autograd.grad(z.pow(2).sum(), rate)  # sum of per-sample gradients
+    # per-sample gradients d/d rate z_s^2 = -2 z_s^2 / rate, computed again for their spread
+    grads = -2 * z.detach().pow(2) / rate.detach()
+    se = grads.std() / math.sqrt(num_samples)
+    estimate = per_sample / num_samples
+    exact = -4 / rate.detach() ** 3
+    check_value(
+        estimate,
+        lambda got: None if abs(got - exact) < 5 * se else (
+            f"the pathwise estimate {float(got):.4f} is more than 5 standard errors ({float(se):.4f}) "
+            f"from the exact -4 / rate^3 = {float(exact):.4f}"
+        ),
+        exercise=5,
+        label="the pathwise gradient of E[z^2] through your sampler",
+        quiet=True,
+    )
+    print(
+        f"Exercise 5: exponential_sample passed all {len(cases)} checks; its pathwise gradient "
+        f"of E[z^2] matches -4 / rate^3 within 5 standard errors."
+    )
