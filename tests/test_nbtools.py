@@ -55,3 +55,13 @@ def test_cli_validate_and_missing_file(tmp_path, capsys):
     assert nbtools.main(["validate", str(path)]) == 1
     assert "execution counts" in capsys.readouterr().out
     assert nbtools.main(["validate", str(tmp_path / "missing.ipynb")]) == 2
+
+
+def test_write_atomic_keeps_permissions_and_leaves_no_temp_file(tmp_path):
+    path = tmp_path / "x.ipynb"
+    nbtools.write_atomic(_nb("1"), path)
+    assert path.stat().st_mode & 0o044, "a new notebook must be readable by others, not private like mkstemp's"
+    path.chmod(0o640)
+    nbtools.write_atomic(_nb("2"), path)
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["x.ipynb"]
