@@ -1,0 +1,299 @@
+"""Each sheet-03 check accepts right answers and rejects typical wrong answers, naming them."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.distributions import MultivariateNormal, kl_divergence
+
+from vaelib import gaussians, kl
+from vaelib.checks import CheckFailed
+from vaelib.checks import sheet03 as checks
+
+
+def _blank(*args):
+    raise NotImplementedError("Exercise N: replace this line with your answer")
+
+
+ALL_CHECKS = [
+    checks.check_kl_diag,
+    checks.check_kl_full,
+    checks.check_kl_gauss,
+    checks.check_kl_monte_carlo,
+    checks.check_best_diagonal_q,
+]
+
+
+@pytest.mark.parametrize("check", ALL_CHECKS)
+def test_a_blank_answer_raises_not_implemented_unchanged(check):
+    with pytest.raises(NotImplementedError, match="Exercise N"):
+        check(_blank)
+
+
+@pytest.mark.parametrize("check", ALL_CHECKS)
+def test_a_crashing_answer_is_reported_with_its_error(check):
+    def crashes(*args):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    with pytest.raises(CheckFailed, match="raised RuntimeError: mat1 and mat2 shapes cannot be multiplied"):
+        check(crashes)
+
+
+def _rejects(check, wrong, *words):
+    with pytest.raises(CheckFailed) as info:
+        check(wrong)
+    msg = str(info.value)
+    for word in words:
+        assert word in msg, (word, msg)
+    return msg
+
+
+def _diag(L):
+    return torch.diagonal(L, dim1=-2, dim2=-1)
+
+
+# --------------------------------------------------------------------------- Exercise 1
+
+
+def kl_diag(mu, log_var):
+    return 0.5 * (log_var.exp() + mu**2 - 1 - log_var).sum(-1)
+
+
+def kl_diag_kingma_welling(mu, log_var):
+    return -0.5 * torch.sum(1 + log_var - mu.pow(2) - log_var.exp(), dim=-1)
+
+
+def kl_diag_torch(mu, log_var):
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * log_var))
+    return kl_divergence(q, torch.distributions.Normal(torch.zeros_like(mu), 1.0)).sum(-1)
+
+
+@pytest.mark.parametrize("answer", [kl_diag, kl_diag_kingma_welling, kl_diag_torch, kl.diag_gaussian_to_std_normal])
+def test_kl_diag_accepts_right_answers(answer, capsys):
+    checks.check_kl_diag(answer)
+    assert "Exercise 1: kl_diag passed all 3 checks." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "wrong, words",
+    [
+        (lambda mu, lv: (lv.exp() + mu**2 - 1 - lv).sum(-1), ["forgot the factor 1/2"]),
+        (lambda mu, lv: 0.5 * (lv.exp() + mu**2 - 1 - lv).mean(-1), ["averaged over the latent dimensions", "SUM"]),
+        (lambda mu, lv: 0.5 * (lv.exp() + mu**2 - 1 - lv).sum(), ["expected shape (4,), got shape ()", "one KL per row"]),
+        (lambda mu, lv: -0.5 * (lv.exp() + mu**2 - 1 - lv).sum(-1), ["sign error", ">= 0"]),
+        (lambda mu, lv: 0.5 * (lv.exp() + mu**2 - 1 + lv).sum(-1), ["sign of the log term"]),
+        (lambda mu, lv: 0.5 * ((0.5 * lv).exp() + mu**2 - 1 - lv).sum(-1), ["standard deviation", "variance sigma^2 = exp(log_var)"]),
+        (lambda mu, lv: 0.5 * (lv**2 + mu**2 - 1 - torch.log(lv**2)).sum(-1), ["treated log_var as a standard deviation"]),
+        (lambda mu, lv: 0.5 * (lv.exp() + mu**2 - lv).sum(-1), ["forgot the -1"]),
+    ],
+)
+def test_kl_diag_rejects_typical_mistakes(wrong, words):
+    msg = _rejects(checks.check_kl_diag, wrong, *words)
+    assert msg.startswith("Exercise 1, B = 4, K = 3")
+
+
+# --------------------------------------------------------------------------- Exercise 2
+
+
+def kl_full(mu, scale_tril):
+    K = mu.shape[-1]
+    trace_term = (scale_tril**2).sum((-2, -1))
+    log_det = 2 * torch.log(_diag(scale_tril)).sum(-1)
+    return 0.5 * (trace_term + (mu**2).sum(-1) - K - log_det)
+
+
+def kl_full_torch(mu, scale_tril):
+    K = mu.shape[-1]
+    q = MultivariateNormal(mu, scale_tril=scale_tril)
+    return kl_divergence(q, MultivariateNormal(torch.zeros(K, dtype=mu.dtype), scale_tril=torch.eye(K, dtype=mu.dtype)))
+
+
+def kl_full_covariance(mu, scale_tril):
+    Sigma = scale_tril @ scale_tril.mT
+    K = mu.shape[-1]
+    return 0.5 * (torch.diagonal(Sigma, dim1=-2, dim2=-1).sum(-1) + (mu**2).sum(-1) - K - torch.logdet(Sigma))
+
+
+@pytest.mark.parametrize("answer", [kl_full, kl_full_torch, kl_full_covariance, kl.full_gaussian_to_std_normal])
+def test_kl_full_accepts_right_answers(answer, capsys):
+    checks.check_kl_full(answer)
+    assert "Exercise 2: kl_full passed all 4 checks." in capsys.readouterr().out
+
+
+def _full(trace, log_det, half=0.5, mean_term=True, minus_K=True):
+    def wrong(mu, L):
+        K = mu.shape[-1]
+        return half * (trace(L) + ((mu**2).sum(-1) if mean_term else 0) - (K if minus_K else 0) - log_det(L))
+
+    return wrong
+
+
+frobenius = lambda L: (L**2).sum((-2, -1))  # noqa: E731
+two_log_diag = lambda L: 2 * torch.log(_diag(L)).sum(-1)  # noqa: E731
+
+
+@pytest.mark.parametrize(
+    "wrong, words",
+    [
+        (_full(lambda L: _diag(L).sum(-1), two_log_diag), ["squared Frobenius norm", "not the trace of L"]),
+        (_full(lambda L: (_diag(L) ** 2).sum(-1), two_log_diag), ["off-diagonal ones too"]),
+        (_full(frobenius, lambda L: torch.log(_diag(L)).sum(-1)), ["forgot the factor 2"]),
+        (_full(lambda L: _diag(L).sum(-1), lambda L: torch.log(_diag(L)).sum(-1)), ["used L as if it were the covariance"]),
+        (_full(frobenius, two_log_diag, half=1.0), ["factor 1/2"]),
+        (_full(frobenius, two_log_diag, mean_term=False), ["mean term mu^T mu"]),
+        (_full(frobenius, two_log_diag, minus_K=False), ["forgot the -K"]),
+        (lambda mu, L: kl_full(mu, L).sum(), ["expected shape (4,), got shape ()"]),
+    ],
+)
+def test_kl_full_rejects_typical_mistakes(wrong, words):
+    msg = _rejects(checks.check_kl_full, wrong, *words)
+    assert msg.startswith("Exercise 2, B = 4, K = 3")
+
+
+# --------------------------------------------------------------------------- Exercise 3
+
+
+def kl_gauss(mu_q, L_q, mu_p, L_p):
+    K = mu_q.shape[-1]
+    M = torch.linalg.solve_triangular(L_p, L_q, upper=False)  # L_p^-1 L_q
+    d = torch.linalg.solve_triangular(L_p, (mu_p - mu_q).unsqueeze(-1), upper=False).squeeze(-1)
+    log_det_p = 2 * torch.log(_diag(L_p)).sum(-1)
+    log_det_q = 2 * torch.log(_diag(L_q)).sum(-1)
+    return 0.5 * ((M**2).sum((-2, -1)) + (d**2).sum(-1) - K + log_det_p - log_det_q)
+
+
+def kl_gauss_torch(mu_q, L_q, mu_p, L_p):
+    return kl_divergence(MultivariateNormal(mu_q, scale_tril=L_q), MultivariateNormal(mu_p, scale_tril=L_p))
+
+
+@pytest.mark.parametrize("answer", [kl_gauss, kl_gauss_torch, kl.gaussian_to_gaussian])
+def test_kl_gauss_accepts_right_answers(answer, capsys):
+    checks.check_kl_gauss(answer)
+    assert "Exercise 3: kl_gauss passed all 4 checks." in capsys.readouterr().out
+
+
+def _generic(mu_q, L_q, mu_p, L_p, precision=True, factor=2.0, sign=1.0, mean=True):
+    K = mu_q.shape[-1]
+    Sq, Sp = L_q @ L_q.mT, L_p @ L_p.mT
+    A = torch.linalg.inv(Sp) if precision else Sp
+    d = (mu_p - mu_q).unsqueeze(-1)
+    trace = torch.diagonal(A @ Sq, dim1=-2, dim2=-1).sum(-1)
+    maha = (d.mT @ A @ d).squeeze((-2, -1)) if mean else 0
+    return 0.5 * (trace + maha - K + sign * factor * (torch.log(_diag(L_p)).sum(-1) - torch.log(_diag(L_q)).sum(-1)))
+
+
+@pytest.mark.parametrize(
+    "wrong, words",
+    [
+        (lambda mq, Lq, mp, Lp: kl_gauss(mp, Lp, mq, Lq), ["KL(p || q)", "swapped"]),
+        (lambda *a: _generic(*a, precision=False), ["precision Sigma_p^-1"]),
+        (lambda *a: _generic(*a, sign=-1.0), ["sign of the log-determinants"]),
+        (lambda *a: _generic(*a, factor=1.0), ["factor 2 in the log-determinants"]),
+        (lambda *a: _generic(*a, mean=False), ["Mahalanobis term"]),
+    ],
+)
+def test_kl_gauss_rejects_typical_mistakes(wrong, words):
+    msg = _rejects(checks.check_kl_gauss, wrong, *words)
+    assert msg.startswith("Exercise 3, B = 3, K = 3")
+
+
+# --------------------------------------------------------------------------- Exercise 4
+
+
+def _log_normal(z, mu, L):
+    white = torch.linalg.solve_triangular(L, (z - mu).unsqueeze(-1), upper=False).squeeze(-1)
+    return -0.5 * (white**2).sum(-1) - torch.log(_diag(L)).sum(-1) - 0.5 * mu.shape[-1] * math.log(2 * math.pi)
+
+
+def kl_monte_carlo(mu_q, L_q, mu_p, L_p, num_samples):
+    eps = torch.randn(num_samples, mu_q.shape[-1], dtype=mu_q.dtype)
+    z = mu_q + eps @ L_q.T
+    log_ratio = _log_normal(z, mu_q, L_q) - _log_normal(z, mu_p, L_p)
+    return log_ratio.mean(), log_ratio.std() / math.sqrt(num_samples)
+
+
+def kl_monte_carlo_torch(mu_q, L_q, mu_p, L_p, num_samples):
+    q, p = MultivariateNormal(mu_q, scale_tril=L_q), MultivariateNormal(mu_p, scale_tril=L_p)
+    estimate, se = kl.monte_carlo_kl(q, p, num_samples)
+    return float(estimate), float(se)
+
+
+@pytest.mark.parametrize("answer", [kl_monte_carlo, kl_monte_carlo_torch])
+def test_kl_monte_carlo_accepts_right_answers(answer, capsys):
+    checks.check_kl_monte_carlo(answer)
+    assert "Exercise 4: kl_monte_carlo passed all 2 checks." in capsys.readouterr().out
+
+
+def test_kl_monte_carlo_check_restores_the_callers_random_state():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    checks.check_kl_monte_carlo(kl_monte_carlo)
+    torch.testing.assert_close(torch.rand(3), expected)
+
+
+def _from_p(mu_q, L_q, mu_p, L_p, num_samples):
+    eps = torch.randn(num_samples, mu_q.shape[-1], dtype=mu_q.dtype)
+    z = mu_p + eps @ L_p.T  # sampled from p: estimates KL(p || q) with the roles swapped
+    log_ratio = _log_normal(z, mu_p, L_p) - _log_normal(z, mu_q, L_q)
+    return log_ratio.mean(), log_ratio.std() / math.sqrt(num_samples)
+
+
+def _from_std_normal(mu_q, L_q, mu_p, L_p, num_samples):
+    z = torch.randn(num_samples, mu_q.shape[-1], dtype=mu_q.dtype)  # forgot the transform to q
+    log_ratio = _log_normal(z, mu_q, L_q) - _log_normal(z, mu_p, L_p)
+    return log_ratio.mean(), log_ratio.std() / math.sqrt(num_samples)
+
+
+@pytest.mark.parametrize(
+    "wrong, words",
+    [
+        (lambda *a: (kl_monte_carlo(*a)[0], kl_monte_carlo(*a)[1] * math.sqrt(a[-1])), ["times too large", "spread of ONE log-ratio"]),
+        (lambda *a: (kl_monte_carlo(*a)[0], kl_monte_carlo(*a)[1] / math.sqrt(a[-1])), ["times too small", "not by num_samples"]),
+        (_from_p, ["matches KL(p || q)", "draw z from q"]),
+        (lambda *a: (-kl_monte_carlo(*a)[0], kl_monte_carlo(*a)[1]), ["minus the KL"]),
+        (_from_std_normal, ["with z drawn from q (z = mu_q + L_q eps)"]),
+        (lambda *a: kl_monte_carlo(*a)[0], ["expected a tuple (estimate, standard_error)"]),
+        (lambda *a: (kl_monte_carlo(*a)[0] + 0.5, kl_monte_carlo(*a)[1]), ["standard errors from the exact KL(q || p)"]),
+    ],
+)
+def test_kl_monte_carlo_rejects_typical_mistakes(wrong, words):
+    msg = _rejects(checks.check_kl_monte_carlo, wrong, *words)
+    assert msg.startswith("Exercise 4, K = 2, 4000 samples")
+
+
+# --------------------------------------------------------------------------- Exercise 5
+
+
+def best_diagonal_q(mu_p, cov_p):
+    precision = torch.linalg.inv(cov_p)
+    return mu_p.clone(), 1 / torch.diagonal(precision)
+
+
+def best_diagonal_q_vaelib(mu_p, cov_p):
+    mu_q, var_q, _ = gaussians.best_diagonal_reverse_kl(mu_p, cov_p)
+    return mu_q, var_q
+
+
+@pytest.mark.parametrize("answer", [best_diagonal_q, best_diagonal_q_vaelib])
+def test_best_diagonal_q_accepts_right_answers(answer, capsys):
+    checks.check_best_diagonal_q(answer)
+    assert "Exercise 5: best_diagonal_q passed all 3 checks." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "wrong, words",
+    [
+        (lambda mu, cov: (mu, torch.diagonal(cov)), ["FORWARD KL(p || q)", "conditional variances"]),
+        (lambda mu, cov: (mu, torch.diagonal(torch.linalg.inv(cov))), ["diagonal entries of the precision", "inverses"]),
+        (lambda mu, cov: (mu, 1 / torch.diagonal(cov)), ["invert the matrix first"]),
+        (lambda mu, cov: (mu, torch.diagonal(torch.linalg.inv(cov)).rsqrt()), ["variances, not standard deviations"]),
+        (lambda mu, cov: (torch.zeros_like(mu), best_diagonal_q(mu, cov)[1]), ["best mean is mu_p"]),
+        (lambda mu, cov: best_diagonal_q(mu, cov)[1], ["expected a tuple of 2 values"]),
+    ],
+)
+def test_best_diagonal_q_rejects_typical_mistakes(wrong, words):
+    msg = _rejects(checks.check_best_diagonal_q, wrong, *words)
+    assert msg.startswith("Exercise 5, K = 2, correlation 0.85")

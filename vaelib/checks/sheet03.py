@@ -1,0 +1,399 @@
+"""Checks for exercise sheet 03, the full-covariance KL (solutions/03_full_covariance_kl.ipynb).
+
+The KLs of lecture 03: diagonal and full-covariance Gaussians to N(0, I), two general Gaussians,
+a Monte Carlo KL with its standard error, and the best diagonal Gaussian under reverse KL. Each
+check runs the student's function on fixed inputs, compares with vaelib's reference (itself tested
+against torch.distributions) and, when the answer matches a typical mistake, names it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from vaelib import gaussians, kl, reparam
+from vaelib.checks import Case, Mistake, check_function
+
+__all__ = [
+    "check_kl_diag",
+    "check_kl_full",
+    "check_kl_gauss",
+    "check_kl_monte_carlo",
+    "check_best_diagonal_q",
+]
+
+F64 = torch.float64
+SEED = 2025  # the Monte Carlo check seeds torch's global generator with this before each call
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _randn(*shape: int, seed: int) -> torch.Tensor:
+    return torch.randn(*shape, generator=_gen(seed), dtype=F64)
+
+
+def _scale_tril(B: int, K: int, seed: int) -> torch.Tensor:
+    """Random Cholesky factors (B, K, K) with diagonals away from 1 and nonzero off-diagonals."""
+    return reparam.scale_tril_from_unconstrained(_randn(B, K * (K + 1) // 2, seed=seed), K)
+
+
+def _diag(L: torch.Tensor) -> torch.Tensor:
+    return torch.diagonal(L, dim1=-2, dim2=-1)
+
+
+# --------------------------------------------------------------------------- Exercise 1
+
+
+def _kl_diag_parts(mu, log_var):
+    return log_var.exp(), mu**2, log_var  # variance, mahalanobis, log-variance: each (B, K)
+
+
+KL_DIAG_MISTAKES = [
+    Mistake(
+        lambda mu, lv: (lv.exp() + mu**2 - 1 - lv).sum(-1),
+        "you forgot the factor 1/2: KL = 1/2 sum_k (exp(log_var) + mu^2 - 1 - log_var).",
+    ),
+    Mistake(
+        lambda mu, lv: 0.5 * (lv.exp() + mu**2 - 1 - lv).mean(-1),
+        "you averaged over the latent dimensions; the KL of independent coordinates is the SUM "
+        "over k (use .sum(-1), not .mean(-1)).",
+    ),
+    Mistake(
+        lambda mu, lv: 0.5 * (lv.exp() + mu**2 - 1 - lv).sum(),
+        "one KL per row, shape (B,): sum over the latent dimension only (.sum(-1)), not over the batch too.",
+    ),
+    Mistake(
+        lambda mu, lv: -0.5 * (lv.exp() + mu**2 - 1 - lv).sum(-1),
+        "sign error: Kingma & Welling write -KL = 1/2 sum (1 + log_var - mu^2 - exp(log_var)); the KL "
+        "itself is >= 0.",
+    ),
+    Mistake(
+        lambda mu, lv: 0.5 * (lv.exp() + mu**2 - 1 + lv).sum(-1),
+        "sign of the log term: the KL has -log sigma^2 = -log_var.",
+    ),
+    Mistake(
+        lambda mu, lv: 0.5 * ((0.5 * lv).exp() + mu**2 - 1 - lv).sum(-1),
+        "exp(0.5 * log_var) is the standard deviation; the formula needs the variance sigma^2 = exp(log_var).",
+    ),
+    Mistake(
+        lambda mu, lv: 0.5 * (lv**2 + mu**2 - 1 - torch.log(lv**2)).sum(-1),
+        "you treated log_var as a standard deviation; it is log sigma^2: sigma^2 = exp(log_var).",
+    ),
+    Mistake(
+        lambda mu, lv: 0.5 * (lv.exp() + mu**2 - lv).sum(-1),
+        "you forgot the -1 per latent dimension (it makes the KL of N(0, I) to itself zero).",
+    ),
+]
+
+
+def check_kl_diag(kl_diag) -> None:
+    """Exercise 1: ``kl_diag(mu, log_var)`` = KL(N(mu, diag exp(log_var)) || N(0, I)), shape (B,)."""
+    cases = []
+    for (B, K), seed in [((4, 3), 1), ((2, 5), 2)]:
+        mu, log_var = _randn(B, K, seed=seed), 1.5 * _randn(B, K, seed=seed + 100)
+        cases.append(Case((mu, log_var), kl.diag_gaussian_to_std_normal(mu, log_var), label=f"B = {B}, K = {K}", atol=1e-8, rtol=1e-6))
+    zeros = torch.zeros(3, 4, dtype=F64)
+    cases.append(Case((zeros, zeros), torch.zeros(3, dtype=F64), label="q = N(0, I): the KL must be 0", atol=1e-10))
+    check_function(
+        kl_diag,
+        cases,
+        exercise=1,
+        name="kl_diag",
+        hint="KL = 1/2 sum_k (exp(log_var_k) + mu_k^2 - 1 - log_var_k), summed over k, one value per row.",
+        mistakes=KL_DIAG_MISTAKES,
+    )
+
+
+# --------------------------------------------------------------------------- Exercise 2
+
+
+def _kl_full_with(trace_term, log_det, *, half=0.5, reduce_mu=lambda mu: (mu**2).sum(-1), minus_K=True):
+    def wrong(mu, L):
+        K = mu.shape[-1]
+        return half * (trace_term(L) + reduce_mu(mu) - (K if minus_K else 0) - log_det(L))
+
+    return wrong
+
+
+_frobenius = lambda L: (L**2).sum((-2, -1))  # noqa: E731
+_two_log_diag = lambda L: 2 * torch.log(_diag(L)).sum(-1)  # noqa: E731
+
+KL_FULL_MISTAKES = [
+    Mistake(
+        _kl_full_with(lambda L: _diag(L).sum(-1), _two_log_diag),
+        "tr(Sigma) = tr(L L^T) is the squared Frobenius norm of L, sum_ij L_ij^2, not the trace of L.",
+    ),
+    Mistake(
+        _kl_full_with(lambda L: (_diag(L) ** 2).sum(-1), _two_log_diag),
+        "tr(L L^T) sums the squares of ALL entries of L, the off-diagonal ones too.",
+    ),
+    Mistake(
+        _kl_full_with(_frobenius, lambda L: torch.log(_diag(L)).sum(-1)),
+        "log det(L L^T) = 2 sum_i log L_ii: you forgot the factor 2.",
+    ),
+    Mistake(
+        _kl_full_with(lambda L: _diag(L).sum(-1), lambda L: torch.log(_diag(L)).sum(-1)),
+        "you used L as if it were the covariance; the covariance is Sigma = L L^T, so "
+        "tr Sigma = ||L||_F^2 and log det Sigma = 2 sum log L_ii.",
+    ),
+    Mistake(
+        _kl_full_with(_frobenius, _two_log_diag, half=1.0),
+        "you forgot the factor 1/2 in front of the bracket.",
+    ),
+    Mistake(
+        _kl_full_with(_frobenius, _two_log_diag, reduce_mu=lambda mu: 0 * mu.sum(-1)),
+        "you left out the mean term mu^T mu.",
+    ),
+    Mistake(
+        _kl_full_with(_frobenius, _two_log_diag, minus_K=False),
+        "you forgot the -K (K = mu.shape[-1]); without it the KL of N(0, I) to itself is not zero.",
+    ),
+]
+
+
+def check_kl_full(kl_full) -> None:
+    """Exercise 2: ``kl_full(mu, scale_tril)`` = KL(N(mu, L L^T) || N(0, I)), shape (B,)."""
+    cases = []
+    for (B, K), seed in [((4, 3), 11), ((2, 5), 12), ((3, 1), 13)]:
+        mu, L = _randn(B, K, seed=seed), _scale_tril(B, K, seed=seed + 100)
+        cases.append(Case((mu, L), kl.full_gaussian_to_std_normal(mu, L), label=f"B = {B}, K = {K}", atol=1e-8, rtol=1e-6))
+    I = torch.eye(3, dtype=F64).expand(2, 3, 3)
+    cases.append(Case((torch.zeros(2, 3, dtype=F64), I), torch.zeros(2, dtype=F64), label="q = N(0, I): the KL must be 0", atol=1e-10))
+    check_function(
+        kl_full,
+        cases,
+        exercise=2,
+        name="kl_full",
+        hint="KL = 1/2 [||L||_F^2 + mu^T mu - K - 2 sum_i log L_ii], one value per row (shape (B,)).",
+        mistakes=KL_FULL_MISTAKES,
+    )
+
+
+# --------------------------------------------------------------------------- Exercise 3
+
+
+def _kl_gauss_generic(mu_q, L_q, mu_p, L_p, *, precision=True, logdet_factor=2.0, logdet_sign=1.0, mean=True):
+    """The two-Gaussian KL with explicit inverses, optionally with one of the typical slips."""
+    K = mu_q.shape[-1]
+    Sigma_q, Sigma_p = L_q @ L_q.mT, L_p @ L_p.mT
+    A = torch.linalg.inv(Sigma_p) if precision else Sigma_p
+    d = (mu_p - mu_q).unsqueeze(-1)  # (B, K, 1)
+    trace_term = torch.diagonal(A @ Sigma_q, dim1=-2, dim2=-1).sum(-1)
+    mahalanobis = (d.mT @ A @ d).squeeze((-2, -1)) if mean else 0 * trace_term
+    log_det_p = logdet_factor * torch.log(_diag(L_p)).sum(-1)
+    log_det_q = logdet_factor * torch.log(_diag(L_q)).sum(-1)
+    return 0.5 * (trace_term + mahalanobis - K + logdet_sign * (log_det_p - log_det_q))
+
+
+KL_GAUSS_MISTAKES = [
+    Mistake(
+        lambda mu_q, L_q, mu_p, L_p: kl.gaussian_to_gaussian(mu_p, L_p, mu_q, L_q),
+        "you computed KL(p || q): the arguments are swapped. KL is not symmetric; here the "
+        "expectation is under q, so Sigma_p^-1 appears in the trace and the Mahalanobis term.",
+    ),
+    Mistake(
+        lambda *a: _kl_gauss_generic(*a, precision=False),
+        "the trace and the Mahalanobis term use the precision Sigma_p^-1 (solve with L_p), not Sigma_p.",
+    ),
+    Mistake(
+        lambda *a: _kl_gauss_generic(*a, logdet_sign=-1.0),
+        "sign of the log-determinants: + log det Sigma_p - log det Sigma_q.",
+    ),
+    Mistake(
+        lambda *a: _kl_gauss_generic(*a, logdet_factor=1.0),
+        "log det(L L^T) = 2 sum_i log L_ii: you forgot the factor 2 in the log-determinants.",
+    ),
+    Mistake(
+        lambda *a: _kl_gauss_generic(*a, mean=False),
+        "you left out the Mahalanobis term (mu_p - mu_q)^T Sigma_p^-1 (mu_p - mu_q).",
+    ),
+]
+
+
+def check_kl_gauss(kl_gauss) -> None:
+    """Exercise 3: ``kl_gauss(mu_q, L_q, mu_p, L_p)`` = KL(N(mu_q, L_q L_q^T) || N(mu_p, L_p L_p^T))."""
+    cases = []
+    for (B, K), seed in [((3, 3), 21), ((2, 2), 22), ((1, 4), 23)]:
+        mu_q, L_q = _randn(B, K, seed=seed), _scale_tril(B, K, seed=seed + 100)
+        mu_p, L_p = _randn(B, K, seed=seed + 200), _scale_tril(B, K, seed=seed + 300)
+        expected = kl.gaussian_to_gaussian(mu_q, L_q, mu_p, L_p)
+        cases.append(Case((mu_q, L_q, mu_p, L_p), expected, label=f"B = {B}, K = {K}", atol=1e-8, rtol=1e-6))
+    mu, L = _randn(2, 3, seed=24), _scale_tril(2, 3, seed=25)
+    cases.append(Case((mu, L, mu, L), torch.zeros(2, dtype=F64), label="q = p: the KL must be 0", atol=1e-8))
+    check_function(
+        kl_gauss,
+        cases,
+        exercise=3,
+        name="kl_gauss",
+        hint=(
+            "KL = 1/2 [tr(Sigma_p^-1 Sigma_q) + (mu_p - mu_q)^T Sigma_p^-1 (mu_p - mu_q) - K + log det Sigma_p "
+            "- log det Sigma_q], one value per row."
+        ),
+        mistakes=KL_GAUSS_MISTAKES,
+    )
+
+
+# --------------------------------------------------------------------------- Exercise 4
+
+
+def _log_normal(z, mu, L):
+    white = torch.linalg.solve_triangular(L, (z - mu).unsqueeze(-1), upper=False).squeeze(-1)
+    return -0.5 * (white**2).sum(-1) - torch.log(_diag(L)).sum(-1) - 0.5 * mu.shape[-1] * math.log(2 * math.pi)
+
+
+def _log_ratio_spread(mu_q, L_q, mu_p, L_p, num_draws: int = 200_000) -> float:
+    """The standard deviation of log q(z) - log p(z) under q, from many independent draws."""
+    eps = torch.randn(num_draws, mu_q.shape[-1], generator=_gen(SEED + 1), dtype=F64)
+    z = mu_q + eps @ L_q.T
+    return (_log_normal(z, mu_q, L_q) - _log_normal(z, mu_p, L_p)).std().item()
+
+
+def _monte_carlo_verdict(mu_q, L_q, mu_p, L_p, num_samples):
+    exact = kl.gaussian_to_gaussian(mu_q, L_q, mu_p, L_p).item()
+    reverse = kl.gaussian_to_gaussian(mu_p, L_p, mu_q, L_q).item()
+    se_true = _log_ratio_spread(mu_q, L_q, mu_p, L_p) / math.sqrt(num_samples)
+
+    def verdict(got):
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            return f"expected a tuple (estimate, standard_error), got {type(got).__name__}"
+        try:
+            estimate, se = (float(torch.as_tensor(v).detach()) for v in got)
+        except (TypeError, ValueError, RuntimeError):
+            return "expected two numbers (0-d tensors or floats): (estimate, standard_error)"
+        if not (math.isfinite(estimate) and math.isfinite(se)):
+            return f"the estimate ({estimate}) and its standard error ({se}) must be finite"
+        if se <= 0:
+            return f"a standard error is positive; got {se:.4g}"
+        ratio = se / se_true
+        if abs(ratio / math.sqrt(num_samples) - 1) < 0.3:
+            return (
+                f"your standard error {se:.4g} is about sqrt(num_samples) = {math.sqrt(num_samples):.0f} times too "
+                f"large: it is the spread of ONE log-ratio; the standard error of their mean divides the "
+                f"std by sqrt(num_samples)"
+            )
+        if abs(ratio * math.sqrt(num_samples) - 1) < 0.3:
+            return (
+                f"your standard error {se:.4g} is about sqrt(num_samples) times too small: divide the std "
+                f"by sqrt(num_samples), not by num_samples"
+            )
+        if abs(estimate - reverse) < 5 * max(se, se_true) and abs(estimate - exact) > 5 * se_true:
+            return (
+                f"your estimate {estimate:.4f} matches KL(p || q) = {reverse:.4f}, not KL(q || p) = {exact:.4f}: "
+                f"draw z from q (z = mu_q + L_q eps) and average log q(z) - log p(z)"
+            )
+        if abs(estimate + exact) < 5 * se_true:
+            return f"your estimate {estimate:.4f} is minus the KL ({exact:.4f}): average log q(z) - log p(z), not the reverse"
+        if not 0.75 < ratio < 1.33:
+            return (
+                f"your standard error {se:.4g} should be close to std(log q(z) - log p(z)) / sqrt(num_samples) "
+                f"= {se_true:.4g}, with z drawn from q (z = mu_q + L_q eps)"
+            )
+        if abs(estimate - exact) >= 5 * se_true:
+            return (
+                f"your estimate {estimate:.4f} is {abs(estimate - exact) / se_true:.1f} standard errors from the "
+                f"exact KL(q || p) = {exact:.4f}"
+            )
+        return None
+
+    return verdict
+
+
+def _seeded(fn):
+    """fn with torch's global generator seeded first (the caller's random state is restored)."""
+
+    def wrapped(*args):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(SEED)
+            return fn(*args)
+
+    wrapped.__name__ = getattr(fn, "__name__", "kl_monte_carlo")
+    return wrapped
+
+
+def check_kl_monte_carlo(kl_monte_carlo) -> None:
+    """Exercise 4: ``kl_monte_carlo(mu_q, L_q, mu_p, L_p, num_samples)`` -> (estimate, standard_error).
+
+    A property check (the estimate is random): the standard error must be within a factor 1.33
+    of std(log q - log p) / sqrt(S), and the estimate within 5 of those standard errors of the
+    exact KL. The failure message names the usual slips (no sqrt(S), dividing by S, sampling
+    from p, the sign). torch is seeded before each call.
+    """
+    cases = []
+    mu_q, mu_p = torch.tensor([1.0, -1.0], dtype=F64), torch.tensor([0.0, 0.5], dtype=F64)
+    L_q = torch.tensor([[0.6, 0.0], [0.9, 0.5]], dtype=F64)
+    L_p = torch.tensor([[1.5, 0.0], [-0.3, 0.8]], dtype=F64)
+    cases.append(Case((mu_q, L_q, mu_p, L_p, 4000), _monte_carlo_verdict(mu_q, L_q, mu_p, L_p, 4000), label="K = 2, 4000 samples"))
+    mu_q, mu_p = _randn(3, seed=31), _randn(3, seed=32)
+    L_q, L_p = _scale_tril(1, 3, seed=33)[0], _scale_tril(1, 3, seed=34)[0]
+    cases.append(Case((mu_q, L_q, mu_p, L_p, 2000), _monte_carlo_verdict(mu_q, L_q, mu_p, L_p, 2000), label="K = 3, 2000 samples"))
+    check_function(
+        _seeded(kl_monte_carlo),
+        cases,
+        exercise=4,
+        name="kl_monte_carlo",
+        hint=(
+            "draw eps = torch.randn(num_samples, K), z = mu_q + eps @ L_q.T, r = log q(z) - log p(z); return "
+            "(r.mean(), r.std() / sqrt(num_samples))."
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- Exercise 5
+
+
+def _best_reference(mu_p, cov_p):
+    mu_q, var_q, _ = gaussians.best_diagonal_reverse_kl(mu_p, cov_p)
+    return mu_q, var_q
+
+
+BEST_MISTAKES = [
+    Mistake(
+        lambda mu_p, cov_p: (mu_p.clone(), torch.diagonal(cov_p).clone()),
+        "diag(Sigma_p), the marginal variances, is what the FORWARD KL(p || q) picks (moment matching); "
+        "the reverse KL(q || p) picks the conditional variances 1 / (Sigma_p^-1)_kk, which are smaller.",
+    ),
+    Mistake(
+        lambda mu_p, cov_p: (mu_p.clone(), torch.diagonal(torch.linalg.inv(cov_p)).clone()),
+        "those are the diagonal entries of the precision Lambda = Sigma_p^-1; the variances are their "
+        "inverses, 1 / Lambda_kk.",
+    ),
+    Mistake(
+        lambda mu_p, cov_p: (mu_p.clone(), 1 / torch.diagonal(cov_p)),
+        "1 / Sigma_kk inverts the diagonal of the covariance; invert the matrix first, then take "
+        "1 / (Sigma^-1)_kk.",
+    ),
+    Mistake(
+        lambda mu_p, cov_p: (mu_p.clone(), torch.diagonal(torch.linalg.inv(cov_p)).rsqrt()),
+        "return variances, not standard deviations: var_k = 1 / Lambda_kk.",
+    ),
+    Mistake(
+        lambda mu_p, cov_p: (torch.zeros_like(mu_p), _best_reference(mu_p, cov_p)[1]),
+        "the best mean is mu_p: the Mahalanobis term (m - mu_p)^T Lambda (m - mu_p) vanishes there.",
+    ),
+]
+
+
+def check_best_diagonal_q(best_diagonal_q) -> None:
+    """Exercise 5: ``best_diagonal_q(mu_p, cov_p)`` -> (mu, var) of the diagonal q minimising KL(q || p)."""
+    cases = []
+    mu_p = torch.tensor([1.0, -1.0], dtype=F64)
+    cov_p = torch.tensor([[1.0, 1.2], [1.2, 2.0]], dtype=F64)
+    cases.append(Case((mu_p, cov_p), _best_reference(mu_p, cov_p), label="K = 2, correlation 0.85", atol=1e-8, rtol=1e-6))
+    A = _randn(4, 4, seed=41)
+    cov_p = A @ A.T + 0.3 * torch.eye(4, dtype=F64)
+    mu_p = _randn(4, seed=42)
+    cases.append(Case((mu_p, cov_p), _best_reference(mu_p, cov_p), label="K = 4, a random covariance", atol=1e-8, rtol=1e-6))
+    cov_p = torch.diag(torch.tensor([0.5, 2.0, 3.0], dtype=F64))
+    mu_p = _randn(3, seed=43)
+    cases.append(Case((mu_p, cov_p), _best_reference(mu_p, cov_p), label="K = 3, a diagonal covariance (q = p)", atol=1e-8, rtol=1e-6))
+    check_function(
+        best_diagonal_q,
+        cases,
+        exercise=5,
+        name="best_diagonal_q",
+        hint="return (mu_p, 1 / diag(inverse(cov_p))): the mean of p and the conditional variances.",
+        mistakes=BEST_MISTAKES,
+    )
