@@ -1,0 +1,270 @@
+"""Each sheet-04 check accepts right answers and rejects typical wrong answers, naming them."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.distributions import MultivariateNormal, kl_divergence
+
+from vaelib.checks import CheckFailed
+from vaelib.checks import sheet04 as checks
+
+
+def _blank(*args):
+    raise NotImplementedError("Exercise N: replace this line with your answer")
+
+
+def _failure(check, answer) -> str:
+    with pytest.raises(CheckFailed) as info:
+        check(answer)
+    return str(info.value)
+
+
+def _assert_words(msg: str, words: list[str]) -> None:
+    for word in words:
+        assert word in msg, (word, msg)
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        checks.check_posterior,
+        checks.check_mean_field_variances,
+        checks.check_moment_matching,
+        checks.check_mean_field_gap,
+        checks.check_gap_decomposition,
+    ],
+)
+def test_a_blank_answer_passes_its_not_implemented_error_through(check):
+    with pytest.raises(NotImplementedError):
+        check(_blank)
+
+
+# --------------------------------------------------------------------------- Exercise 1
+
+
+def posterior(x, W, b, noise_var):
+    precision = torch.eye(W.shape[1], dtype=W.dtype) + W.T @ (W / noise_var[:, None])
+    cov = torch.linalg.inv(precision)
+    mu = ((x - b) / noise_var) @ W @ cov
+    return mu, cov
+
+
+def posterior_by_conditioning(x, W, b, noise_var):
+    """Another right answer: condition the joint Gaussian of (z, x) (Bishop 2006, eq. 2.81-2.82)."""
+    K = W.shape[1]
+    C = W @ W.T + torch.diag(noise_var)  # Cov[x]
+    gain = torch.linalg.solve(C, W).T  # Cov[z, x] C^{-1} = W^T C^{-1}, (K, D)
+    mu = (x - b) @ gain.T
+    cov = torch.eye(K, dtype=W.dtype) - gain @ W
+    return mu, cov
+
+
+@pytest.mark.parametrize("answer", [posterior, posterior_by_conditioning])
+def test_posterior_accepts_right_answers(answer, capsys):
+    checks.check_posterior(answer)
+    assert "Exercise 1: posterior passed all 3 checks." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "wrong, words",
+    [
+        (lambda x, W, b, v: posterior(x, W, b, torch.ones_like(v)), ["left out the noise variance", "divide by noise_var"]),
+        (
+            lambda x, W, b, v: (posterior(x, W, b, v)[0], torch.linalg.inv(posterior(x, W, b, v)[1])),
+            ["returned the precision", "its inverse"],
+        ),
+        (lambda x, W, b, v: posterior(x, W, torch.zeros_like(b), v), ["forgot the offset b"]),
+        (lambda x, W, b, v: posterior(x, W, b, v.sqrt()), ["standard deviation where the variance belongs"]),
+        (lambda x, W, b, v: (posterior(x, W, b, v)[0].mean(0), posterior(x, W, b, v)[1]), ["expected shape (3, 1), got shape (1,)"]),
+    ],
+)
+def test_posterior_rejects_typical_mistakes(wrong, words):
+    msg = _failure(checks.check_posterior, wrong)
+    assert msg.startswith("Exercise 1, 1-d model W = 2, b = 1, noise_var = 0.5")
+    _assert_words(msg, words)
+
+
+def test_posterior_names_a_missing_prior():
+    def no_prior(x, W, b, v):
+        precision = W.T @ (W / v[:, None])
+        cov = torch.linalg.inv(precision)
+        return ((x - b) / v) @ W @ cov, cov
+
+    _assert_words(_failure(checks.check_posterior, no_prior), ["left out the prior", "adds the identity"])
+
+
+def test_posterior_reports_a_crash_with_the_generic_hint():
+    msg = _failure(checks.check_posterior, lambda x, W, b, v: (W.T @ x, W))  # x is (B, D): rows, not columns
+    assert "posterior raised RuntimeError" in msg and "Lambda = I + W^T Psi^{-1} W" in msg
+
+
+# --------------------------------------------------------------------------- Exercise 2
+
+
+def mean_field_variances(cov):
+    return 1.0 / torch.linalg.inv(cov).diagonal()
+
+
+def mean_field_variances_by_schur(cov):
+    """Another right answer: 1/Lambda_kk is the conditional variance Sigma_kk - s^T Sigma_rest^{-1} s."""
+    K = cov.shape[0]
+    out = []
+    for k in range(K):
+        rest = [j for j in range(K) if j != k]
+        s = cov[rest, k]
+        out.append(cov[k, k] - s @ torch.linalg.solve(cov[rest][:, rest], s))
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("answer", [mean_field_variances, mean_field_variances_by_schur])
+def test_mean_field_variances_accepts_right_answers(answer, capsys):
+    checks.check_mean_field_variances(answer)
+    assert "Exercise 2: mean_field_variances passed all 3 checks." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "wrong, words",
+    [
+        (lambda cov: cov.diagonal(), ["Sigma_kk", "forward-KL (moment-matching)", "1 / (Sigma^{-1})_kk"]),
+        (lambda cov: torch.linalg.inv(cov).diagonal(), ["diagonal of the precision", "reciprocal"]),
+        (lambda cov: 1.0 / cov.diagonal(), ["invert the matrix first"]),
+        (lambda cov: mean_field_variances(cov).sqrt(), ["standard deviations"]),
+    ],
+)
+def test_mean_field_variances_rejects_typical_mistakes(wrong, words):
+    msg = _failure(checks.check_mean_field_variances, wrong)
+    assert msg.startswith("Exercise 2, Sigma = [[2, 1.2], [1.2, 1]]")
+    _assert_words(msg, words)
+
+
+# --------------------------------------------------------------------------- Exercise 3
+
+
+def moment_matching(cov):
+    var = cov.diagonal()
+    return var, 0.5 * (var.log().sum() - torch.logdet(cov))
+
+
+def moment_matching_with_torch(cov):
+    """Another right answer: the KL by torch.distributions, returned as a float."""
+    K = cov.shape[0]
+    p = MultivariateNormal(torch.zeros(K, dtype=cov.dtype), cov)
+    q = MultivariateNormal(torch.zeros(K, dtype=cov.dtype), torch.diag(cov.diagonal()))
+    return cov.diagonal().clone(), kl_divergence(p, q).item()
+
+
+@pytest.mark.parametrize("answer", [moment_matching, moment_matching_with_torch])
+def test_moment_matching_accepts_right_answers(answer, capsys):
+    checks.check_moment_matching(answer)
+    assert "Exercise 3: moment_matching passed all 3 checks." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "wrong, words, case",
+    [
+        (lambda cov: (mean_field_variances(cov), moment_matching(cov)[1]), ["reverse-KL (mean-field)", "var_k = Sigma_kk"], "Sigma = [[2"),
+        (lambda cov: (cov.diagonal(), 2 * moment_matching(cov)[1]), ["twice too large"], "Sigma = [[2"),
+        (lambda cov: (cov.diagonal(), -moment_matching(cov)[1]), ["negative", "a KL is >= 0"], "Sigma = [[2"),
+        (lambda cov: (torch.linalg.eigvalsh(cov), moment_matching(cov)[1]), ["eigenvalues", "principal axes"], "Sigma = [[2"),
+        (
+            lambda cov: (cov.diagonal(), 0.5 * (torch.logdet(cov) + torch.linalg.inv(cov).diagonal().log().sum())),
+            ["reverse-KL minimum"],
+            "a correlated 3 x 3",  # in 2-d both minima are -1/2 log(1 - rho^2): only K = 3 tells them apart
+        ),
+    ],
+)
+def test_moment_matching_rejects_typical_mistakes(wrong, words, case):
+    msg = _failure(checks.check_moment_matching, wrong)
+    assert msg.startswith(f"Exercise 3, {case}")
+    _assert_words(msg, words)
+
+
+def test_moment_matching_wants_a_tuple():
+    msg = _failure(checks.check_moment_matching, lambda cov: cov.diagonal())
+    _assert_words(msg, ["expected a tuple of 2 values", "return a tuple (variances"])
+
+
+# --------------------------------------------------------------------------- Exercise 4
+
+
+def mean_field_gap(W, noise_var):
+    precision = torch.eye(W.shape[1], dtype=W.dtype) + W.T @ (W / noise_var[:, None])
+    S = torch.linalg.inv(precision)
+    return 0.5 * (torch.logdet(S) + precision.diagonal().log().sum())
+
+
+def mean_field_gap_float(W, noise_var):
+    """Another right answer: log det S = -log det Lambda, as a Python float."""
+    precision = torch.eye(W.shape[1], dtype=W.dtype) + W.T @ (W / noise_var[:, None])
+    return float(0.5 * (precision.diagonal().log().sum() - torch.logdet(precision)))
+
+
+@pytest.mark.parametrize("answer", [mean_field_gap, mean_field_gap_float])
+def test_mean_field_gap_accepts_right_answers(answer, capsys):
+    checks.check_mean_field_gap(answer)
+    assert "Exercise 4: mean_field_gap passed all 3 checks." in capsys.readouterr().out
+
+
+def _gap_variant(W, v, *, noise=True, prior=True, forward=False, scale=0.5):
+    psi = v if noise else torch.ones_like(v)
+    precision = W.T @ (W / psi[:, None]) + (torch.eye(W.shape[1], dtype=W.dtype) if prior else 0)
+    S = torch.linalg.inv(precision)
+    value = S.diagonal().log().sum() - torch.logdet(S) if forward else torch.logdet(S) + precision.diagonal().log().sum()
+    return scale * value
+
+
+@pytest.mark.parametrize(
+    "wrong, words, case",
+    [
+        (lambda W, v: _gap_variant(W, v, noise=False), ["left out the noise variance"], "2-d latent"),
+        (lambda W, v: _gap_variant(W, v, prior=False), ["left out the prior's identity"], "2-d latent"),
+        (lambda W, v: _gap_variant(W, v, forward=True), ["forward-KL minimum", "reverse KL(q* || p(z|x))"], "3-d latent"),
+        (lambda W, v: _gap_variant(W, v, scale=-0.5), ["negative", ">= 0"], "2-d latent"),
+        (lambda W, v: _gap_variant(W, v, scale=1.0), ["twice too large"], "2-d latent"),
+    ],
+)
+def test_mean_field_gap_rejects_typical_mistakes(wrong, words, case):
+    msg = _failure(checks.check_mean_field_gap, wrong)
+    assert msg.startswith(f"Exercise 4, {case}")
+    _assert_words(msg, words)
+
+
+def test_mean_field_gap_wants_one_number():
+    msg = _failure(checks.check_mean_field_gap, lambda W, v: torch.zeros(W.shape[1]))
+    _assert_words(msg, ["expected shape ()", "one number"])
+
+
+# --------------------------------------------------------------------------- Exercise 5
+
+
+def gap_decomposition(log_px, elbo_best, elbo_amortized):
+    return log_px - elbo_best, elbo_best - elbo_amortized
+
+
+def gap_decomposition_via_total(log_px, elbo_best, elbo_amortized):
+    total = log_px - elbo_amortized
+    approximation = log_px - elbo_best
+    return approximation, total - approximation
+
+
+@pytest.mark.parametrize("answer", [gap_decomposition, gap_decomposition_via_total])
+def test_gap_decomposition_accepts_right_answers(answer, capsys):
+    checks.check_gap_decomposition(answer)
+    assert "Exercise 5: gap_decomposition passed all 2 checks." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "wrong, words",
+    [
+        (lambda lp, best, amort: (best - amort, lp - best), ["swapped the two gaps"]),
+        (lambda lp, best, amort: (best - lp, amort - best), ["negative", "larger minus smaller"]),
+        (lambda lp, best, amort: (lp - best, lp - amort), ["*total* gap", "ELBO(q*) - ELBO(q_amortized)"]),
+        (lambda lp, best, amort: (lp - amort, best - amort), ["approximation gap is the total gap"]),
+        (lambda lp, best, amort: (lp - amort).sum(), ["expected a tuple of 2 values"]),
+    ],
+)
+def test_gap_decomposition_rejects_typical_mistakes(wrong, words):
+    msg = _failure(checks.check_gap_decomposition, wrong)
+    assert msg.startswith("Exercise 5, three points with known ELBOs")
+    _assert_words(msg, words)
