@@ -1,0 +1,275 @@
+"""Checks for exercise sheet 06, beyond the Gaussian (solutions/06_beyond_the_gaussian.ipynb).
+
+Each check runs the student's function on fixed noise, compares with the reference answer and,
+when the answer matches a typical mistake, names it. References: vaelib.reparam (Kumaraswamy,
+Gumbel-max, Gumbel-softmax) and the leave-one-out REINFORCE estimator of Kool et al. 2019.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from vaelib.checks import Case, Mistake, check_function
+
+__all__ = [
+    "check_kumaraswamy_sample",
+    "check_gumbel_max_sample",
+    "check_gumbel_softmax_sample",
+    "check_reinforce_loo",
+]
+
+F64 = torch.float64
+
+
+def _uniforms(shape, seed: int) -> torch.Tensor:
+    return torch.rand(shape, generator=torch.Generator().manual_seed(seed), dtype=F64).clamp(1e-6, 1 - 1e-6)
+
+
+def _gumbel(u):
+    return -torch.log(-torch.log(u))
+
+
+# --------------------------------------------------------------------------- Exercise 1
+
+
+def _kumaraswamy_reference(a, b, u):
+    return (1 - (1 - u) ** (1 / b)) ** (1 / a)
+
+
+def _kumaraswamy_ok(a: torch.Tensor, b: torch.Tensor, u: torch.Tensor):
+    """A property: F^-1(u) (or F^-1(1 - u), the same law since 1 - U ~ U), with a gradient path."""
+    right = [_kumaraswamy_reference(a, b, u), _kumaraswamy_reference(a, b, 1 - u)]
+
+    def verdict(got):
+        if not isinstance(got, torch.Tensor):
+            return f"expected a tensor of shape {tuple(u.shape)}, got {type(got).__name__}"
+        if got.shape != u.shape:
+            return f"expected shape {tuple(u.shape)} (one sample per u), got shape {tuple(got.shape)}"
+        values = got.detach().to(F64)
+        if not any(torch.allclose(values, r.detach(), rtol=1e-6, atol=1e-9) for r in right):
+            return "values differ from the inverse CDF F^-1(u) = (1 - (1 - u)^(1/b))^(1/a)"
+        if not got.requires_grad:
+            return "the values are right but no gradient reaches a and b (got.requires_grad is False)"
+        return None
+
+    return verdict
+
+
+KUMARASWAMY_MISTAKES = [
+    Mistake(
+        lambda a, b, u: (1 - (1 - u) ** (1 / a)) ** (1 / b),
+        "you swapped a and b: F(z) = 1 - (1 - z^a)^b, so b is undone first (power 1/b), a last.",
+    ),
+    Mistake(
+        lambda a, b, u: 1 - (1 - u) ** (1 / b),
+        "you stopped one step early: that is z^a; take its a-th root, (...)^(1/a).",
+    ),
+    Mistake(
+        lambda a, b, u: (1 - (1 - u) ** b) ** a,
+        "the inverse of a power x^b is x^(1/b): invert the exponents, (1 - (1 - u)^(1/b))^(1/a).",
+    ),
+    Mistake(
+        lambda a, b, u: 1 - (1 - u**a) ** b,
+        "that is the CDF F(u); sampling needs its inverse: solve u = 1 - (1 - z^a)^b for z.",
+    ),
+    Mistake(
+        lambda a, b, u: _kumaraswamy_reference(a, b, u).detach(),
+        "the values are right but the graph is cut (detach(), .item(), numpy or torch.tensor(...)): "
+        "keep it a torch expression in a and b.",
+    ),
+]
+
+
+def check_kumaraswamy_sample(kumaraswamy_sample) -> None:
+    """Exercise 1: ``kumaraswamy_sample(a, b, u)`` = F^-1(u), differentiable in a and b."""
+    cases = []
+    # a != b and neither equal to 1, so that swapped or missing exponents give different values
+    for a, b, seed in [(2.0, 5.0, 1), (0.5, 3.0, 2), (4.0, 0.7, 3)]:
+        ta = torch.tensor(a, dtype=F64, requires_grad=True)
+        tb = torch.tensor(b, dtype=F64, requires_grad=True)
+        u = _uniforms(8, seed)
+        cases.append(Case((ta, tb, u), _kumaraswamy_ok(ta, tb, u), label=f"a = {a}, b = {b}"))
+    check_function(
+        kumaraswamy_sample,
+        cases,
+        exercise=1,
+        name="kumaraswamy_sample",
+        hint="solve u = 1 - (1 - z^a)^b for z step by step: (1 - u) = (1 - z^a)^b, then z^a, then z.",
+        mistakes=KUMARASWAMY_MISTAKES,
+    )
+
+
+# --------------------------------------------------------------------------- Exercise 2
+
+
+def _gumbel_max_reference(logits, u):
+    index = (logits + _gumbel(u)).argmax(-1)
+    return torch.nn.functional.one_hot(index, logits.shape[-1]).to(logits.dtype)
+
+
+def _one_hot(index, C, like):
+    return torch.nn.functional.one_hot(index, C).to(like.dtype)
+
+
+GUMBEL_MAX_MISTAKES = [
+    Mistake(
+        lambda logits, u: _one_hot(logits.argmax(-1).expand(u.shape[:-1]), logits.shape[-1], logits),
+        "you returned the most probable class every time (the argmax of the logits): add the Gumbel "
+        "noise g = -log(-log u) before the argmax, so that each class wins with its probability.",
+    ),
+    Mistake(
+        lambda logits, u: _one_hot((logits - torch.log(u)).argmax(-1), logits.shape[-1], logits),
+        "-log(u) is exponential noise, not Gumbel noise: g = -log(-log(u)) (two logs).",
+    ),
+    Mistake(
+        lambda logits, u: _one_hot((logits + torch.log(-torch.log(u))).argmax(-1), logits.shape[-1], logits),
+        "sign error in the noise: g = -log(-log u); +log(-log u) is a mirrored Gumbel and gives the "
+        "wrong probabilities.",
+    ),
+    Mistake(
+        lambda logits, u: _one_hot((torch.softmax(logits, -1) + _gumbel(u)).argmax(-1), logits.shape[-1], logits),
+        "add the noise to the logits (log-probabilities), not to the probabilities softmax(logits).",
+    ),
+    Mistake(
+        lambda logits, u: (logits + _gumbel(u)).argmax(-1),
+        "you returned class indices; return one-hot vectors of shape (S, C), e.g. "
+        "torch.nn.functional.one_hot(index, C).to(logits.dtype).",
+    ),
+    Mistake(
+        lambda logits, u: logits + _gumbel(u),
+        "you returned the perturbed logits; the sample is the one-hot vector of their argmax.",
+    ),
+]
+
+
+def check_gumbel_max_sample(gumbel_max_sample) -> None:
+    """Exercise 2: ``gumbel_max_sample(logits, u)``: one-hot argmax of logits + Gumbel noise."""
+    cases = []
+    for logits, S, seed in [([1.0, -0.5, 0.3, 0.0], 12, 4), ([2.0, 0.0, -1.0], 20, 5), ([0.0, 0.0], 6, 6)]:
+        lg = torch.tensor(logits, dtype=F64)
+        u = _uniforms((S, len(logits)), seed)
+        cases.append(Case((lg, u), _gumbel_max_reference(lg, u), label=f"logits = {logits}, {S} samples", atol=0, rtol=0))
+    check_function(
+        gumbel_max_sample,
+        cases,
+        exercise=2,
+        name="gumbel_max_sample",
+        hint="g = -log(-log(u)); the sample is one_hot(argmax(logits + g)) along the last dimension.",
+        mistakes=GUMBEL_MAX_MISTAKES,
+    )
+
+
+# --------------------------------------------------------------------------- Exercise 3
+
+
+def _gumbel_softmax_reference(logits, u, temperature):
+    return torch.softmax((logits + _gumbel(u)) / temperature, dim=-1)
+
+
+GUMBEL_SOFTMAX_MISTAKES = [
+    Mistake(
+        lambda logits, u, t: torch.softmax((logits + _gumbel(u)) * t, dim=-1),
+        "divide by the temperature, do not multiply: a small temperature must make y nearly one-hot.",
+    ),
+    Mistake(
+        lambda logits, u, t: torch.softmax(logits / t + _gumbel(u), dim=-1),
+        "divide the noise by the temperature too: y = softmax((logits + g) / temperature).",
+    ),
+    Mistake(
+        lambda logits, u, t: torch.softmax(logits / t, dim=-1).expand(u.shape),
+        "you forgot the Gumbel noise: without it y is the same for every sample (not random).",
+    ),
+    Mistake(
+        lambda logits, u, t: torch.log_softmax((logits + _gumbel(u)) / t, dim=-1),
+        "log_softmax returns log-probabilities; y must lie on the simplex: use torch.softmax.",
+    ),
+    Mistake(
+        lambda logits, u, t: torch.softmax((logits - torch.log(u)) / t, dim=-1),
+        "-log(u) is exponential noise, not Gumbel noise: g = -log(-log(u)).",
+    ),
+    Mistake(
+        lambda logits, u, t: torch.softmax((logits + _gumbel(u)) / t, dim=0),
+        "softmax over the classes (the last dimension, dim=-1), not over the samples.",
+    ),
+]
+
+
+def check_gumbel_softmax_sample(gumbel_softmax_sample) -> None:
+    """Exercise 3: ``gumbel_softmax_sample(logits, u, temperature)`` on the simplex."""
+    cases = []
+    # temperatures != 1 first: at temperature 1, multiplying and dividing agree
+    for logits, S, t, seed in [([1.0, -0.5, 0.3, 0.0], 10, 0.5, 7), ([2.0, 0.0, -1.0], 10, 3.0, 8), ([0.5, -0.5], 5, 1.0, 9)]:
+        lg = torch.tensor(logits, dtype=F64)
+        u = _uniforms((S, len(logits)), seed)
+        cases.append(
+            Case((lg, u, t), _gumbel_softmax_reference(lg, u, t), label=f"logits = {logits}, temperature = {t}", atol=1e-9, rtol=1e-7)
+        )
+    check_function(
+        gumbel_softmax_sample,
+        cases,
+        exercise=3,
+        name="gumbel_softmax_sample",
+        hint="y = softmax((logits + g) / temperature) over the last dimension, with g = -log(-log(u)).",
+        mistakes=GUMBEL_SOFTMAX_MISTAKES,
+    )
+
+
+# --------------------------------------------------------------------------- Exercise 4
+
+
+def _score(logits, z):
+    return z - torch.softmax(logits, -1)  # (K, C): d/dlogits log q(z_k) for a softmax categorical
+
+
+def _reinforce_loo_reference(logits, z, f_values):
+    K = f_values.shape[0]
+    baseline = (f_values.sum() - f_values) / (K - 1)  # (K,): the mean of the OTHER samples
+    return ((f_values - baseline).unsqueeze(-1) * _score(logits, z)).mean(0)  # (C,)
+
+
+REINFORCE_MISTAKES = [
+    Mistake(
+        lambda logits, z, f: ((f - f.mean()).unsqueeze(-1) * _score(logits, z)).mean(0),
+        "your baseline includes the sample's own f value, so it depends on z_k and the estimate is "
+        "biased (shrunk by (K - 1)/K): leave sample k out of its baseline, b_k = (sum_j f_j - f_k) / (K - 1).",
+    ),
+    Mistake(
+        lambda logits, z, f: (f.unsqueeze(-1) * _score(logits, z)).mean(0),
+        "that is plain REINFORCE without a baseline; subtract b_k = mean of the other samples' f.",
+    ),
+    Mistake(
+        lambda logits, z, f: -_reinforce_loo_reference(logits, z, f),
+        "sign error: d/dlogits log softmax(logits)_z = onehot(z) - softmax(logits), not its negative.",
+    ),
+    Mistake(
+        lambda logits, z, f: ((f - (f.sum() - f) / (len(f) - 1)).unsqueeze(-1) * _score(logits, z)).sum(0),
+        "average over the K samples (mean), do not sum them.",
+    ),
+]
+
+
+def check_reinforce_loo(reinforce_loo) -> None:
+    """Exercise 4: REINFORCE with the leave-one-out baseline for one softmax categorical.
+
+    Note: the leave-one-out weights f_k - b_k sum to 0, so any term of the score that is the same
+    for every sample (the -softmax(logits) part) cancels; an answer that omits it is right too.
+    """
+    cases = []
+    for logits, K, seed in [([0.5, -0.3, 0.1, -1.0], 4, 10), ([1.0, 0.0, -1.0], 6, 11), ([0.2, -0.2], 2, 12)]:
+        lg = torch.tensor(logits, dtype=F64)
+        g = torch.Generator().manual_seed(seed)
+        index = torch.multinomial(torch.softmax(lg, -1), K, replacement=True, generator=g)  # (K,)
+        z = torch.nn.functional.one_hot(index, len(logits)).to(F64)  # (K, C)
+        f = 1.0 + torch.rand(K, generator=g, dtype=F64) * 3  # positive f: a baseline matters
+        cases.append(Case((lg, z, f), _reinforce_loo_reference(lg, z, f), label=f"logits = {logits}, K = {K}", atol=1e-9, rtol=1e-7))
+    check_function(
+        reinforce_loo,
+        cases,
+        exercise=4,
+        name="reinforce_loo",
+        hint=(
+            "per sample: (f_k - b_k) (onehot(z_k) - softmax(logits)) with b_k the mean of the other "
+            "samples' f values; return the mean over the K samples, shape (C,)."
+        ),
+        mistakes=REINFORCE_MISTAKES,
+    )
