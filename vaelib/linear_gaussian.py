@@ -136,6 +136,9 @@ class LinearGaussianModel:
             correlation: in [0, 1): how much the columns of W share a common direction.
             generator: the random number generator (for reproducible models).
             dtype: the floating dtype (default: torch's default dtype).
+
+        Returns:
+            a :class:`LinearGaussianModel` with W of shape (D, K), b = 0 and the given noise.
         """
         D = _validate.positive_int("data_dim", data_dim)
         K = _validate.positive_int("latent_dim", latent_dim)
@@ -380,9 +383,11 @@ class LinearGaussianModel:
 
     # -- learning the model: EM --------------------------------------------------------------
 
-    def em_step(self, x: Tensor, *, isotropic: bool = False) -> "LinearGaussianModel":
+    def em_step(self, x: Tensor, *, isotropic: bool = False, point_mass: bool = False) -> "LinearGaussianModel":
         """One EM iteration on data x; returns the updated model (this one is unchanged).
 
+        EM is coordinate ascent on the ELBO L(q, theta) = log p_theta(x) - KL(q || p_theta(z | x))
+        (Neal & Hinton 1998).
         E-step: q(z_n) = p(z_n | x_n) under the current model, with E[z_n] = m_n and
         E[z_n z_n^T] = S + m_n m_n^T. The bound is then tight: ELBO(q) = log p(x).
         M-step: maximise sum_n E_q[log N(x_n; W z_n + b, Psi)] over (W, b, Psi) jointly, by
@@ -397,14 +402,27 @@ class LinearGaussianModel:
         ELBO(q, old) = log p_old(x). Bishop (2006), Secs. 9.4 and 12.2 (eqs. 12.54-12.57 for
         PPCA, 12.66-12.70 for factor analysis, there with b fixed at the sample mean);
         Ghahramani & Hinton (1996), "The EM algorithm for mixtures of factor analyzers" (the
-        augmented latent). Introduced in lecture 04.
+        augmented latent).
+
+        With ``point_mass=True`` this is *hard* (MAP) EM instead: q(z_n) is a point mass at the
+        posterior mode m_n, so E[z_n z_n^T] = m_n m_n^T (the posterior covariance S is dropped)
+        and the M-step is least-squares regression of x on (m_n, 1). That is coordinate ascent
+        on J(z, theta) = sum_n log p_theta(x_n, z_n), which is *not* a lower bound on
+        log p_theta(x) for a continuous z: J - log p_theta(x) = sum_n log p_theta(z_n | x_n), a
+        log-density that rewards sharply peaked posteriors, so hard EM can drive a noise variance
+        to zero, where J is unbounded. Introduced in lecture 04.
 
         Args:
             x: training data, shape (N, D), N >= 2.
             isotropic: keep the noise isotropic (PPCA) instead of diagonal (factor analysis).
+            point_mass: hard EM: q(z_n) = a point mass at the posterior mode.
 
         Returns:
             a new :class:`LinearGaussianModel`.
+
+        Raises:
+            ValueError: if the M-step gives a noise variance that is not positive (hard EM's
+                collapse, or a data dimension that is constant).
         """
         x = self._x(x)
         if x.dim() != 2 or x.shape[0] < 2:
@@ -415,7 +433,8 @@ class LinearGaussianModel:
         posterior = self.posterior(x)  # E-step
         z_aug = torch.cat([posterior.mu, torch.ones(N, 1, dtype=x.dtype)], dim=1)  # E[(z, 1)], (N, K+1)
         sum_zz = z_aug.T @ z_aug  # (K+1, K+1)
-        sum_zz[:K, :K] += N * posterior.cov  # sum_n E[z~ z~^T]
+        if not point_mass:
+            sum_zz[:K, :K] += N * posterior.cov  # sum_n E[z~ z~^T]
         sum_xz = x.T @ z_aug  # sum_n x_n E[z~_n]^T, (D, K+1)
         W_aug = torch.linalg.solve(sum_zz, sum_xz.T).T  # sum_xz sum_zz^{-1} (sum_zz symmetric), (D, K+1)
         if isotropic:
@@ -423,4 +442,17 @@ class LinearGaussianModel:
             noise_var = total / (N * self.data_dim)
         else:
             noise_var = (x**2).mean(0) - (W_aug * sum_xz).sum(-1) / N  # (D,)
+        noise_var = noise_var.expand(self.data_dim)  # (D,)
+        if not (noise_var > 0).all():
+            d = int(noise_var.argmin())
+            cause = (
+                "hard EM has collapsed: a point-mass q makes the objective sum_n log p(x_n, z_n) "
+                "unbounded as a noise variance goes to 0 (see lecture 04); use point_mass=False"
+                if point_mass
+                else f"check that data dimension {d} is not constant"
+            )
+            raise ValueError(
+                f"the M-step gave noise variance {noise_var[d].item():.3g} <= 0 in data dimension "
+                f"{d}: {cause}."
+            )
         return LinearGaussianModel(W_aug[:, :K], W_aug[:, K], noise_var)
