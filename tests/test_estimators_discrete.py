@@ -318,3 +318,48 @@ def test_bias_variance_groups_average_k_samples():
 def test_bias_variance_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ----------------------------------------------------------------------------------------------
+# Exact variances and biases derived in lecture 06, against simulation
+# ----------------------------------------------------------------------------------------------
+
+
+def _exact_parts():
+    value, exact = exact4()
+    p = torch.softmax(LOGITS, -1)
+    z = support4()
+    f = f_dist(z)  # (4,)
+    score_sq = ((z - p) ** 2).sum(-1)  # (4,)
+    return value, exact, p, f, score_sq
+
+
+def test_straight_through_bias_is_2Jp_and_its_variance_4trJ3():
+    """For f(z) = ||z - t||^2 the straight-through estimate is 2 J (z - t), J = diag(p) - p p^T."""
+    _, exact, p, _, _ = _exact_parts()
+    J = torch.diag(p) - torch.outer(p, p)
+    est = E.straight_through(LOGITS, f_dist, 40000, generator=torch.Generator().manual_seed(20))
+    bv = E.bias_variance(est, exact)
+    assert torch.all((bv.bias - 2 * J @ p).abs() < 4 * bv.bias_se)
+    assert abs(bv.total_variance.item() - 4 * torch.trace(J @ J @ J).item()) < 4 * bv.total_variance_se.item()
+
+
+@pytest.mark.parametrize("name", ["none", "oracle", "leave_one_out"])
+def test_reinforce_variance_matches_the_exact_formula(name):
+    """V_b = (E[(f - b)^2 ||s||^2] - ||g||^2) / K for a constant b; leave-one-out adds
+    (Var(f) E||s||^2 + ||g||^2) / (K (K - 1)) to V_mu."""
+    value, exact, p, f, score_sq = _exact_parts()
+    grad_sq = (exact**2).sum()
+
+    def v_const(b):
+        return ((p * (f - b) ** 2 * score_sq).sum() - grad_sq) / K
+
+    var_f = (p * (f - value) ** 2).sum()
+    expected = {
+        "none": v_const(0.0),
+        "oracle": v_const(value),
+        "leave_one_out": v_const(value) + (var_f * (p * score_sq).sum() + grad_sq) / (K * (K - 1)),
+    }[name]
+    baseline = {"none": None, "oracle": value.item(), "leave_one_out": BASELINES["leave_one_out"]}[name]
+    bv = E.bias_variance(reinforce(baseline, seed=21), exact, group_size=K)
+    assert abs(bv.total_variance.item() - expected.item()) < 4 * bv.total_variance_se.item()

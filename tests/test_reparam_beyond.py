@@ -569,3 +569,47 @@ def test_bad_sample_shape():
 def test_integer_parameters_are_a_type_error():
     with pytest.raises(TypeError, match=r"rate must be a floating-point tensor.*float\(\)"):
         reparam.exponential(torch.tensor([1, 2]))
+
+
+# ----------------------------------------------------------------------------------------------
+# Review additions: extreme noise, the approximation's mean, the approximate Dirichlet's gradient
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_laplace_fresh_noise_stays_finite_at_the_extreme_uniforms(monkeypatch, dtype):
+    """u = tiny rounds v = u - 1/2 to exactly -1/2, where log(1 - 2|v|) = -inf (a float32 draw
+    hits u = 0 once in 2^24): the sampler must still return finite samples."""
+    info = torch.finfo(dtype)
+    extreme = torch.tensor([info.tiny, 0.5, 1 - info.eps], dtype=dtype)
+    monkeypatch.setattr(reparam, "_fresh_uniform", lambda shape, like, generator: extreme)
+    z = reparam.laplace(torch.zeros(3, dtype=dtype), torch.ones(3, dtype=dtype))
+    assert torch.isfinite(z).all(), z
+    assert z[0] < -10 and z[1] == 0 and z[2] > 10
+
+
+def test_gamma_approx_mean_is_the_closed_form_and_its_support_is_cut():
+    """E[z] = Gamma(alpha + 1)^(1/alpha) alpha / (alpha + 1) (within 4 s.e.), at most e^-gamma alpha;
+    every sample lies below Gamma(alpha + 1)^(1/alpha), the cut-off tail."""
+    for alpha in (0.05, 0.5, 3.0):
+        z = reparam.gamma_approx(t64(alpha), sample_shape=(20000,), generator=gen(30))
+        top = math.exp(math.lgamma(alpha + 1) / alpha)
+        mean = top * alpha / (alpha + 1)
+        assert abs(z.mean().item() - mean) < 4 * z.std().item() / math.sqrt(len(z))
+        assert mean < math.exp(-np.euler_gamma) * alpha
+        assert z.max().item() <= top
+
+
+def test_dirichlet_approx_gradient_of_the_mean_is_exact_only_for_small_alpha():
+    """E[z_1] = alpha_1 / alpha_0: the mean pathwise gradient d z_1 / d alpha_1 must be
+    (alpha_0 - alpha_1) / alpha_0^2 within 4 s.e. for small concentrations, and misses it for (2, 3)."""
+    n = 20000
+    results = {}
+    for alpha in ((0.05, 0.1, 0.08), (2.0, 3.0)):
+        copies = t64(*alpha).expand(n, len(alpha)).clone().requires_grad_(True)
+        z = reparam.dirichlet_approx(copies, generator=gen(31))
+        (g,) = torch.autograd.grad(z[:, 0].sum(), copies)
+        a0 = sum(alpha)
+        results[alpha] = abs(g[:, 0].mean().item() - (a0 - alpha[0]) / a0**2) / (g[:, 0].std().item() / math.sqrt(n))
+    assert results[(0.05, 0.1, 0.08)] < 4
+    assert results[(2.0, 3.0)] > 10

@@ -68,6 +68,9 @@ def test_kumaraswamy_accepts_right_answers(answer, capsys):
     [
         (lambda a, b, u: (1 - (1 - u) ** (1 / a)) ** (1 / b), ["swapped a and b"]),
         (lambda a, b, u: 1 - (1 - u) ** (1 / b), ["one step early", "a-th root"]),
+        # the same slips written with u in place of 1 - u (the accepted F^-1(1 - u) form)
+        (lambda a, b, u: (1 - u ** (1 / a)) ** (1 / b), ["swapped a and b"]),
+        (lambda a, b, u: 1 - u ** (1 / b), ["one step early", "a-th root"]),
         (lambda a, b, u: (1 - (1 - u) ** b) ** a, ["invert the exponents"]),
         (lambda a, b, u: 1 - (1 - u**a) ** b, ["that is the CDF F(u)", "inverse"]),
         (lambda a, b, u: kumaraswamy_sample(a, b, u).detach(), ["no gradient reaches a and b", "graph is cut"]),

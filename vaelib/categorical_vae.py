@@ -8,10 +8,11 @@ each, written as one-hot vectors z of shape ``(B, N, C)``:
 
 Training replaces the one-hot sample by its Gumbel-softmax relaxation
 ``y = softmax((logits + g) / temperature)`` in the reconstruction term, keeps the exact
-categorical KL to the uniform prior, and backpropagates through y (Jang et al. 2017,
-section 3.1 and their VAE experiment; Maddison et al. 2017). The training loss is therefore
+categorical KL to the uniform prior, and backpropagates through y (Jang et al. 2017, their
+VAE experiment; Maddison et al. 2017). The training loss is therefore
 not the ELBO of the discrete model; :meth:`CategoricalVAE.elbo` evaluates that ELBO with exact
-one-hot samples (Gumbel-max), a true lower bound on log p(x).
+one-hot samples (Gumbel-max), a true lower bound on log p(x) for binary images x (for grey
+levels, -bernoulli_nll is not a normalised log-density).
 
 The model follows the training protocol of :mod:`vaelib.models`: ``loss(x, beta=1.0)``
 returns :class:`vaelib.objectives.LossParts`, so :func:`vaelib.train.fit` trains it.
@@ -205,7 +206,8 @@ class CategoricalVAE(nn.Module):
             generator: seeds the draws.
 
         Returns:
-            shape ``(B,)``, a lower bound on log p(x) for each image (in expectation).
+            shape ``(B,)``, for binary x a lower bound on log p(x) for each image (in
+            expectation over the draws).
         """
         samples = _validate.positive_int("samples", samples)
         logits = self.encode(x)  # (B, N, C)

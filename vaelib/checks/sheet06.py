@@ -61,7 +61,15 @@ KUMARASWAMY_MISTAKES = [
         "you swapped a and b: F(z) = 1 - (1 - z^a)^b, so b is undone first (power 1/b), a last.",
     ),
     Mistake(
+        lambda a, b, u: (1 - u ** (1 / a)) ** (1 / b),
+        "you swapped a and b: F(z) = 1 - (1 - z^a)^b, so b is undone first (power 1/b), a last.",
+    ),
+    Mistake(
         lambda a, b, u: 1 - (1 - u) ** (1 / b),
+        "you stopped one step early: that is z^a; take its a-th root, (...)^(1/a).",
+    ),
+    Mistake(
+        lambda a, b, u: 1 - u ** (1 / b),
         "you stopped one step early: that is z^a; take its a-th root, (...)^(1/a).",
     ),
     Mistake(
