@@ -205,11 +205,13 @@ def pathwise(
 
     z = g_theta(eps),   d/dtheta E_{z ~ q_theta}[f(z)] = E_eps[f'(g_theta(eps)) d/dtheta g_theta(eps)]
 
-    Valid when f is differentiable (a.e., with an integrable derivative) and q_theta has a
-    differentiable sampling path (``rsample()``). Where f does not depend on theta through
-    z (a step function), autograd's derivative is 0 and so is the estimate: lecture 01's
-    counterexample. Uses torch's global random number generator. Sources: Kingma & Welling
-    2014; Rezende et al. 2014; Mohamed et al. 2020, Section 5. Introduced in lecture 01.
+    Unbiased when q_theta has a differentiable sampling path (``rsample()``) and, for almost
+    every eps, theta -> f(g_theta(eps)) is differentiable at theta and Lipschitz near it with
+    an integrable constant (e.g. f Lipschitz; Glasserman 2004, Section 7.2). Differentiable
+    almost everywhere is not enough: for a step function autograd's derivative is 0 a.e.,
+    so every estimate is 0 although the true gradient is not (lecture 01's counterexample).
+    Uses torch's global random number generator. Sources: Kingma & Welling 2014; Rezende et
+    al. 2014; Mohamed et al. 2020, Section 5. Introduced in lecture 01.
 
     Args:
         dist_fn: theta -> torch distribution with ``rsample()``; must broadcast over a
@@ -398,17 +400,24 @@ TOY_ESTIMATORS = ("score", "score_optimal_baseline", "pathwise")
 
 
 def toy_distribution(theta: Tensor) -> torch.distributions.Normal:
-    """q_theta = N(theta, 1), the lecture 01 toy problem's sampling distribution."""
+    """q_theta = N(theta, 1), the lecture 01 toy problem's sampling distribution.
+
+    theta of any shape ``(...)`` gives a Normal with batch shape ``(...)`` (one draw per entry),
+    so it broadcasts over the estimators' leading sample dimension.
+    """
     return torch.distributions.Normal(theta, torch.ones_like(theta))
 
 
 def toy_f(x: Tensor) -> Tensor:
-    """f(x) = x^2, the lecture 01 toy problem's integrand (elementwise)."""
+    """f(x) = x^2, the lecture 01 toy problem's integrand, elementwise: ``(S,)`` -> ``(S,)``."""
     return x**2
 
 
 def toy_transform(theta: Tensor, eps: Tensor) -> Tensor:
-    """x = g_theta(eps) = theta + eps, eps ~ N(0, 1): the toy problem's sampling path."""
+    """x = g_theta(eps) = theta + eps, eps ~ N(0, 1): the toy problem's sampling path (lecture 01).
+
+    Shapes broadcast: theta copies ``(S,)`` with eps ``(S,)`` give x ``(S,)``.
+    """
     return theta + eps
 
 
@@ -660,8 +669,9 @@ def straight_through(
     z = onehot(sample) + p - stopgrad(p),   p = softmax(logits),   estimate = d f(z) / d logits
 
     The forward value is an exact sample, but the backward pass pretends dz/dlogits = dp/dlogits,
-    which is false: the estimator is biased unless f is linear (Bengio et al. 2013, section 4;
-    Jang et al. 2017, section 2.2).
+    which is false: the estimator is biased unless f is linear (Bengio et al. 2013; Jang et al.
+    2017, section 2.2). For f(z) = ||z - t||^2 the bias is 2 J p, with J = diag(p) - p p^T the
+    softmax Jacobian (lecture 06 derives it).
 
     Args:
         logits: ``(..., C)``, e.g. ``(C,)`` or ``(N, C)``.

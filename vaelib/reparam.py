@@ -454,7 +454,9 @@ def laplace(
     scale = _parameter("scale", scale, like=loc, positive=True)
     if eps is None:
         v = _fresh_uniform(_noise_shape(sample_shape, loc.shape, scale.shape), loc, generator) - 0.5
-        eps = -torch.sign(v) * torch.log1p(-2.0 * v.abs())
+        # |v| can round to exactly 1/2 (u = tiny gives v = -1/2), where log(1 - 2|v|) = -inf
+        two_abs_v = (2.0 * v.abs()).clamp(max=1.0 - torch.finfo(loc.dtype).eps)
+        eps = -torch.sign(v) * torch.log1p(-two_abs_v)
     else:
         eps = _parameter("eps", eps, like=loc)
         _validate.broadcastable(("loc", "scale", "eps"), (loc, scale, eps))
@@ -638,8 +640,8 @@ def gumbel_softmax(
 
     g = -log(-log u) is standard Gumbel noise. As the temperature tends to 0, y tends to the
     one-hot Gumbel-max sample, distributed as Categorical(softmax(logits)); at any temperature
-    > 0, y is a differentiable function of the logits (Maddison et al. 2017, eq. 10; Jang et
-    al. 2017, eq. 2). With ``hard=True`` the forward value is the one-hot argmax of y while the
+    > 0, y is a differentiable function of the logits (Maddison et al. 2017; Jang et al. 2017,
+    eq. 2). With ``hard=True`` the forward value is the one-hot argmax of y while the
     gradient is that of y (straight-through Gumbel-softmax, Jang et al. 2017, section 2.2).
 
     Args:
@@ -675,9 +677,9 @@ def relaxed_bernoulli(
     """Binary Concrete sample: ``y = sigmoid((logit(p) + log u - log(1 - u)) / temperature)``.
 
     The two-class Gumbel-softmax: the difference of two Gumbels is logistic noise
-    ``log u - log(1 - u)`` (Maddison et al. 2017, section 3.3). As the temperature tends to 0,
-    y tends to the Bernoulli(p) sample ``1[u > 1 - p]``. With ``hard=True`` the forward value is
-    ``1[y > 1/2]`` and the gradient that of y (straight-through).
+    ``log u - log(1 - u)`` (the binary Concrete of Maddison et al. 2017). As the temperature
+    tends to 0, y tends to the Bernoulli(p) sample ``1[u > 1 - p]``. With ``hard=True`` the
+    forward value is ``1[y > 1/2]`` and the gradient that of y (straight-through).
 
     Args:
         probs: Bernoulli probabilities in [0, 1], any shape.
@@ -719,9 +721,14 @@ def gamma_approx(
     """Approximate Gamma(alpha, 1) sample ``z = (u alpha Gamma(alpha))^(1/alpha)``.
 
     For small z, the Gamma CDF is F(z) ~ z^alpha / (alpha Gamma(alpha)) (the first term of the
-    series of the lower incomplete gamma function); inverting that gives the formula. It is
-    accurate for alpha << 1 and wrong for alpha >= 1 (at alpha = 1 it returns U(0, 1) instead of
-    Exponential(1)). Used by the Dirichlet VAE (Joo et al. 2020, section 3.2 and eq. 4).
+    series of the lower incomplete gamma function); inverting that gives the formula (Knowles
+    2015; used by the Dirichlet VAE, Joo et al. 2020). Since F(z) <= z^alpha / Gamma(alpha + 1),
+    the approximate sample is never above the exact quantile. Its law is close for alpha << 1
+    (Kolmogorov-Smirnov distance < 0.05 for alpha <= 0.1) and wrong for alpha >= 1 (at alpha = 1
+    it returns U(0, 1) instead of Exponential(1)); its mean, though, is Gamma(alpha + 1)^(1/alpha)
+    alpha / (alpha + 1), at most e^-gamma ~ 0.56 of the true mean alpha at EVERY alpha (the tail
+    is cut off at Gamma(alpha + 1)^(1/alpha)). Normalised, as in :func:`dirichlet_approx` with
+    small concentrations, most of that error cancels.
 
     Args:
         alpha: shape parameter > 0, any shape.
@@ -751,8 +758,10 @@ def dirichlet_approx(
 
     ``v_k = (u_k alpha_k Gamma(alpha_k))^(1/alpha_k)`` approximates Gamma(alpha_k, 1) (see
     :func:`gamma_approx`), and ``z = v / sum_k v_k``; the normalisation is done in log space (a
-    softmax of log v), so that it stays finite when every v_k underflows (Joo et al. 2020,
-    section 3.2). Accurate when every alpha_k << 1.
+    softmax of log v), so that it stays finite when every v_k underflows (Joo et al. 2020). With
+    every alpha_k << 1 its marginals and the gradient of its mean match the exact Dirichlet's
+    (lecture 06 measures both); with concentrations above 1 they do not: use
+    ``torch.distributions.Dirichlet(alpha).rsample()`` there.
 
     Args:
         alpha: concentrations > 0, shape ``(..., K)``.
@@ -782,9 +791,10 @@ def implicit_gradient(
     """Implicit reparameterization gradient ``dz/dtheta = -(dF/dtheta) / (dF/dz)``.
 
     Holding the noise u = F(z; theta) fixed and differentiating F(z(theta); theta) = u gives
-    the formula (Figurnov et al. 2018, eq. 5). Here both partial derivatives are central finite
+    the formula (Figurnov et al. 2018). Here both partial derivatives are central finite
     differences of ``cdf`` in float64, so any CDF that can be evaluated works; torch's ``rsample``
-    for Gamma, Beta and Dirichlet computes the same quantity with exact derivatives.
+    for Gamma, Beta and Dirichlet computes the same quantity, with series and rational
+    approximations of dF/dtheta (accurate to about 1e-3 relative in the far tails).
 
     Args:
         cdf: F(z, theta) -> probabilities, elementwise and broadcasting.
