@@ -6,12 +6,15 @@ The score-function (REINFORCE) estimator needs only log q_theta(z); the pathwise
 
 from __future__ import annotations
 
+import itertools
+import math
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import Tensor
 
-from vaelib import _validate
+from vaelib import _validate, reparam
 
 # ---------------------------------------------------------------------------------------------
 # Score-function and pathwise estimators (lecture 01)
@@ -27,8 +30,6 @@ from vaelib import _validate
 #   the S-sample estimate, their variance the single-sample variance.
 # Per-sample gradients cost one backward pass: theta is copied once per sample, so row s of
 # the gradient is d/dtheta of sample s's term alone.
-
-from dataclasses import dataclass  # noqa: E402  (imported here to keep the sections apart)
 
 
 def _check_theta(theta) -> Tensor:
@@ -479,11 +480,6 @@ def toy_moments(theta, estimator: str, *, baseline=0.0):
 # discrete problems are categoricals written as one-hot vectors: logits of shape (..., C), e.g.
 # (C,) for one categorical or (N, C) for N independent ones, and z of the same shape. REINFORCE
 # is `score_function` above with `dist_fn=one_hot_categorical`; the baselines below plug into it.
-
-import itertools  # noqa: E402  (imported here to keep the sections apart)
-import math  # noqa: E402
-
-from vaelib import reparam  # noqa: E402
 
 
 def one_hot_categorical(logits: Tensor) -> torch.distributions.OneHotCategorical:
