@@ -11,15 +11,25 @@ import numpy as np
 import torch
 
 
-def setup(seed: int = 0) -> None:
-    """Seed ``random``, numpy and torch, and set small, legible matplotlib defaults.
+def setup(seed: int = 0, threads: int | None = 1) -> None:
+    """Seed ``random``, numpy and torch, limit torch's threads, and set matplotlib defaults.
 
     Args:
         seed: the seed for every random number generator.
+        threads: torch's intra-op threads; ``None`` leaves torch's default (one per core).
+            One thread is the default because the course's models are small: on a 2-core
+            laptop one thread trains them about as fast as two, while two threads on a CPU that
+            is busy with anything else stall each other (measured 5-20x slower, see
+            benchmarks/REPORT.md); and a fixed thread count keeps floating-point reductions,
+            hence the printed numbers, the same on machines with different core counts.
     """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    if threads is not None:
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+            raise ValueError(f"threads must be an integer >= 1 or None; got {threads!r}.")
+        torch.set_num_threads(threads)
     import matplotlib
 
     matplotlib.rcParams.update(
