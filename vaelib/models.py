@@ -1,0 +1,247 @@
+"""MLP autoencoder and variational autoencoder for flattened images.
+
+Introduced in lecture 05. Both models share one vocabulary: ``encode`` maps images ``x`` of
+shape ``(B, D)`` to the latent space, ``decode`` maps latents ``z`` of shape ``(B, K)`` to
+*logits* of a Bernoulli likelihood over the ``D`` pixels (``x_hat = sigmoid(logits)``).
+
+Training protocol (used by :func:`vaelib.train.fit`): every trainable model has
+``loss(x, beta=1.0)`` returning a :class:`vaelib.objectives.LossParts` with the scalar
+``loss`` to minimise and its ``recon`` and ``kl`` parts (batch means). Any model with that
+method (e.g. the categorical VAE of lecture 06) can be trained by ``fit``.
+
+Sizes are arguments, never constants: ``VAE(784, 2, [256])`` is the 784-256-2 model of
+lecture 05. Nothing runs at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from vaelib import objectives
+
+__all__ = ["Autoencoder", "VAE", "mlp", "latent_path"]
+
+
+def _check_sizes(input_dim: int, latent_dim: int, hidden_dims: Sequence[int]) -> tuple[int, ...]:
+    for name, value in (("input_dim", input_dim), ("latent_dim", latent_dim)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(
+                f"{name} must be an integer >= 1; got {value!r}. For 28x28 images use "
+                f"input_dim=784; latent_dim is the number K of latent variables (e.g. 2 or 16)."
+            )
+    if isinstance(hidden_dims, int) or not all(
+        isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden_dims
+    ):
+        raise ValueError(
+            f"hidden_dims must be a sequence of integers >= 1 (one per hidden layer); got "
+            f"{hidden_dims!r}. Write hidden_dims=[256] for one hidden layer of 256 units, or [] for none."
+        )
+    return tuple(hidden_dims)
+
+
+def mlp(sizes: Sequence[int]) -> nn.Sequential:
+    """A multilayer perceptron: Linear layers of the given sizes with ReLU between them.
+
+    Args:
+        sizes: layer widths ``[in, hidden..., out]``; no activation after the last layer.
+
+    Returns:
+        ``nn.Sequential`` mapping ``(B, sizes[0])`` to ``(B, sizes[-1])``.
+    """
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class _ImageModel(nn.Module):
+    """What the autoencoder and the VAE share: sizes, the decoder, input checks."""
+
+    def __init__(self, input_dim: int, latent_dim: int, hidden_dims: Sequence[int]):
+        super().__init__()
+        hidden = _check_sizes(input_dim, latent_dim, hidden_dims)
+        self.input_dim = input_dim
+        self.latent_dim = latent_dim
+        self.hidden_dims = hidden
+        # The decoder mirrors the encoder: K -> reversed(hidden) -> D logits.
+        self.decoder = mlp([latent_dim, *reversed(hidden), input_dim])
+
+    @property
+    def config(self) -> dict:
+        """The constructor arguments (stored in checkpoints to rebuild or verify the model)."""
+        return {
+            "class": type(self).__name__,
+            "input_dim": self.input_dim,
+            "latent_dim": self.latent_dim,
+            "hidden_dims": list(self.hidden_dims),
+        }
+
+    def extra_repr(self) -> str:
+        return f"input_dim={self.input_dim}, latent_dim={self.latent_dim}, hidden_dims={list(self.hidden_dims)}"
+
+    def _check_x(self, x: Tensor) -> None:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"x must be a torch.Tensor of shape (B, {self.input_dim}); got {type(x).__name__}.")
+        if x.dim() != 2 or x.shape[1] != self.input_dim:
+            raise ValueError(
+                f"x must have shape (B, {self.input_dim}) (a batch of flattened images); got shape "
+                f"{tuple(x.shape)}. Flatten images first: x.reshape(len(x), -1)."
+            )
+
+    def _check_z(self, z: Tensor) -> None:
+        if not isinstance(z, Tensor):
+            raise TypeError(f"z must be a torch.Tensor of shape (B, {self.latent_dim}); got {type(z).__name__}.")
+        if z.dim() < 1 or z.shape[-1] != self.latent_dim:
+            raise ValueError(
+                f"z must have shape (..., {self.latent_dim}) (latent_dim={self.latent_dim}); got shape "
+                f"{tuple(z.shape)}. Add a batch dimension for one point: z.unsqueeze(0)."
+            )
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Logits of the Bernoulli likelihood p(x | z).
+
+        Args:
+            z: latents, shape ``(..., K)``.
+
+        Returns:
+            logits, shape ``(..., D)``; ``torch.sigmoid(logits)`` is the mean image ``x_hat``.
+        """
+        self._check_z(z)
+        return self.decoder(z)
+
+    def decode_mean(self, z: Tensor) -> Tensor:
+        """The decoded image ``x_hat = sigmoid(decode(z))`` (pixel probabilities), shape ``(..., D)``."""
+        return torch.sigmoid(self.decode(z))
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """Encode ``x`` to its latent point (:meth:`embed`) and decode it: ``x_hat``, shape ``(B, D)``."""
+        return self.decode_mean(self.embed(x))
+
+    def embed(self, x: Tensor) -> Tensor:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class Autoencoder(_ImageModel):
+    """A deterministic autoencoder: z = encoder(x), logits = decoder(z).
+
+    Trained on the Bernoulli reconstruction loss alone (no KL term, no noise); lecture 05
+    puts it beside the VAE to show what the KL term and the noise buy.
+
+    Args:
+        input_dim: D, the number of pixels (784 for 28x28 images).
+        latent_dim: K, the number of latent variables.
+        hidden_dims: widths of the encoder's hidden layers (the decoder mirrors them).
+    """
+
+    def __init__(self, input_dim: int, latent_dim: int, hidden_dims: Sequence[int]):
+        super().__init__(input_dim, latent_dim, hidden_dims)
+        self.encoder = mlp([input_dim, *self.hidden_dims, latent_dim])
+
+    def encode(self, x: Tensor) -> Tensor:
+        """The latent code z, shape ``(B, K)``, of images ``x``, shape ``(B, D)``."""
+        self._check_x(x)
+        return self.encoder(x)
+
+    def embed(self, x: Tensor) -> Tensor:
+        """Where the model places ``x`` in latent space: the code ``z``, shape ``(B, K)``."""
+        return self.encode(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Reconstruction logits, shape ``(B, D)``."""
+        return self.decode(self.encode(x))
+
+    def loss(self, x: Tensor, beta: float = 1.0) -> objectives.LossParts:
+        """The reconstruction loss (Bernoulli, summed over pixels, mean over the batch).
+
+        ``beta`` is accepted for the training protocol and ignored: there is no KL term,
+        so ``kl`` is zero and ``loss == recon``.
+        """
+        recon = objectives.bernoulli_nll(self.forward(x), x).mean()
+        return objectives.LossParts(loss=recon, recon=recon, kl=torch.zeros((), device=x.device))
+
+
+class VAE(_ImageModel):
+    """A variational autoencoder with a diagonal Gaussian encoder and a Bernoulli decoder.
+
+    q(z | x) = N(mu(x), diag exp(log_var(x))), p(z) = N(0, I), p(x | z) = Bernoulli(sigmoid(decoder(z))).
+    The encoder is one MLP whose last layer has 2K outputs, split into ``mu`` and ``log_var``
+    (Kingma & Welling 2014, Appendix C.2).
+
+    Args:
+        input_dim: D, the number of pixels (784 for 28x28 images).
+        latent_dim: K, the number of latent variables.
+        hidden_dims: widths of the encoder's hidden layers (the decoder mirrors them).
+    """
+
+    def __init__(self, input_dim: int, latent_dim: int, hidden_dims: Sequence[int]):
+        super().__init__(input_dim, latent_dim, hidden_dims)
+        self.encoder = mlp([input_dim, *self.hidden_dims, 2 * latent_dim])
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The parameters of q(z | x).
+
+        Args:
+            x: images, shape ``(B, D)``, pixel values in [0, 1].
+
+        Returns:
+            ``(mu, log_var)``, each of shape ``(B, K)``; ``std = exp(0.5 * log_var)``.
+        """
+        self._check_x(x)
+        mu, log_var = self.encoder(x).chunk(2, dim=-1)  # (B, K), (B, K)
+        return mu, log_var
+
+    def embed(self, x: Tensor) -> Tensor:
+        """Where the model places ``x`` in latent space: the posterior mean ``mu``, shape ``(B, K)``."""
+        return self.encode(x)[0]
+
+    def forward(self, x: Tensor, eps: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """Encode, draw one reparameterized sample z = mu + std * eps, decode.
+
+        Returns:
+            ``(logits, mu, log_var)`` with shapes ``(B, D)``, ``(B, K)``, ``(B, K)``.
+        """
+        mu, log_var = self.encode(x)
+        z = objectives.sample_latent(mu, log_var, eps)  # (B, K)
+        return self.decode(z), mu, log_var
+
+    def loss(self, x: Tensor, beta: float = 1.0) -> objectives.LossParts:
+        """The (beta-weighted) negative ELBO: :func:`vaelib.objectives.negative_elbo`."""
+        return objectives.negative_elbo(self, x, beta=beta)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Decoded images ``x_hat`` of ``n`` latents drawn from the prior N(0, I), shape ``(n, D)``."""
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"n must be an integer >= 1 (how many samples); got {n!r}.")
+        device = next(self.parameters()).device
+        noise_device = generator.device if generator is not None else device
+        z = torch.randn(n, self.latent_dim, generator=generator, device=noise_device).to(device)  # (n, K)
+        return self.decode_mean(z)
+
+
+@torch.no_grad()
+def latent_path(model: _ImageModel, x_a: Tensor, x_b: Tensor, steps: int = 10) -> tuple[Tensor, Tensor]:
+    """The straight line between two images' latent points, and the images decoded along it.
+
+    z(t) = (1 - t) z_a + t z_b for t = 0, 1/(steps-1), ..., 1, where z_a, z_b are where the
+    model places x_a and x_b (the code for an autoencoder, the posterior mean for a VAE).
+
+    Args:
+        model: an :class:`Autoencoder` or :class:`VAE`.
+        x_a, x_b: two images, shape ``(D,)`` each.
+        steps: number of points on the path, >= 2 (the ends included).
+
+    Returns:
+        ``(z, x_hat)``: latents of shape ``(steps, K)`` and decoded images ``(steps, D)``.
+    """
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 2:
+        raise ValueError(f"steps must be an integer >= 2 (the path includes both ends); got {steps!r}.")
+    ends = model.embed(torch.stack([x_a.reshape(-1), x_b.reshape(-1)]))  # (2, K)
+    t = torch.linspace(0.0, 1.0, steps, device=ends.device).unsqueeze(1)  # (steps, 1)
+    z = (1 - t) * ends[0] + t * ends[1]  # (steps, K)
+    return z, model.decode_mean(z)

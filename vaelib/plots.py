@@ -1,0 +1,369 @@
+"""The figures the lectures share: image grids, latent scatters, decoded latent grids,
+interpolation strips, training curves, per-dimension KL bars, bounds against k.
+
+Introduced in lecture 05. Every function returns the matplotlib ``Figure`` (tests read the
+axes and their images back); pass ``ax=`` where offered to draw into an existing axes.
+Images are flattened rows of ``image_shape`` pixels (28 x 28 by default), values in [0, 1].
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+__all__ = [
+    "tile",
+    "image_grid",
+    "latent_scatter",
+    "latent_extent",
+    "latent_grid",
+    "interpolation_strip",
+    "training_curves",
+    "kl_bars",
+    "bound_vs_k",
+]
+
+CLASS_COLORS = plt.get_cmap("tab10").colors  # one colour per digit class 0-9
+
+
+def _numpy(a) -> np.ndarray:
+    if isinstance(a, torch.Tensor):
+        return a.detach().cpu().numpy()
+    return np.asarray(a)
+
+
+def _check_images(images, image_shape: tuple[int, int]) -> np.ndarray:
+    arr = _numpy(images).astype(np.float32, copy=False)
+    pixels = image_shape[0] * image_shape[1]
+    if arr.ndim == 1:
+        arr = arr[None]
+    if arr.ndim == 3 and arr.shape[1:] == tuple(image_shape):
+        arr = arr.reshape(len(arr), -1)
+    if arr.ndim != 2 or arr.shape[1] != pixels or len(arr) == 0:
+        raise ValueError(
+            f"images must have shape (N, {pixels}) (flattened {image_shape[0]}x{image_shape[1]} images) "
+            f"or (N, {image_shape[0]}, {image_shape[1]}) with N >= 1; got shape {arr.shape}. "
+            f"Pass image_shape=(H, W) for other sizes."
+        )
+    return arr
+
+
+def _new_axes(ax, figsize):
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+        return fig, ax
+    return ax.figure, ax
+
+
+def tile(images, ncols: int, *, image_shape: tuple[int, int] = (28, 28), pad: int = 1, pad_value: float = 1.0) -> np.ndarray:
+    """Arrange images in a grid, row by row, in one array (fast to draw and to encode).
+
+    Args:
+        images: shape ``(N, H*W)`` or ``(N, H, W)``.
+        ncols: images per row; the last row is padded with ``pad_value``.
+        image_shape: ``(H, W)``.
+        pad: pixels of ``pad_value`` between images.
+
+    Returns:
+        array of shape ``(rows*(H+pad)-pad, ncols*(W+pad)-pad)``.
+    """
+    arr = _check_images(images, image_shape)
+    if not isinstance(ncols, int) or ncols < 1:
+        raise ValueError(f"ncols must be an integer >= 1; got {ncols!r}.")
+    h, w = image_shape
+    n = len(arr)
+    rows = -(-n // ncols)
+    out = np.full((rows * (h + pad) - pad, ncols * (w + pad) - pad), pad_value, dtype=np.float32)
+    for i in range(n):
+        r, c = divmod(i, ncols)
+        out[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = arr[i].reshape(h, w)
+    return out
+
+
+def image_grid(
+    images,
+    *,
+    ncols: int = 10,
+    image_shape: tuple[int, int] = (28, 28),
+    row_labels: Sequence[str] | None = None,
+    title: str | None = None,
+    ax=None,
+) -> Figure:
+    """Show images in a grid (one ``imshow`` of the tiled array, grey scale, 0 = black).
+
+    Args:
+        images: shape ``(N, H*W)`` or ``(N, H, W)``, values in [0, 1].
+        ncols: images per row.
+        row_labels: a label per row (e.g. ``["data", "reconstruction"]``), shown on the left.
+        title: the axes title.
+
+    Returns:
+        the Figure; ``fig.axes[0].images[0].get_array()`` is the tiled array.
+    """
+    grid = tile(images, ncols, image_shape=image_shape)
+    rows = -(-len(_check_images(images, image_shape)) // ncols)
+    fig, ax = _new_axes(ax, (min(0.6 * ncols, 9), 0.6 * rows + (0.4 if title else 0.1)))
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.grid(False)
+    ax.set_xticks([])
+    h = image_shape[0]
+    if row_labels is not None:
+        if len(row_labels) != rows:
+            raise ValueError(f"row_labels must have one label per row ({rows}); got {len(row_labels)}.")
+        ax.set_yticks([r * (h + 1) + h / 2 for r in range(rows)], list(row_labels))
+        ax.tick_params(left=False)
+    else:
+        ax.set_yticks([])
+    for side in ("left", "bottom", "top", "right"):
+        ax.spines[side].set_visible(False)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def latent_scatter(z, y=None, *, ax=None, title: str | None = None, s: float = 4.0, legend: bool = True) -> Figure:
+    """Scatter 2-d latent points, coloured by class.
+
+    Args:
+        z: latent points, shape ``(N, 2)`` (e.g. ``model.embed(x)``).
+        y: class labels ``(N,)`` (integers 0-9), or None for one colour.
+        s: marker size.
+        legend: add a legend of the classes.
+
+    Returns:
+        the Figure; one ``PathCollection`` per class in ``ax.collections``.
+    """
+    z = _numpy(z)
+    if z.ndim != 2 or z.shape[1] != 2:
+        raise ValueError(
+            f"z must have shape (N, 2) (a 2-d latent space); got {z.shape}. For K > 2, project first "
+            f"(e.g. onto the two dimensions with the largest KL)."
+        )
+    fig, ax = _new_axes(ax, (4.2, 3.8))
+    if y is None:
+        ax.scatter(z[:, 0], z[:, 1], s=s, color="0.3", linewidths=0)
+    else:
+        y = _numpy(y)
+        if y.shape != (len(z),):
+            raise ValueError(f"y must have one label per point, shape ({len(z)},); got {y.shape}.")
+        for c in np.unique(y):
+            pts = z[y == c]
+            ax.scatter(pts[:, 0], pts[:, 1], s=s, color=CLASS_COLORS[int(c) % 10], label=str(c), linewidths=0)
+        if legend:
+            ax.legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, handletextpad=0.1)
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.set_aspect("equal", adjustable="datalim")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def latent_extent(z, *, quantile: float = 0.01, margin: float = 0.1) -> tuple[float, float, float, float]:
+    """A square window ``(z1_min, z1_max, z2_min, z2_max)`` holding the bulk of 2-d latent points.
+
+    The window spans the ``quantile`` to ``1 - quantile`` range of each coordinate, widened by
+    ``margin`` (a fraction), and made square so that distances look the same in both directions.
+    """
+    z = _numpy(z)
+    lo = np.quantile(z, quantile, axis=0)
+    hi = np.quantile(z, 1 - quantile, axis=0)
+    center = (lo + hi) / 2
+    half = (hi - lo).max() / 2 * (1 + margin)
+    return (float(center[0] - half), float(center[0] + half), float(center[1] - half), float(center[1] + half))
+
+
+@torch.no_grad()
+def latent_grid(
+    model,
+    *,
+    extent: tuple[float, float, float, float] = (-3.0, 3.0, -3.0, 3.0),
+    n: int = 15,
+    image_shape: tuple[int, int] = (28, 28),
+    ax=None,
+    title: str | None = None,
+) -> Figure:
+    """Decode an ``n x n`` grid of points of a 2-d latent plane, drawn at their coordinates.
+
+    Each tile is ``sigmoid(decode(z))`` at the latent point in its centre (z2 grows upwards),
+    and the image is placed with ``extent`` so that the axes are latent coordinates: it lines
+    up with :func:`latent_scatter`. Kingma & Welling 2014, Figure 4.
+
+    Args:
+        model: has ``decode`` and ``latent_dim == 2``.
+        extent: ``(z1_min, z1_max, z2_min, z2_max)``; for a VAE, the prior's +-3 std.
+        n: points per side.
+
+    Returns:
+        the Figure; the axes' ``grid_z`` attribute holds the decoded points, shape ``(n*n, 2)``,
+        in the order of the tiles (row by row, top row first).
+    """
+    if getattr(model, "latent_dim", 2) != 2:
+        raise ValueError(f"latent_grid needs a model with latent_dim=2; got latent_dim={model.latent_dim}.")
+    x0, x1, y0, y1 = extent
+    if not (x1 > x0 and y1 > y0):
+        raise ValueError(f"extent must be (z1_min, z1_max, z2_min, z2_max) with min < max; got {extent!r}.")
+    device = next(model.parameters()).device
+    # Decode at the centre of each tile, so the picture lines up with the axes' coordinates.
+    z1 = x0 + (torch.arange(n) + 0.5) * (x1 - x0) / n
+    z2 = y1 - (torch.arange(n) + 0.5) * (y1 - y0) / n  # top row = largest z2
+    z = torch.stack(torch.meshgrid(z2, z1, indexing="ij")[::-1], dim=-1).reshape(-1, 2)  # (n*n, 2)
+    x_hat = model.decode_mean(z.to(device)) if hasattr(model, "decode_mean") else torch.sigmoid(model.decode(z.to(device)))
+    grid = tile(x_hat, n, image_shape=image_shape, pad=0)
+    fig, ax = _new_axes(ax, (3.8, 3.8))
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=1, extent=extent, interpolation="nearest")
+    ax.grid(False)
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    if title:
+        ax.set_title(title)
+    ax.grid_z = z.numpy()
+    return fig
+
+
+@torch.no_grad()
+def interpolation_strip(
+    models: Mapping[str, object],
+    x_a,
+    x_b,
+    *,
+    steps: int = 10,
+    image_shape: tuple[int, int] = (28, 28),
+    title: str | None = None,
+) -> Figure:
+    """Decode the straight latent path between two images, one row per model.
+
+    Each row shows ``x_a``, then ``steps`` images decoded along z(t) = (1 - t) z_a + t z_b
+    (:func:`vaelib.models.latent_path`), then ``x_b``, separated by a gap.
+
+    Args:
+        models: ``{"AE": ae, "VAE": vae}``: models with ``embed`` and ``decode_mean``.
+        x_a, x_b: the two images, shape ``(H*W,)``.
+        steps: points on the path (ends included).
+
+    Returns:
+        the Figure, one axes per model; ``fig.paths[name]`` is ``(z, x_hat)`` of that row.
+    """
+    from vaelib.models import latent_path
+
+    x_a = torch.as_tensor(_check_images(x_a, image_shape)[0])
+    x_b = torch.as_tensor(_check_images(x_b, image_shape)[0])
+    fig, axes = plt.subplots(len(models), 1, figsize=(0.55 * (steps + 3), 0.75 * len(models) + (0.3 if title else 0)), squeeze=False)
+    fig.paths = {}
+    h, w = image_shape
+    gap = np.ones((h, 4), dtype=np.float32)
+    for ax, (name, model) in zip(axes[:, 0], models.items()):
+        device = next(model.parameters()).device
+        z, x_hat = latent_path(model, x_a.to(device), x_b.to(device), steps)
+        fig.paths[name] = (z.cpu(), x_hat.cpu())
+        row = tile(x_hat, steps, image_shape=image_shape)
+        strip = np.concatenate([x_a.reshape(h, w).numpy(), gap, row, gap, x_b.reshape(h, w).numpy()], axis=1)
+        ax.imshow(strip, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.grid(False)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(name, rotation=0, ha="right", va="center")
+        for side in ("left", "bottom", "top", "right"):
+            ax.spines[side].set_visible(False)
+    if title:
+        axes[0, 0].set_title(title)
+    return fig
+
+
+def _as_histories(histories) -> dict:
+    from vaelib.train import History
+
+    if isinstance(histories, History):
+        return {"": histories}
+    if isinstance(histories, Mapping) and all(isinstance(h, History) for h in histories.values()):
+        return dict(histories)
+    raise TypeError(f"histories must be a History or a dict of name -> History; got {type(histories).__name__}.")
+
+
+def training_curves(histories, *, keys: Sequence[str] = ("loss", "recon", "kl")) -> Figure:
+    """Per-epoch curves of a training run (or several, by name), one panel per quantity.
+
+    Training values are solid lines; validation values (``val_loss`` ...) dashed, same colour.
+
+    Args:
+        histories: a :class:`vaelib.train.History` or ``{"name": History}``.
+        keys: which quantities to plot (attributes of History).
+
+    Returns:
+        the Figure, one axes per key.
+    """
+    runs = _as_histories(histories)
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.6), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for i, (name, h) in enumerate(runs.items()):
+            color = f"C{i}"
+            ax.plot(h.epoch, getattr(h, key), color=color, label=f"{name} train".strip())
+            val = getattr(h, f"val_{key}", [])
+            if val:
+                ax.plot(h.epoch, val, color=color, ls="--", label=f"{name} test".strip())
+        ax.set_xlabel("epoch")
+        ax.set_title({"loss": "loss (nats)", "recon": "reconstruction (nats)", "kl": "KL (nats)"}.get(key, key))
+    axes[0, -1].legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def kl_bars(kl_dims: Mapping[str, object], *, threshold: float | None = 0.01) -> Figure:
+    """Per-dimension KL of several models, sorted from largest to smallest, one panel each.
+
+    Args:
+        kl_dims: ``{"name": tensor (K,)}`` from :func:`vaelib.objectives.kl_per_dimension`.
+        threshold: draw this level as a dotted line (None: no line).
+
+    Returns:
+        the Figure; ``fig.axes[i].patches`` are the bars of the i-th model.
+    """
+    fig, axes = plt.subplots(1, len(kl_dims), figsize=(2.6 * len(kl_dims), 2.4), squeeze=False, sharey=True)
+    for ax, (name, kl) in zip(axes[0], kl_dims.items()):
+        kl = np.sort(_numpy(kl))[::-1]
+        ax.bar(np.arange(len(kl)), kl, color="C0", width=0.8)
+        if threshold is not None:
+            ax.axhline(threshold, color="0.3", ls=":", lw=1)
+        ax.set_yscale("symlog", linthresh=1e-2)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("latent dimension (sorted)")
+    axes[0, 0].set_ylabel("KL per dimension (nats)")
+    fig.tight_layout()
+    return fig
+
+
+def bound_vs_k(
+    ks: Sequence[int],
+    bounds,
+    stderr=None,
+    *,
+    elbo: float | None = None,
+    ylabel: str = "bound on log p(x) (nats)",
+    ax=None,
+) -> Figure:
+    """The importance-weighted bound L_k against k (log scale), with error bars and the ELBO.
+
+    Args:
+        ks: the numbers of samples.
+        bounds: the mean bound for each k (nats), or any quantity per k (e.g. L_k - ELBO).
+        stderr: standard errors of those means, or None.
+        elbo: draw the ELBO at this height as a horizontal line (0 when plotting L_k - ELBO).
+        ylabel: the y-axis label.
+
+    Returns:
+        the Figure.
+    """
+    fig, ax = _new_axes(ax, (4.2, 2.8))
+    bounds = _numpy(bounds)
+    ax.errorbar(ks, bounds, yerr=None if stderr is None else _numpy(stderr), marker="o", capsize=3, label="$L_k$ (IWAE)")
+    if elbo is not None:
+        ax.axhline(elbo, color="C1", ls="--", label="ELBO")
+    ax.set_xscale("log")
+    ax.set_xlabel("k (importance samples)")
+    ax.set_ylabel(ylabel)
+    ax.legend(frameon=False)
+    return fig
