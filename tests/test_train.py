@@ -358,3 +358,17 @@ def test_callback_can_stop_training(data):
 def test_history_round_trips_through_a_dict():
     h = History(epoch=[1], loss=[2.0], recon=[1.5], kl=[0.5], beta=[1.0], seconds=[0.1], stopped="callback")
     assert History.from_dict(h.as_dict()) == h
+
+
+def test_default_optimizer_is_fused_adam_on_cpu(data, monkeypatch):
+    """fit's default optimizer is Adam with the fused kernel (one pass over all parameters)."""
+    made = []
+    real_adam = torch.optim.Adam
+
+    def recording_adam(params, **kwargs):
+        made.append(kwargs)
+        return real_adam(params, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", recording_adam)
+    fit(VAE(D, 2, [8]), data, epochs=1, progress=False)
+    assert made == [{"lr": 1e-3, "fused": True}]
