@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-__all__ = ["Case", "Mistake", "CheckFailed", "check_function", "check_value", "format_value"]
+__all__ = ["Case", "Mistake", "CheckFailed", "check_function", "check_value", "format_value", "inverse_cdf_verdict"]
 
 
 class CheckFailed(AssertionError):
@@ -209,3 +209,31 @@ def check_value(
         )
     if not quiet:
         print(f"Exercise {exercise}: {label} is correct.")
+
+
+def inverse_cdf_verdict(u: torch.Tensor, right: Sequence[torch.Tensor], formula: str, params: str) -> Callable:
+    """A :class:`Case` property for an inverse-CDF sampler evaluated at fixed noise ``u``.
+
+    Accepts a tensor of ``u``'s shape equal to one of ``right`` (usually F^-1(u) and
+    F^-1(1 - u): both have the target law, since 1 - U ~ U) that carries a gradient.
+
+    Args:
+        u: the Uniform(0, 1) noise the student's sampler receives.
+        right: the acceptable answers.
+        formula: the inverse CDF, as shown in the message (``"F^-1(u) = -log(1 - u) / rate"``).
+        params: the parameters the gradient must reach, for the message (``"rate"``).
+    """
+
+    def verdict(got):
+        if not isinstance(got, torch.Tensor):
+            return f"expected a tensor of shape {tuple(u.shape)}, got {type(got).__name__}"
+        if got.shape != u.shape:
+            return f"expected shape {tuple(u.shape)} (one sample per u), got shape {tuple(got.shape)}"
+        values = got.detach().to(torch.float64)
+        if not any(torch.allclose(values, r.detach().to(torch.float64), rtol=1e-6, atol=1e-9) for r in right):
+            return f"values differ from the inverse CDF {formula}"
+        if not got.requires_grad:
+            return f"the values are right but no gradient reaches {params} (got.requires_grad is False)"
+        return None
+
+    return verdict

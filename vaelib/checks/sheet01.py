@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from vaelib.checks import Case, CheckFailed, Mistake, check_function, check_value
+from vaelib.checks import Case, CheckFailed, Mistake, check_function, check_value, inverse_cdf_verdict
 
 __all__ = [
     "check_score_estimate",
@@ -288,20 +288,7 @@ def check_optimal_baseline(optimal_baseline) -> None:
 def _exponential_ok(rate: torch.Tensor, u: torch.Tensor):
     """A property: z = -log(1 - u)/rate (or -log(u)/rate, as 1 - U ~ U), with a gradient path."""
     right = [-torch.log1p(-u) / rate, -torch.log(u) / rate]
-
-    def verdict(got):
-        if not isinstance(got, torch.Tensor):
-            return f"expected a tensor of shape {tuple(u.shape)}, got {type(got).__name__}"
-        if got.shape != u.shape:
-            return f"expected shape {tuple(u.shape)} (one sample per u), got shape {tuple(got.shape)}"
-        values = got.detach().to(F64)
-        if not any(torch.allclose(values, r.detach(), rtol=1e-6, atol=1e-9) for r in right):
-            return "values differ from the inverse CDF F^-1(u) = -log(1 - u) / rate"
-        if not got.requires_grad:
-            return "the values are right but no gradient reaches rate (got.requires_grad is False)"
-        return None
-
-    return verdict
+    return inverse_cdf_verdict(u, right, "F^-1(u) = -log(1 - u) / rate", "rate")
 
 
 EXPONENTIAL_MISTAKES = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from vaelib.checks import Case, Mistake, check_function
+from vaelib.checks import Case, Mistake, check_function, inverse_cdf_verdict
 
 __all__ = [
     "check_kumaraswamy_sample",
@@ -39,20 +39,7 @@ def _kumaraswamy_reference(a, b, u):
 def _kumaraswamy_ok(a: torch.Tensor, b: torch.Tensor, u: torch.Tensor):
     """A property: F^-1(u) (or F^-1(1 - u), the same law since 1 - U ~ U), with a gradient path."""
     right = [_kumaraswamy_reference(a, b, u), _kumaraswamy_reference(a, b, 1 - u)]
-
-    def verdict(got):
-        if not isinstance(got, torch.Tensor):
-            return f"expected a tensor of shape {tuple(u.shape)}, got {type(got).__name__}"
-        if got.shape != u.shape:
-            return f"expected shape {tuple(u.shape)} (one sample per u), got shape {tuple(got.shape)}"
-        values = got.detach().to(F64)
-        if not any(torch.allclose(values, r.detach(), rtol=1e-6, atol=1e-9) for r in right):
-            return "values differ from the inverse CDF F^-1(u) = (1 - (1 - u)^(1/b))^(1/a)"
-        if not got.requires_grad:
-            return "the values are right but no gradient reaches a and b (got.requires_grad is False)"
-        return None
-
-    return verdict
+    return inverse_cdf_verdict(u, right, "F^-1(u) = (1 - (1 - u)^(1/b))^(1/a)", "a and b")
 
 
 KUMARASWAMY_MISTAKES = [
