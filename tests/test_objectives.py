@@ -290,3 +290,28 @@ def test_active_units_counts_dimensions_whose_mean_moves_with_x():
         active_units(model, torch.zeros(1, 5))
     with pytest.raises(ValueError, match="threshold must be"):
         active_units(model, torch.zeros(500, 5), threshold=0)
+
+
+def test_unchecked_elbo_is_the_same_arithmetic_and_the_same_random_draw():
+    """check=False (VAE.loss, fit's hot path) skips the input checks and nothing else."""
+    model = VAE(12, 3, [8])
+    x = torch.rand(5, 12)
+    eps = torch.randn(5, 3)
+    checked = objectives.negative_elbo(model, x, beta=2.0, eps=eps)
+    unchecked = objectives.negative_elbo(model, x, beta=2.0, eps=eps, check=False)
+    for a, b in zip(checked, unchecked):
+        assert torch.equal(a, b)
+    torch.manual_seed(3)
+    drawn = objectives.negative_elbo(model, x)
+    torch.manual_seed(3)
+    assert torch.equal(model.loss(x).loss, drawn.loss)
+
+
+def test_unchecked_elbo_lets_nan_through_for_the_epoch_guard():
+    model = VAE(12, 3, [8])
+    with torch.no_grad():
+        model.encoder[0].weight[0, 0] = float("nan")
+    x = torch.rand(5, 12)
+    with pytest.raises(ValueError, match="non-finite"):
+        objectives.negative_elbo(model, x)
+    assert torch.isnan(model.loss(x).loss)

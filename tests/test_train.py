@@ -136,10 +136,17 @@ def test_nan_guard_stops_and_restores_the_last_good_weights(data):
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
+class CheckedVAE(VAE):
+    """A VAE whose training loss validates its inputs on every step (VAE.loss does not)."""
+
+    def loss(self, x, beta=1.0):
+        return objectives.negative_elbo(self, x, beta=beta, check=True)
+
+
 def test_nan_guard_catches_the_errors_vaelib_raises_on_non_finite_values(data):
     """vaelib's KL refuses a NaN mean with a ValueError: fit treats it as divergence too."""
     torch.manual_seed(0)
-    model = VAE(D, 2, [8])
+    model = CheckedVAE(D, 2, [8])
     after = {}
 
     def poison(history, m):

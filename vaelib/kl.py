@@ -109,6 +109,16 @@ def diag_gaussian_to_std_normal(mu: Tensor, log_var: Tensor) -> Tensor:
         ValueError: NaN or inf; shapes that do not broadcast; a 0-d input.
     """
     (mu, log_var), _ = _check_vectors(("mu", "log_var"), (mu, log_var))
+    return diag_gaussian_to_std_normal_unchecked(mu, log_var)
+
+
+def diag_gaussian_to_std_normal_unchecked(mu: Tensor, log_var: Tensor) -> Tensor:
+    """:func:`diag_gaussian_to_std_normal` without its input checks, for a training loop's hot path.
+
+    The checks look at every value (a reduction, and on a GPU a host sync, per tensor per
+    step); a training loop that checks its loss for NaN once per epoch (``vaelib.train.fit``)
+    does not need them. Same formula, same shapes; garbage in, garbage out.
+    """
     variance_term = _variance_term(log_var)  # (..., K): exp(lv) - 1 - lv >= 0
     mahalanobis = mu.pow(2)  # (..., K)
     return 0.5 * (variance_term + mahalanobis).sum(-1)  # (...)

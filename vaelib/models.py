@@ -210,8 +210,12 @@ class VAE(_ImageModel):
         return self.decode(z), mu, log_var
 
     def loss(self, x: Tensor, beta: float = 1.0) -> objectives.LossParts:
-        """The (beta-weighted) negative ELBO: :func:`vaelib.objectives.negative_elbo`."""
-        return objectives.negative_elbo(self, x, beta=beta)
+        """The (beta-weighted) negative ELBO: :func:`vaelib.objectives.negative_elbo`.
+
+        Its per-tensor input checks are skipped (``check=False``): this is the training loop's
+        hot path, and ``vaelib.train.fit`` checks the loss for NaN/inf once per epoch.
+        """
+        return objectives.negative_elbo(self, x, beta=beta, check=False)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:

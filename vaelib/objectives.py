@@ -109,7 +109,9 @@ def sample_latent(mu: Tensor, log_var: Tensor, eps: Tensor | None = None) -> Ten
     return reparam.diag_gaussian(mu, std, eps)
 
 
-def negative_elbo(model, x: Tensor, beta: float = 1.0, *, eps: Tensor | None = None) -> LossParts:
+def negative_elbo(
+    model, x: Tensor, beta: float = 1.0, *, eps: Tensor | None = None, check: bool = True
+) -> LossParts:
     """The (beta-weighted) negative evidence lower bound, averaged over the batch.
 
     -ELBO(x) = E_{q(z|x)}[-log p(x | z)] + beta * KL(q(z | x) || N(0, I)), with the expectation
@@ -122,6 +124,10 @@ def negative_elbo(model, x: Tensor, beta: float = 1.0, *, eps: Tensor | None = N
         x: images, shape ``(B, D)``, values in [0, 1].
         beta: weight of the KL term, >= 0.
         eps: the noise, shape ``(B, K)``; drawn fresh when omitted.
+        check: validate ``std`` and the KL's inputs (NaN, inf, negative std) on every call.
+            ``VAE.loss``, which ``vaelib.train.fit`` calls every step, passes ``False``: fit
+            checks the loss once per epoch instead, and the per-tensor checks cost about 10%
+            of a training step (benchmarks/REPORT.md). Same arithmetic, same random numbers.
 
     Returns:
         :class:`LossParts` ``(loss, recon, kl)``: scalars, ``loss = recon + beta * kl``, where
@@ -130,9 +136,14 @@ def negative_elbo(model, x: Tensor, beta: float = 1.0, *, eps: Tensor | None = N
     """
     beta = _check_beta(beta)
     mu, log_var = model.encode(x)  # (B, K), (B, K)
-    z = sample_latent(mu, log_var, eps)  # (B, K)
+    if check:
+        z = sample_latent(mu, log_var, eps)  # (B, K)
+        kl = _kl.diag_gaussian_to_std_normal(mu, log_var).mean()
+    else:
+        eps = torch.randn_like(mu) if eps is None else eps  # the same draw reparam.diag_gaussian makes
+        z = mu + torch.exp(0.5 * log_var) * eps  # (B, K)
+        kl = _kl.diag_gaussian_to_std_normal_unchecked(mu, log_var).mean()
     recon = bernoulli_nll(model.decode(z), x).mean()
-    kl = _kl.diag_gaussian_to_std_normal(mu, log_var).mean()
     return LossParts(loss=recon + beta * kl, recon=recon, kl=kl)
 
 
