@@ -17,11 +17,12 @@ def setup(seed: int = 0, threads: int | None = 1) -> None:
     Args:
         seed: the seed for every random number generator.
         threads: torch's intra-op threads; ``None`` leaves torch's default (one per core).
-            One thread is the default because the course's models are small: on a 2-core
-            laptop one thread trains them about as fast as two, while two threads on a CPU that
-            is busy with anything else stall each other (measured 5-20x slower, see
-            benchmarks/REPORT.md); and a fixed thread count keeps floating-point reductions,
-            hence the printed numbers, the same on machines with different core counts.
+            One thread is the default because the course's models are small: on an idle 2-core
+            machine two threads train them only about 1.4x faster (benchmarks/REPORT.md,
+            ``fit_threads1``), while two threads on a CPU busy with anything else stall each
+            other (measured 5-20x slower while developing the course); and a fixed thread count
+            keeps floating-point reductions, hence the printed numbers, the same on machines with
+            different core counts. Pass ``threads=None`` on a machine of your own to use every core.
     """
     random.seed(seed)
     np.random.seed(seed)
