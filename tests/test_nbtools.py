@@ -65,3 +65,18 @@ def test_write_atomic_keeps_permissions_and_leaves_no_temp_file(tmp_path):
     nbtools.write_atomic(_nb("2"), path)
     assert path.stat().st_mode & 0o777 == 0o640
     assert [p.name for p in tmp_path.iterdir()] == ["x.ipynb"]
+
+
+def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path):
+    from vaelib._io import atomic_write
+
+    path = tmp_path / "report.md"
+    atomic_write(path, lambda f: f.write(b"old"))
+
+    def interrupted(f):
+        f.write(b"half of the new")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(path, interrupted)
+    assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["report.md"]

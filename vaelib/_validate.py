@@ -107,3 +107,13 @@ def positive_int(name: str, value: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
     return value
+
+
+def hidden_dims(value) -> tuple[int, ...]:
+    """Return the hidden-layer sizes as a tuple, or raise a ValueError saying how to write them."""
+    if isinstance(value, int) or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in value):
+        raise ValueError(
+            f"hidden_dims must be a sequence of integers >= 1 (one per hidden layer); got "
+            f"{value!r}. Write hidden_dims=[256] for one hidden layer of 256 units, or [] for none."
+        )
+    return tuple(value)

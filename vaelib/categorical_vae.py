@@ -89,17 +89,11 @@ class CategoricalVAE(nn.Module):
                 f"num_classes must be an integer >= 2 (a categorical needs two classes at least); "
                 f"got {num_classes!r}. For binary latents use num_classes=2."
             )
-        if isinstance(hidden_dims, int) or not all(
-            isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden_dims
-        ):
-            raise ValueError(
-                f"hidden_dims must be a sequence of integers >= 1 (one per hidden layer); got "
-                f"{hidden_dims!r}. Write hidden_dims=[256] for one hidden layer of 256 units."
-            )
+        hidden_dims = _validate.hidden_dims(hidden_dims)
         self.input_dim = input_dim
         self.num_variables = num_variables
         self.num_classes = num_classes
-        self.hidden_dims = tuple(hidden_dims)
+        self.hidden_dims = hidden_dims
         self.temperature = reparam._temperature(temperature)
         self.hard = bool(hard)
         width = num_variables * num_classes  # the decoder reads N one-hot vectors side by side

@@ -20,7 +20,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from vaelib import objectives
+from vaelib import _validate, objectives
 
 __all__ = ["Autoencoder", "VAE", "mlp", "latent_path"]
 
@@ -32,14 +32,7 @@ def _check_sizes(input_dim: int, latent_dim: int, hidden_dims: Sequence[int]) ->
                 f"{name} must be an integer >= 1; got {value!r}. For 28x28 images use "
                 f"input_dim=784; latent_dim is the number K of latent variables (e.g. 2 or 16)."
             )
-    if isinstance(hidden_dims, int) or not all(
-        isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden_dims
-    ):
-        raise ValueError(
-            f"hidden_dims must be a sequence of integers >= 1 (one per hidden layer); got "
-            f"{hidden_dims!r}. Write hidden_dims=[256] for one hidden layer of 256 units, or [] for none."
-        )
-    return tuple(hidden_dims)
+    return _validate.hidden_dims(hidden_dims)
 
 
 def mlp(sizes: Sequence[int]) -> nn.Sequential:

@@ -13,13 +13,13 @@ the normalised kernelspec, and no stray widget state.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import nbformat
+
+from vaelib._io import atomic_write
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3"}
@@ -30,19 +30,9 @@ VOLATILE_CELL_METADATA = ("execution", "collapsed", "scrolled", "jp-MarkdownHead
 
 def write_atomic(nb: nbformat.NotebookNode, path: Path) -> None:
     """Write ``nb`` to ``path`` through a temporary file and a rename: never half-written."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp makes the file private (0600); give it the usual permissions instead
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            nbformat.write(nb, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = nbformat.writes(nb)
+    text = text if text.endswith("\n") else text + "\n"  # exactly what nbformat.write puts in a file
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
