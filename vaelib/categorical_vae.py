@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from vaelib import _validate, objectives, reparam
-from vaelib.models import mlp
+from vaelib.models import check_images, mlp
 
 __all__ = ["CategoricalVAE", "categorical_kl_to_uniform"]
 
@@ -119,13 +119,7 @@ class CategoricalVAE(nn.Module):
         )
 
     def _check_x(self, x: Tensor) -> None:
-        if not isinstance(x, Tensor):
-            raise TypeError(f"x must be a torch.Tensor of shape (B, {self.input_dim}); got {type(x).__name__}.")
-        if x.dim() != 2 or x.shape[1] != self.input_dim:
-            raise ValueError(
-                f"x must have shape (B, {self.input_dim}) (a batch of flattened images); got shape "
-                f"{tuple(x.shape)}. Flatten images first: x.reshape(len(x), -1)."
-            )
+        check_images(x, self.input_dim)
 
     def encode(self, x: Tensor) -> Tensor:
         """The logits of q(z | x).

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from vaelib import _validate, objectives
 
-__all__ = ["Autoencoder", "VAE", "mlp", "latent_path"]
+__all__ = ["Autoencoder", "VAE", "mlp", "latent_path", "check_images"]
 
 
 def _check_sizes(input_dim: int, latent_dim: int, hidden_dims: Sequence[int]) -> tuple[int, ...]:
@@ -33,6 +33,17 @@ def _check_sizes(input_dim: int, latent_dim: int, hidden_dims: Sequence[int]) ->
                 f"input_dim=784; latent_dim is the number K of latent variables (e.g. 2 or 16)."
             )
     return _validate.hidden_dims(hidden_dims)
+
+
+def check_images(x: Tensor, input_dim: int) -> None:
+    """Raise a TypeError/ValueError unless ``x`` is a batch of flattened images ``(B, input_dim)``."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch.Tensor of shape (B, {input_dim}); got {type(x).__name__}.")
+    if x.dim() != 2 or x.shape[1] != input_dim:
+        raise ValueError(
+            f"x must have shape (B, {input_dim}) (a batch of flattened images); got shape "
+            f"{tuple(x.shape)}. Flatten images first: x.reshape(len(x), -1)."
+        )
 
 
 def mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -78,13 +89,7 @@ class _ImageModel(nn.Module):
         return f"input_dim={self.input_dim}, latent_dim={self.latent_dim}, hidden_dims={list(self.hidden_dims)}"
 
     def _check_x(self, x: Tensor) -> None:
-        if not isinstance(x, Tensor):
-            raise TypeError(f"x must be a torch.Tensor of shape (B, {self.input_dim}); got {type(x).__name__}.")
-        if x.dim() != 2 or x.shape[1] != self.input_dim:
-            raise ValueError(
-                f"x must have shape (B, {self.input_dim}) (a batch of flattened images); got shape "
-                f"{tuple(x.shape)}. Flatten images first: x.reshape(len(x), -1)."
-            )
+        check_images(x, self.input_dim)
 
     def _check_z(self, z: Tensor) -> None:
         if not isinstance(z, Tensor):
