@@ -117,3 +117,24 @@ def hidden_dims(value) -> tuple[int, ...]:
             f"{value!r}. Write hidden_dims=[256] for one hidden layer of 256 units, or [] for none."
         )
     return tuple(value)
+
+
+def square_matrices(name: str, t: Tensor, mu_name: str, mu: Tensor, what: str, fix: str) -> Tensor:
+    """Raise a ValueError unless ``t`` is a batch of K x K matrices ``(..., K, K)`` with ``mu``'s K.
+
+    Args:
+        name, t: the matrices and their argument name.
+        mu_name, mu: the means ``(..., K)`` they go with.
+        what: what a matrix must be ("a square matrix", "a lower-triangular K x K matrix").
+        fix: how to build one, appended to the shape error.
+    """
+    if t.dim() < 2 or t.shape[-1] != t.shape[-2]:
+        raise ValueError(f"{name} must be {what} per row, shape (..., K, K); got shape {tuple(t.shape)}. {fix}")
+    K = mu.shape[-1]
+    if t.shape[-1] != K:
+        raise ValueError(
+            f"{mu_name} has K={K} latent dimensions (shape {tuple(mu.shape)}) but {name} is "
+            f"{t.shape[-2]} x {t.shape[-1]} (shape {tuple(t.shape)}). Both must describe the same "
+            f"K latent dimensions."
+        )
+    return t

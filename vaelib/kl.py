@@ -45,19 +45,10 @@ def _check_vectors(names: tuple[str, ...], tensors: tuple) -> tuple[tuple[Tensor
 def _check_scale_tril(name: str, scale_tril, mu_name: str, mu: Tensor) -> Tensor:
     """Validate a Cholesky factor (..., K, K) against a mean (..., K)."""
     scale_tril = _validate.as_tensor(name, scale_tril, like=mu)
-    if scale_tril.dim() < 2 or scale_tril.shape[-1] != scale_tril.shape[-2]:
-        raise ValueError(
-            f"{name} must be a lower-triangular K x K matrix per row, shape (..., K, K); got "
-            f"shape {tuple(scale_tril.shape)}. Build it with "
-            f"vaelib.reparam.scale_tril_from_unconstrained(raw, K)."
-        )
-    K = mu.shape[-1]
-    if scale_tril.shape[-1] != K:
-        raise ValueError(
-            f"{mu_name} has K={K} latent dimensions (shape {tuple(mu.shape)}) but {name} is "
-            f"{scale_tril.shape[-2]} x {scale_tril.shape[-1]} (shape {tuple(scale_tril.shape)}). "
-            f"Both must describe the same K latent dimensions."
-        )
+    _validate.square_matrices(
+        name, scale_tril, mu_name, mu, "a lower-triangular K x K matrix",
+        "Build it with vaelib.reparam.scale_tril_from_unconstrained(raw, K).",
+    )
     _validate.finite(name, scale_tril)
     above = torch.triu(scale_tril, diagonal=1)
     if (above != 0).any():

@@ -161,19 +161,11 @@ def full_gaussian(
     mu = _validate.as_tensor("mu", mu)
     scale = _validate.as_tensor("scale", scale, like=mu)
     _validate.min_dims("mu", mu, 1, "(..., K)")
-    if scale.dim() < 2 or scale.shape[-1] != scale.shape[-2]:
-        raise ValueError(
-            f"scale must be a square matrix per row, shape (..., K, K); got shape "
-            f"{tuple(scale.shape)}. Reshape a network's K*K outputs with "
-            f"raw.view(*raw.shape[:-1], K, K)."
-        )
+    _validate.square_matrices(
+        "scale", scale, "mu", mu, "a square matrix",
+        "Reshape a network's K*K outputs with raw.view(*raw.shape[:-1], K, K).",
+    )
     K = mu.shape[-1]
-    if scale.shape[-1] != K:
-        raise ValueError(
-            f"mu has K={K} latent dimensions (shape {tuple(mu.shape)}) but scale is "
-            f"{scale.shape[-2]} x {scale.shape[-1]} (shape {tuple(scale.shape)}); scale must be "
-            f"K x K with the same K as mu."
-        )
     _validate.finite("mu", mu)
     _validate.finite("scale", scale)
     try:
