@@ -13,6 +13,15 @@ import torch
 from torch import Tensor
 
 
+class NonFiniteError(ValueError):
+    """Raised for input holding NaN or infinity.
+
+    A subclass of ``ValueError`` (so ``except ValueError`` still catches it), distinct so that a
+    caller can tell "this tensor went non-finite" (a diverging model, in ``fit``'s guard) from
+    every other bad argument by type rather than by the message's wording.
+    """
+
+
 def _describe(t: Tensor) -> str:
     return f"shape {tuple(t.shape)}, dtype {t.dtype}"
 
@@ -38,10 +47,10 @@ def as_tensor(name: str, value, *, like: Tensor | None = None) -> Tensor:
 
 
 def finite(name: str, t: Tensor) -> Tensor:
-    """Raise a ValueError if ``t`` holds NaN or infinity."""
+    """Raise a :class:`NonFiniteError` if ``t`` holds NaN or infinity."""
     if not torch.isfinite(t).all():
         bad = (~torch.isfinite(t)).sum().item()
-        raise ValueError(
+        raise NonFiniteError(
             f"{name} contains {bad} non-finite value(s) (NaN or inf) out of {t.numel()} "
             f"({_describe(t)}). Check the computation that produced it (an exploding "
             f"log-variance or a division by zero are the usual causes)."
