@@ -150,7 +150,7 @@ def _targets(results: dict) -> list[list[str]]:
             default=None,
         )
         if best is not None and best["label"] != tp["variants"]["fit"]["label"]:
-            rows.append([f"... best variant", f"{best['label']}: {_f(100 * best['fraction_of_step_matmul'], '.0f')}%", _yes(best["fraction_of_step_matmul"] >= FRACTION_TARGET)])
+            rows.append(["... best variant", f"{best['label']}: {_f(100 * best['fraction_of_step_matmul'], '.0f')}%", _yes(best["fraction_of_step_matmul"] >= FRACTION_TARGET)])
     if b:
         nbs = b.get("notebooks") or []
         if nbs and not b.get("collect_only"):

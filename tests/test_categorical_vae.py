@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from vaelib import objectives, reparam
+from vaelib import objectives, relaxations
 from vaelib.categorical_vae import CategoricalVAE, categorical_kl_to_uniform
 
 
@@ -54,7 +54,7 @@ def test_loss_is_recon_of_the_relaxed_sample_plus_beta_kl():
     u = torch.rand(4, 2, 3, dtype=torch.float64).clamp(1e-6, 1 - 1e-6)
     parts = model.loss(x, beta=0.5, temperature=0.3, u=u)
     logits = model.encode(x)
-    y = reparam.gumbel_softmax(logits, 0.3, u=u)
+    y = relaxations.gumbel_softmax(logits, 0.3, u=u)
     recon = objectives.bernoulli_nll(model.decode(y), x).mean()
     kl = categorical_kl_to_uniform(logits).mean()
     torch.testing.assert_close(parts.recon, recon)
@@ -82,7 +82,7 @@ def test_hard_model_feeds_one_hot_latents_to_the_decoder():
 
 def exact_log_px_and_elbo(model, x):
     """log p(x) and the ELBO by enumerating all C^N latent values (the oracle)."""
-    from vaelib.estimators import one_hot_support
+    from vaelib.discrete import one_hot_support
 
     z = one_hot_support(model.num_variables, model.num_classes).to(torch.float64)  # (M, N, C)
     logits = model.decode(z).unsqueeze(1).expand(len(z), len(x), x.shape[1])  # (M, B, D)

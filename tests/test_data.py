@@ -450,7 +450,7 @@ def test_full_download_without_network(isolated, tiny_mnist):
         data.load_mnist("full")
     message = str(info.value)
     assert f"{UNREACHABLE}train-images-idx3-ubyte.gz" in message
-    assert f"put the four MNIST files" in message and str(isolated / "cache" / "mnist") in message
+    assert "put the four MNIST files" in message and str(isolated / "cache" / "mnist") in message
     assert "set VAELIB_DATA=DIR" in message and "load_mnist() with no argument" in message
     assert listing(isolated / "cache") == []
 

@@ -1,4 +1,4 @@
-"""Tests of the lecture-01 estimators in vaelib.estimators.
+"""Tests of the score-function and pathwise estimators in vaelib.estimators.
 
 Oracles: sympy (the exact moments of the toy problem), autograd (pathwise gradients, the
 score d/dtheta log q), exact enumeration (discrete q), and Monte Carlo with tolerances in
@@ -10,102 +10,17 @@ from __future__ import annotations
 import math
 
 import pytest
-import sympy as sp
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from torch.distributions import Bernoulli, Categorical, Normal
 
 from vaelib import estimators as E
+from vaelib import toy as T
 
 SHAPES = [(), (4,), (2, 3)]
 
 
 def _sum_of_squares(z: torch.Tensor) -> torch.Tensor:
     return z.pow(2).reshape(z.shape[0], -1).sum(-1)  # (S,)
-
-
-# --------------------------------------------------------------------------- toy formulas (sympy)
-
-theta_s, x_s, b_s = sp.symbols("theta x b", real=True)
-_density = sp.exp(-((x_s - theta_s) ** 2) / 2) / sp.sqrt(2 * sp.pi)
-
-
-def _expect(expr):
-    """E_{x ~ N(theta, 1)}[expr] by symbolic integration."""
-    return sp.simplify(sp.integrate(sp.expand(expr) * _density, (x_s, -sp.oo, sp.oo)))
-
-
-@pytest.fixture(scope="module")
-def sympy_moments():
-    f = x_s**2
-    out = {}
-    for name, g in {
-        "score": (f - b_s) * (x_s - theta_s),  # score with a constant baseline b
-        "pathwise": 2 * x_s,
-    }.items():
-        mean = _expect(g)
-        out[name] = (mean, sp.simplify(_expect(g**2) - mean**2))
-    return out
-
-
-def test_toy_objective_and_gradient_symbolic():
-    objective = _expect(x_s**2)
-    assert sp.simplify(objective - E.toy_objective(theta_s)) == 0
-    assert sp.simplify(sp.diff(objective, theta_s) - E.toy_gradient(theta_s)) == 0
-
-
-def test_toy_score_moments_symbolic(sympy_moments):
-    mean, var = sympy_moments["score"]
-    got_mean, got_var = E.toy_moments(theta_s, "score", baseline=b_s)
-    assert sp.simplify(mean - got_mean) == 0 and sp.simplify(mean - 2 * theta_s) == 0
-    assert sp.simplify(var - got_var) == 0
-    # the plain estimator: theta^4 + 14 theta^2 + 15
-    assert sp.expand(var.subs(b_s, 0) - (theta_s**4 + 14 * theta_s**2 + 15)) == 0
-
-
-def test_toy_optimal_baseline_symbolic(sympy_moments):
-    _, var = sympy_moments["score"]
-    (b_star,) = sp.solve(sp.diff(var, b_s), b_s)
-    assert sp.simplify(b_star - E.toy_optimal_baseline(theta_s)) == 0
-    _, got = E.toy_moments(theta_s, "score_optimal_baseline")
-    assert sp.simplify(var.subs(b_s, b_star) - got) == 0
-    assert sp.expand(got - (8 * theta_s**2 + 6)) == 0
-
-
-def test_toy_pathwise_moments_symbolic(sympy_moments):
-    mean, var = sympy_moments["pathwise"]
-    got_mean, got_var = E.toy_moments(theta_s, "pathwise")
-    assert sp.simplify(mean - got_mean) == 0 and sp.simplify(var - got_var) == 0 and var == 4
-
-
-def test_toy_moments_accept_tensors_and_reject_unknown_names():
-    theta = torch.tensor([0.0, 1.0, 2.0])
-    mean, var = E.toy_moments(theta, "score")
-    torch.testing.assert_close(var, torch.tensor([15.0, 30.0, 87.0]))
-    torch.testing.assert_close(E.toy_moments(theta, "pathwise")[1], torch.full((3,), 4.0))
-    with pytest.raises(ValueError, match="estimator must be one of .*'reinforce'"):
-        E.toy_moments(1.0, "reinforce")
-
-
-@pytest.mark.parametrize("theta", [-1.0, 0.0, 0.5, 2.0])
-def test_toy_measured_variances_match_exact(theta):
-    """Monte Carlo mean and variance within 5 standard errors of the exact values."""
-    torch.manual_seed(int(10 * theta) + 100)
-    th = torch.tensor(theta, dtype=torch.float64)
-    S = 200_000
-    grads = {
-        "score": E.score_function(E.toy_distribution, th, E.toy_f, S),
-        "score_optimal_baseline": E.score_function(
-            E.toy_distribution, th, E.toy_f, S, baseline=E.toy_optimal_baseline(th)
-        ),
-        "pathwise": E.pathwise(E.toy_distribution, th, E.toy_f, S),
-    }
-    for name, g in grads.items():
-        stats = E.summarize(g)
-        mean, var = E.toy_moments(th, name)
-        assert abs(stats.mean - mean) < 5 * stats.mean_se, name
-        assert abs(stats.variance - var) < 5 * stats.variance_se, name
 
 
 # --------------------------------------------------------------------------- score function
@@ -115,11 +30,11 @@ def test_score_function_per_sample_is_f_times_score():
     """With given z: (f(z) - b)(z - theta), the score of N(theta, 1), exactly."""
     theta = torch.tensor(0.7, dtype=torch.float64)
     z = torch.randn(50, dtype=torch.float64)
-    g = E.score_function(E.toy_distribution, theta, E.toy_f, z=z)
+    g = E.score_function(T.distribution, theta, T.f, z=z)
     torch.testing.assert_close(g, z**2 * (z - theta))
-    g = E.score_function(E.toy_distribution, theta, E.toy_f, z=z, baseline=2.5)
+    g = E.score_function(T.distribution, theta, T.f, z=z, baseline=2.5)
     torch.testing.assert_close(g, (z**2 - 2.5) * (z - theta))
-    g = E.score_function(E.toy_distribution, theta, E.toy_f, z=z, baseline=E.leave_one_out_baseline)
+    g = E.score_function(T.distribution, theta, T.f, z=z, baseline=E.leave_one_out_baseline)
     loo = (z.pow(2).sum() - z**2) / 49
     torch.testing.assert_close(g, (z**2 - loo) * (z - theta))
 
@@ -144,8 +59,8 @@ def test_score_and_pathwise_are_unbiased_for_every_shape(shape):
     theta = torch.randn(shape, dtype=torch.float64)
     S = 100_000
     for grads in (
-        E.score_function(E.toy_distribution, theta, _sum_of_squares, S, baseline=E.leave_one_out_baseline),
-        E.pathwise(E.toy_distribution, theta, _sum_of_squares, S),
+        E.score_function(T.distribution, theta, _sum_of_squares, S, baseline=E.leave_one_out_baseline),
+        E.pathwise(T.distribution, theta, _sum_of_squares, S),
     ):
         assert grads.shape == (S, *shape)
         stats = E.summarize(grads)
@@ -186,15 +101,15 @@ def test_score_function_uses_sample_not_rsample():
         seen["requires_grad"] = z.requires_grad
         return z**2
 
-    E.score_function(E.toy_distribution, torch.tensor(1.0), f, 5)
+    E.score_function(T.distribution, torch.tensor(1.0), f, 5)
     assert seen["requires_grad"] is False
 
 
 def test_baselines_reduce_variance_and_keep_the_mean():
     torch.manual_seed(6)
     theta = torch.tensor(1.0, dtype=torch.float64)
-    plain = E.summarize(E.score_function(E.toy_distribution, theta, E.toy_f, 100_000))
-    loo = E.summarize(E.score_function(E.toy_distribution, theta, E.toy_f, 100_000, baseline=E.leave_one_out_baseline))
+    plain = E.summarize(E.score_function(T.distribution, theta, T.f, 100_000))
+    loo = E.summarize(E.score_function(T.distribution, theta, T.f, 100_000, baseline=E.leave_one_out_baseline))
     assert abs(loo.mean - 2.0) < 5 * loo.mean_se
     # b ~ E[f] = theta^2 + 1 gives Var = 8 theta^2 + 10 = 18 (vs 30 without a baseline)
     assert abs(loo.variance - 18.0) < 5 * loo.variance_se
@@ -209,7 +124,7 @@ def test_pathwise_matches_autograd_per_sample(shape):
     theta = torch.randn(shape, dtype=torch.float64)
     eps = torch.randn(7, *shape, dtype=torch.float64)
     f = lambda z: torch.sin(z).reshape(z.shape[0], -1).sum(-1)  # noqa: E731
-    g = E.pathwise_transform(E.toy_transform, theta, f, eps)
+    g = E.pathwise_transform(T.transform, theta, f, eps)
     assert g.shape == (7, *shape)
     for s in range(7):
         th = theta.clone().requires_grad_(True)
@@ -221,10 +136,10 @@ def test_pathwise_matches_autograd_per_sample(shape):
 def test_pathwise_rsample_equals_transform_with_the_same_noise():
     theta = torch.tensor([0.5, -1.0], dtype=torch.float64)
     torch.manual_seed(8)
-    via_rsample = E.pathwise(E.toy_distribution, theta, _sum_of_squares, 20)
+    via_rsample = E.pathwise(T.distribution, theta, _sum_of_squares, 20)
     torch.manual_seed(8)
     eps = torch.randn(20, 2, dtype=torch.float64)
-    via_transform = E.pathwise_transform(E.toy_transform, theta, _sum_of_squares, eps)
+    via_transform = E.pathwise_transform(T.transform, theta, _sum_of_squares, eps)
     torch.testing.assert_close(via_rsample, via_transform)
     torch.testing.assert_close(via_transform, 2 * (theta + eps))  # d/dtheta x^2 = 2x
 
@@ -233,10 +148,10 @@ def test_pathwise_of_a_step_function_is_zero_although_the_gradient_is_not():
     """f(x) = 1[x > 0]: d/dtheta P(x > 0) = phi(theta) > 0, but pathwise gives 0."""
     theta = torch.tensor(0.3)
     step = lambda z: (z > 0).float()  # noqa: E731
-    g = E.pathwise(E.toy_distribution, theta, step, 100)
+    g = E.pathwise(T.distribution, theta, step, 100)
     assert (g == 0).all()
     torch.manual_seed(9)
-    stats = E.summarize(E.score_function(E.toy_distribution, theta.double(), step, 100_000))
+    stats = E.summarize(E.score_function(T.distribution, theta.double(), step, 100_000))
     exact = math.exp(-0.3**2 / 2) / math.sqrt(2 * math.pi)
     assert abs(stats.mean - exact) < 5 * stats.mean_se
 
@@ -256,25 +171,25 @@ def test_pathwise_gamma_implicit_reparameterization():
     [
         (lambda: E.score_function(lambda th: Normal(th[0], 1.0), torch.zeros(2), lambda z: z, 5), ValueError,
          ["broadcast over a leading dimension", "(5, 2)", "theta[..., i]"]),
-        (lambda: E.score_function(E.toy_distribution, torch.zeros(3), lambda z: z, 5), ValueError,
+        (lambda: E.score_function(T.distribution, torch.zeros(3), lambda z: z, 5), ValueError,
          ["one value per sample", "(5,)", "(5, 3)", ".sum(-1)"]),
-        (lambda: E.score_function(lambda th: th, torch.zeros(()), E.toy_f, 5), TypeError,
+        (lambda: E.score_function(lambda th: th, torch.zeros(()), T.f, 5), TypeError,
          ["torch.distributions.Distribution", "Tensor"]),
-        (lambda: E.score_function(E.toy_distribution, torch.zeros(()), E.toy_f), ValueError,
+        (lambda: E.score_function(T.distribution, torch.zeros(()), T.f), ValueError,
          ["num_samples", "neither"]),
-        (lambda: E.score_function(E.toy_distribution, torch.zeros(()), E.toy_f, 4, z=torch.zeros(3)), ValueError,
+        (lambda: E.score_function(T.distribution, torch.zeros(()), T.f, 4, z=torch.zeros(3)), ValueError,
          ["num_samples=4", "3 samples"]),
-        (lambda: E.score_function(E.toy_distribution, torch.zeros(2), _sum_of_squares, z=torch.zeros(3, 4)), ValueError,
+        (lambda: E.score_function(T.distribution, torch.zeros(2), _sum_of_squares, z=torch.zeros(3, 4)), ValueError,
          ["z must have shape", "(3, 2)", "(3, 4)"]),
-        (lambda: E.score_function(E.toy_distribution, torch.zeros(()), E.toy_f, 5, baseline=torch.zeros(2)), ValueError,
+        (lambda: E.score_function(T.distribution, torch.zeros(()), T.f, 5, baseline=torch.zeros(2)), ValueError,
          ["baseline", "(2,)", "(5,)"]),
-        (lambda: E.score_function(E.toy_distribution, torch.tensor(float("nan")), E.toy_f, 5), ValueError,
+        (lambda: E.score_function(T.distribution, torch.tensor(float("nan")), T.f, 5), ValueError,
          ["theta", "non-finite"]),
-        (lambda: E.score_function(E.toy_distribution, torch.zeros(()), E.toy_f, 0), ValueError,
+        (lambda: E.score_function(T.distribution, torch.zeros(()), T.f, 0), ValueError,
          ["num_samples must be an integer >= 1", "0"]),
-        (lambda: E.pathwise_transform(E.toy_transform, torch.zeros(()), E.toy_f, torch.tensor(1.0)), ValueError,
+        (lambda: E.pathwise_transform(T.transform, torch.zeros(()), T.f, torch.tensor(1.0)), ValueError,
          ["eps must have a leading sample dimension", "()"]),
-        (lambda: E.pathwise_transform(lambda th, eps: eps.sum(), torch.zeros(()), E.toy_f, torch.zeros(3)), ValueError,
+        (lambda: E.pathwise_transform(lambda th, eps: eps.sum(), torch.zeros(()), T.f, torch.zeros(3)), ValueError,
          ["transform must return z with a leading dimension S=3"]),
         (lambda: E.leave_one_out_baseline(torch.zeros(1)), ValueError, ["S >= 2", "(1,)"]),
         (lambda: E.summarize(torch.zeros(3)), ValueError, ["S >= 4", "(3,)"]),
@@ -287,7 +202,7 @@ def test_estimator_errors(call, exc, words):
         assert word in str(info.value), (word, str(info.value))
 
 
-# --------------------------------------------------------------------------- summarize and sgd
+# --------------------------------------------------------------------------- summarize
 
 
 def test_summarize_matches_torch_and_gaussian_variance_se():
@@ -299,33 +214,3 @@ def test_summarize_matches_torch_and_gaussian_variance_se():
     exact_se = torch.tensor([1.0, 9.0], dtype=torch.float64) * math.sqrt(2 / (x.shape[0] - 1))  # Gaussian
     torch.testing.assert_close(stats.variance_se, exact_se, rtol=0.05, atol=0)
     assert stats.num_samples == 200_000
-
-
-@settings(max_examples=20, deadline=None)
-@given(theta0=st.floats(-3, 3), lr=st.floats(0.01, 0.4), steps=st.integers(1, 30))
-def test_sgd_with_the_exact_gradient_is_geometric(theta0, lr, steps):
-    """theta_t = theta0 (1 - 2 lr)^t for g = 2 theta."""
-    traj = E.sgd(E.toy_gradient, torch.tensor(theta0, dtype=torch.float64), lr=lr, num_steps=steps)
-    assert traj.shape == (1, steps + 1)
-    expected = theta0 * (1 - 2 * lr) ** torch.arange(steps + 1, dtype=torch.float64)
-    torch.testing.assert_close(traj[0], expected)
-
-
-def test_sgd_pathwise_ends_closer_to_the_optimum_than_score():
-    torch.manual_seed(11)
-    start = torch.tensor(2.0)
-    kw = dict(lr=0.05, num_steps=60, num_runs=30)
-    score = E.sgd(lambda th: E.score_function(E.toy_distribution, th, E.toy_f, 1), start, **kw)
-    path = E.sgd(lambda th: E.pathwise(E.toy_distribution, th, E.toy_f, 1), start, **kw)
-    assert score.shape == path.shape == (30, 61)
-    assert (score[:, 0] == 2.0).all()
-    assert path[:, -1].pow(2).mean() < score[:, -1].pow(2).mean()
-
-
-def test_sgd_errors():
-    with pytest.raises(ValueError, match="diverged at step .* lower lr"):
-        E.sgd(E.toy_gradient, torch.tensor(1.0), lr=5.0, num_steps=200)
-    with pytest.raises(ValueError, match=r"grad_estimator must return shape .* got \(2, 3\)"):
-        E.sgd(lambda th: torch.zeros(2, 3), torch.tensor(1.0), lr=0.1, num_steps=2)
-    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
-        E.sgd(E.toy_gradient, torch.tensor(1.0), lr=0.0, num_steps=2)

@@ -75,7 +75,7 @@ def used_sample_and_backward(theta, num_samples):
 
 def used_sample_allow_unused(theta, num_samples):
     theta = theta.clone().requires_grad_(True)
-    x = Normal(theta, 1.0).sample((num_samples,))
+    x = Normal(theta, 1.0).sample((num_samples,))  # noqa: F841 (a student answer that draws and never uses it)
     return theta.grad  # None: nothing was differentiated
 
 

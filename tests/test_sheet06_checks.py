@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vaelib import estimators, reparam
+from vaelib import discrete, estimators, families, relaxations
 from vaelib.checks import CheckFailed
 from vaelib.checks import sheet06 as checks
 
@@ -41,7 +41,7 @@ def kumaraswamy_one_minus_u(a, b, u):
 
 
 def kumaraswamy_vaelib(a, b, u):
-    return reparam.kumaraswamy(a, b, u=u)
+    return families.kumaraswamy(a, b, u=u)
 
 
 @pytest.mark.parametrize("answer", [kumaraswamy_sample, kumaraswamy_one_minus_u, kumaraswamy_vaelib])
@@ -78,7 +78,7 @@ def gumbel_max_sample(logits, u):
 
 
 def gumbel_max_vaelib(logits, u):
-    return reparam.gumbel_max(logits, u=u)
+    return relaxations.gumbel_max(logits, u=u)
 
 
 @pytest.mark.parametrize("answer", [gumbel_max_sample, gumbel_max_vaelib])
@@ -110,7 +110,7 @@ def gumbel_softmax_sample(logits, u, temperature):
 
 
 def gumbel_softmax_vaelib(logits, u, temperature):
-    return reparam.gumbel_softmax(logits, temperature, u=u)
+    return relaxations.gumbel_softmax(logits, temperature, u=u)
 
 
 @pytest.mark.parametrize("answer", [gumbel_softmax_sample, gumbel_softmax_vaelib])
@@ -152,10 +152,10 @@ def reinforce_loo_vaelib(logits, z, f):
     """The library: score_function with one_hot_categorical and the grouped leave-one-out baseline."""
     K = len(f)
     est = estimators.score_function(
-        estimators.one_hot_categorical,
+        discrete.one_hot_categorical,
         logits,
         lambda given_z: f,  # score_function evaluates f at exactly the samples z passed in
-        baseline=lambda v: estimators.leave_one_out_groups(v, K),
+        baseline=lambda v: discrete.leave_one_out_groups(v, K),
         z=z,
     )
     return est.mean(0)

@@ -72,6 +72,9 @@ def positive(name: str, t: Tensor, *, allow_zero: bool = False) -> Tensor:
     return t
 
 
+_require_positive = positive  # for parameter(), whose flag of the same name shadows it
+
+
 def min_dims(name: str, t: Tensor, n: int, meaning: str) -> Tensor:
     """Raise a ValueError unless ``t`` has at least ``n`` dimensions (``meaning`` names them)."""
     if t.dim() < n:
@@ -147,3 +150,119 @@ def square_matrices(name: str, t: Tensor, mu_name: str, mu: Tensor, what: str, f
             f"K latent dimensions."
         )
     return t
+
+
+# ---------------------------------------------------------------------------------------------
+# Contracts shared by the samplers (reparam, families, relaxations) and the estimators
+# ---------------------------------------------------------------------------------------------
+
+
+def sample_shape_tuple(sample_shape) -> tuple[int, ...]:
+    """``sample_shape`` as a tuple of non-negative ints, or a ValueError."""
+    if isinstance(sample_shape, int) and not isinstance(sample_shape, bool):
+        sample_shape = (sample_shape,)
+    try:
+        shape = tuple(int(n) for n in sample_shape)
+        ok = all(n >= 0 for n in shape) and all(
+            isinstance(n, int) and not isinstance(n, bool) for n in sample_shape
+        )
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"sample_shape must be a tuple of non-negative ints such as (16,) or (); got "
+            f"{sample_shape!r}."
+        )
+    return shape
+
+
+
+def noise_shape(sample_shape: Sequence[int], *shapes: torch.Size) -> torch.Size:
+    """The shape of fresh noise: ``sample_shape`` followed by the broadcast parameter shape."""
+    return torch.Size(sample_shape_tuple(sample_shape)) + torch.broadcast_shapes(*shapes)
+
+
+def fresh_uniform(shape: torch.Size, like: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Uniform(0, 1) noise kept strictly inside (0, 1), so that log(u) and log(1 - u) are finite."""
+    u = torch.rand(shape, dtype=like.dtype, device=like.device, generator=generator)
+    tiny = torch.finfo(like.dtype).tiny
+    return u.clamp(min=tiny, max=1.0 - torch.finfo(like.dtype).eps)
+
+
+def uniform_noise(name: str, u, like: Tensor, shape: torch.Size, generator) -> Tensor:
+    """Validate the user's uniform noise ``u`` (strictly inside (0, 1)) or draw fresh noise."""
+    if u is None:
+        return fresh_uniform(shape, like, generator)
+    u = as_tensor(name, u, like=like)
+    finite(name, u)
+    bad = (u <= 0) | (u >= 1)
+    if bad.any():
+        raise ValueError(
+            f"{name} must lie strictly between 0 and 1 (the endpoints map to infinite samples); "
+            f"got {int(bad.sum())} value(s) outside, e.g. {u[bad].flatten()[0].item():.4g} "
+            f"(shape {tuple(u.shape)}). Draw it with torch.rand(...).clamp(1e-6, 1 - 1e-6)."
+        )
+    return u
+
+
+def parameter(name: str, value, *, like: Tensor | None = None, positive: bool = False) -> Tensor:
+    """A finite floating tensor (strictly positive if asked), or a ValueError naming ``name``."""
+    t = as_tensor(name, value, like=like)
+    finite(name, t)
+    return _require_positive(name, t) if positive else t
+
+
+def temperature(value) -> float:
+    """The Concrete temperature: a finite number > 0."""
+    if isinstance(value, Tensor) and value.numel() == 1:
+        value = value.item()
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(
+            f"temperature must be a finite number > 0; got {value!r}. A small value such as 0.1 "
+            f"gives nearly one-hot samples, a large one nearly uniform ones; for exact one-hot "
+            f"samples use gumbel_max, or hard=True for the straight-through variant."
+        )
+    return float(value)
+
+
+def logits(name: str, value) -> Tensor:
+    """Logits may be -inf (a class with probability 0) but never NaN or +inf."""
+    t = as_tensor(name, value)
+    min_dims(name, t, 1, "(the last one indexes the C classes)")
+    if torch.isnan(t).any() or (t == math.inf).any():
+        bad = int((torch.isnan(t) | (t == math.inf)).sum())
+        raise ValueError(
+            f"{name} contains {bad} NaN or +inf value(s) (shape {tuple(t.shape)}). Logits must be "
+            f"finite (-inf is allowed for a class of probability 0); check the network output "
+            f"that produced them."
+        )
+    if (t == -math.inf).all(dim=-1).any():
+        raise ValueError(
+            f"{name} gives some categorical distribution no class of positive probability: every "
+            f"logit of a row is -inf (shape {tuple(t.shape)}). Keep at least one finite logit per row."
+        )
+    return t
+
+
+def probabilities(name: str, value) -> Tensor:
+    """Probabilities must lie in [0, 1]."""
+    p = as_tensor(name, value)
+    if torch.isnan(p).any():
+        raise ValueError(
+            f"{name} contains {int(torch.isnan(p).sum())} NaN value(s) (shape {tuple(p.shape)}). "
+            f"Check the computation that produced the probabilities."
+        )
+    bad = (p < 0) | (p > 1)
+    if bad.any():
+        raise ValueError(
+            f"{name} must lie in [0, 1]; got {int(bad.sum())} value(s) outside, e.g. "
+            f"{p[bad].flatten()[0].item():.4g} (shape {tuple(p.shape)}). Map a network output "
+            f"through torch.sigmoid, or pass logits to gumbel_softmax instead."
+        )
+    return p
+

@@ -27,7 +27,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from vaelib import _validate, objectives, reparam
+from vaelib import _validate, objectives, relaxations
 from vaelib.models import check_images, mlp
 
 __all__ = ["CategoricalVAE", "categorical_kl_to_uniform"]
@@ -46,7 +46,7 @@ def categorical_kl_to_uniform(logits: Tensor) -> Tensor:
 
     Introduced in lecture 06.
     """
-    logits = reparam._logits("logits", logits)
+    logits = _validate.logits("logits", logits)
     _validate.min_dims("logits", logits, 2, "(..., N, C): N categorical variables with C classes")
     log_q = torch.log_softmax(logits, dim=-1)  # (..., N, C)
     C = logits.shape[-1]
@@ -94,7 +94,7 @@ class CategoricalVAE(nn.Module):
         self.num_variables = num_variables
         self.num_classes = num_classes
         self.hidden_dims = hidden_dims
-        self.temperature = reparam._temperature(temperature)
+        self.temperature = _validate.temperature(temperature)
         self.hard = bool(hard)
         width = num_variables * num_classes  # the decoder reads N one-hot vectors side by side
         self.encoder = mlp([input_dim, *self.hidden_dims, width])
@@ -174,9 +174,9 @@ class CategoricalVAE(nn.Module):
             summed over the N variables.
         """
         beta = objectives._check_beta(beta)
-        tau = self.temperature if temperature is None else reparam._temperature(temperature)
+        tau = self.temperature if temperature is None else _validate.temperature(temperature)
         logits = self.encode(x)  # (B, N, C)
-        y = reparam.gumbel_softmax(logits, tau, u=u, hard=self.hard)  # (B, N, C)
+        y = relaxations.gumbel_softmax(logits, tau, u=u, hard=self.hard)  # (B, N, C)
         recon = objectives.bernoulli_nll(self.decode(y), x).mean()
         kl = categorical_kl_to_uniform(logits).mean()
         return objectives.LossParts(loss=recon + beta * kl, recon=recon, kl=kl)
@@ -199,7 +199,7 @@ class CategoricalVAE(nn.Module):
         """
         samples = _validate.positive_int("samples", samples)
         logits = self.encode(x)  # (B, N, C)
-        z = reparam.gumbel_max(logits, sample_shape=(samples,), generator=generator)  # (S, B, N, C)
+        z = relaxations.gumbel_max(logits, sample_shape=(samples,), generator=generator)  # (S, B, N, C)
         log_px_z = -objectives.bernoulli_nll(self.decode(z), x).mean(0)  # (B,)
         return log_px_z - categorical_kl_to_uniform(logits)
 

@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from vaelib.checks import Case, CheckFailed, Mistake, check_function, check_value, inverse_cdf_verdict
+from vaelib.checks import Case, Mistake, check_function, check_value, inverse_cdf_verdict
 
 __all__ = [
     "check_score_estimate",

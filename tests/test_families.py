@@ -1,12 +1,11 @@
-"""Lecture 06 samplers of vaelib.reparam against independent oracles.
+"""The samplers of vaelib.families (and the relaxations' laws and error paths) against independent oracles.
 
 Oracles: scipy.stats laws (Kolmogorov-Smirnov tests at fixed seeds, false-alarm rate
 alpha = 0.001 per test), exact CDFs derived by hand, expectations computed by numerical
 integration (scipy.integrate.quad) and differentiated by central finite differences, and torch's
-implicit reparameterization gradients.
+implicit reparameterization gradients. Lecture 06.
 """
 
-from __future__ import annotations
 
 import math
 
@@ -19,7 +18,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from vaelib import reparam
+from vaelib import _validate, families, relaxations
 
 ALPHA = 1e-3  # false-alarm rate of each KS test (fixed seeds make the outcome reproducible)
 N = 4000  # samples per KS test: detects a CDF error of about 0.03
@@ -33,6 +32,9 @@ def t64(*values) -> torch.Tensor:
     return torch.tensor(values if len(values) > 1 else values[0], dtype=torch.float64)
 
 
+LOGITS = torch.tensor([1.0, -0.5, 0.3, 0.0], dtype=torch.float64)  # one categorical, C = 4
+
+
 def ks_pvalue(samples: torch.Tensor, cdf) -> float:
     return st.kstest(samples.detach().numpy().ravel(), cdf).pvalue
 
@@ -44,43 +46,43 @@ def ks_pvalue(samples: torch.Tensor, cdf) -> float:
 LAWS = {
     # name: (draw n samples from generator g, scipy/exact CDF)
     "laplace": (
-        lambda n, g: reparam.laplace(t64(0.7), t64(1.8), sample_shape=(n,), generator=g),
+        lambda n, g: families.laplace(t64(0.7), t64(1.8), sample_shape=(n,), generator=g),
         st.laplace(loc=0.7, scale=1.8).cdf,
     ),
     "logistic": (
-        lambda n, g: reparam.logistic(t64(-1.0), t64(0.5), sample_shape=(n,), generator=g),
+        lambda n, g: families.logistic(t64(-1.0), t64(0.5), sample_shape=(n,), generator=g),
         st.logistic(loc=-1.0, scale=0.5).cdf,
     ),
     "exponential": (
-        lambda n, g: reparam.exponential(t64(2.5), sample_shape=(n,), generator=g),
+        lambda n, g: families.exponential(t64(2.5), sample_shape=(n,), generator=g),
         st.expon(scale=1 / 2.5).cdf,
     ),
     "gumbel": (
-        lambda n, g: reparam.gumbel(t64(0.3), t64(2.0), sample_shape=(n,), generator=g),
+        lambda n, g: families.gumbel(t64(0.3), t64(2.0), sample_shape=(n,), generator=g),
         st.gumbel_r(loc=0.3, scale=2.0).cdf,
     ),
     "kumaraswamy": (
-        lambda n, g: reparam.kumaraswamy(t64(2.0), t64(5.0), sample_shape=(n,), generator=g),
+        lambda n, g: families.kumaraswamy(t64(2.0), t64(5.0), sample_shape=(n,), generator=g),
         lambda z: 1 - (1 - np.clip(z, 0, 1) ** 2.0) ** 5.0,  # F(z) = 1 - (1 - z^a)^b
     ),
     "kumaraswamy_a1_is_beta": (  # Kumaraswamy(1, b) = Beta(1, b)
-        lambda n, g: reparam.kumaraswamy(t64(1.0), t64(3.0), sample_shape=(n,), generator=g),
+        lambda n, g: families.kumaraswamy(t64(1.0), t64(3.0), sample_shape=(n,), generator=g),
         st.beta(1.0, 3.0).cdf,
     ),
     "kumaraswamy_b1_is_beta": (  # Kumaraswamy(a, 1) = Beta(a, 1)
-        lambda n, g: reparam.kumaraswamy(t64(0.4), t64(1.0), sample_shape=(n,), generator=g),
+        lambda n, g: families.kumaraswamy(t64(0.4), t64(1.0), sample_shape=(n,), generator=g),
         st.beta(0.4, 1.0).cdf,
     ),
     "gamma_approx_follows_its_own_law": (  # P(z <= x) = min(1, x^alpha / Gamma(alpha + 1))
-        lambda n, g: reparam.gamma_approx(t64(0.7), sample_shape=(n,), generator=g),
+        lambda n, g: families.gamma_approx(t64(0.7), sample_shape=(n,), generator=g),
         lambda z: np.minimum(1.0, z**0.7 / scipy.special.gamma(1.7)),
     ),
     "gamma_approx_small_alpha_is_gamma": (
-        lambda n, g: reparam.gamma_approx(t64(0.02), sample_shape=(n,), generator=g),
+        lambda n, g: families.gamma_approx(t64(0.02), sample_shape=(n,), generator=g),
         st.gamma(0.02).cdf,
     ),
     "relaxed_bernoulli": (  # P(Y <= y) = sigmoid(tau logit(y) - logit(p))
-        lambda n, g: reparam.relaxed_bernoulli(t64(0.3), 0.5, sample_shape=(n,), generator=g),
+        lambda n, g: relaxations.relaxed_bernoulli(t64(0.3), 0.5, sample_shape=(n,), generator=g),
         lambda y: scipy.special.expit(0.5 * scipy.special.logit(y) - scipy.special.logit(0.3)),
     ),
 }
@@ -110,7 +112,7 @@ def test_ks_test_has_power_against_a_wrong_law(name, wrong_cdf):
 
 def test_gamma_approx_is_far_from_gamma_for_alpha_at_least_one():
     # At alpha = 1 the approximation is U(0, 1) exactly, not Exponential(1).
-    z = reparam.gamma_approx(t64(1.0), sample_shape=(N,), generator=gen(2))
+    z = families.gamma_approx(t64(1.0), sample_shape=(N,), generator=gen(2))
     assert ks_pvalue(z, st.uniform().cdf) > ALPHA
     assert st.kstest(z.numpy(), st.gamma(1.0).cdf).statistic > 0.3
 
@@ -118,11 +120,11 @@ def test_gamma_approx_is_far_from_gamma_for_alpha_at_least_one():
 def test_inverse_cdf_samplers_invert_the_scipy_cdf():
     u = torch.linspace(0.01, 0.99, 50, dtype=torch.float64)
     cases = [
-        (reparam.exponential(t64(1.7), u=u), st.expon(scale=1 / 1.7).cdf),
-        (reparam.gumbel(t64(-0.4), t64(0.8), u=u), st.gumbel_r(-0.4, 0.8).cdf),
-        (reparam.kumaraswamy(t64(1.0), t64(2.5), u=u), st.beta(1.0, 2.5).cdf),
-        (reparam.laplace(t64(0.0), t64(1.0), eps=t64(st.laplace.ppf(u.numpy()))), st.laplace.cdf),
-        (reparam.logistic(t64(0.0), t64(1.0), eps=torch.logit(u)), st.logistic.cdf),
+        (families.exponential(t64(1.7), u=u), st.expon(scale=1 / 1.7).cdf),
+        (families.gumbel(t64(-0.4), t64(0.8), u=u), st.gumbel_r(-0.4, 0.8).cdf),
+        (families.kumaraswamy(t64(1.0), t64(2.5), u=u), st.beta(1.0, 2.5).cdf),
+        (families.laplace(t64(0.0), t64(1.0), eps=t64(st.laplace.ppf(u.numpy()))), st.laplace.cdf),
+        (families.logistic(t64(0.0), t64(1.0), eps=torch.logit(u)), st.logistic.cdf),
     ]
     for z, cdf in cases:
         np.testing.assert_allclose(cdf(z.numpy()), u.numpy(), atol=1e-12)
@@ -146,31 +148,31 @@ def exact_expectation(pdf, lo, hi, f=f_smooth):
 GRADIENT_CASES = {
     # name: (sampler(params, n, g), params, expectation(params), f)
     "laplace": (
-        lambda p, n, g: reparam.laplace(p[0], p[1], sample_shape=() if n is None else (n,), generator=g),
+        lambda p, n, g: families.laplace(p[0], p[1], sample_shape=() if n is None else (n,), generator=g),
         [0.4, 0.9],
         lambda p: exact_expectation(st.laplace(p[0], p[1]).pdf, -np.inf, np.inf),
         f_smooth,
     ),
     "logistic": (
-        lambda p, n, g: reparam.logistic(p[0], p[1], sample_shape=() if n is None else (n,), generator=g),
+        lambda p, n, g: families.logistic(p[0], p[1], sample_shape=() if n is None else (n,), generator=g),
         [-0.3, 0.6],
         lambda p: exact_expectation(st.logistic(p[0], p[1]).pdf, -np.inf, np.inf),
         f_smooth,
     ),
     "exponential": (
-        lambda p, n, g: reparam.exponential(p[0], sample_shape=() if n is None else (n,), generator=g),
+        lambda p, n, g: families.exponential(p[0], sample_shape=() if n is None else (n,), generator=g),
         [1.3],
         lambda p: exact_expectation(st.expon(scale=1 / p[0]).pdf, 0, np.inf),
         f_smooth,
     ),
     "gumbel": (
-        lambda p, n, g: reparam.gumbel(p[0], p[1], sample_shape=() if n is None else (n,), generator=g),
+        lambda p, n, g: families.gumbel(p[0], p[1], sample_shape=() if n is None else (n,), generator=g),
         [0.2, 0.7],
         lambda p: exact_expectation(st.gumbel_r(p[0], p[1]).pdf, p[0] - 30 * p[1], p[0] + 80 * p[1]),
         f_smooth,
     ),
     "kumaraswamy": (
-        lambda p, n, g: reparam.kumaraswamy(p[0], p[1], sample_shape=() if n is None else (n,), generator=g),
+        lambda p, n, g: families.kumaraswamy(p[0], p[1], sample_shape=() if n is None else (n,), generator=g),
         [2.0, 3.0],
         lambda p: exact_expectation(
             lambda z: p[0] * p[1] * z ** (p[0] - 1) * (1 - z ** p[0]) ** (p[1] - 1), 0, 1
@@ -204,11 +206,11 @@ def test_transform_derivatives_with_fixed_noise_match_finite_differences():
     """d z / d theta at fixed noise (what autograd uses) against central differences."""
     u = torch.tensor([0.05, 0.3, 0.6, 0.97], dtype=torch.float64)
     transforms = {
-        "exponential": (lambda th: reparam.exponential(th[0], u=u), [1.3]),
-        "gumbel": (lambda th: reparam.gumbel(th[0], th[1], u=u), [0.2, 0.7]),
-        "kumaraswamy": (lambda th: reparam.kumaraswamy(th[0], th[1], u=u), [0.6, 3.0]),
-        "gamma_approx": (lambda th: reparam.gamma_approx(th[0], u=u), [0.3]),
-        "relaxed_bernoulli": (lambda th: reparam.relaxed_bernoulli(th[0], 0.7, u=u), [0.3]),
+        "exponential": (lambda th: families.exponential(th[0], u=u), [1.3]),
+        "gumbel": (lambda th: families.gumbel(th[0], th[1], u=u), [0.2, 0.7]),
+        "kumaraswamy": (lambda th: families.kumaraswamy(th[0], th[1], u=u), [0.6, 3.0]),
+        "gamma_approx": (lambda th: families.gamma_approx(th[0], u=u), [0.3]),
+        "relaxed_bernoulli": (lambda th: relaxations.relaxed_bernoulli(th[0], 0.7, u=u), [0.3]),
     }
     for name, (fn, params) in transforms.items():
         theta = tuple(torch.tensor(v, dtype=torch.float64) for v in params)
@@ -223,101 +225,9 @@ def test_transform_derivatives_with_fixed_noise_match_finite_differences():
             torch.testing.assert_close(jac[k], fd, rtol=1e-6, atol=1e-8, msg=f"{name}, param {k}")
     # the exponential's derivative in closed form: dz/drate = -z / rate
     rate = torch.tensor(1.3, dtype=torch.float64, requires_grad=True)
-    z = reparam.exponential(rate, u=u)
+    z = families.exponential(rate, u=u)
     (g,) = torch.autograd.grad(z.sum(), rate)
     torch.testing.assert_close(g, (-z / rate).sum().detach())
-
-
-# ----------------------------------------------------------------------------------------------
-# Gumbel-max, Gumbel-softmax, straight-through
-# ----------------------------------------------------------------------------------------------
-
-LOGITS = torch.tensor([1.0, -0.5, 0.3, 0.0], dtype=torch.float64)
-
-
-def test_gumbel_max_frequencies_are_softmax_probabilities():
-    n = 20000
-    z = reparam.gumbel_max(LOGITS, sample_shape=(n,), generator=gen(4))  # (n, 4)
-    assert torch.all(z.sum(-1) == 1) and torch.all((z == 0) | (z == 1))
-    counts = z.sum(0).numpy()
-    expected = n * torch.softmax(LOGITS, -1).numpy()
-    assert st.chisquare(counts, expected).pvalue > ALPHA
-    # and the test has power: the probabilities of logits / 2 are rejected
-    assert st.chisquare(counts, n * torch.softmax(LOGITS / 2, -1).numpy()).pvalue < ALPHA
-
-
-@pytest.mark.parametrize("temperature", [0.1, 1.0, 5.0])
-def test_gumbel_softmax_argmax_is_categorical_at_every_temperature(temperature):
-    n = 20000
-    y = reparam.gumbel_softmax(LOGITS, temperature, sample_shape=(n,), generator=gen(5))
-    counts = np.bincount(y.argmax(-1).numpy(), minlength=4)
-    assert st.chisquare(counts, n * torch.softmax(LOGITS, -1).numpy()).pvalue > ALPHA
-
-
-def test_gumbel_softmax_tends_to_gumbel_max_as_temperature_falls():
-    u = torch.rand(500, 4, generator=gen(6), dtype=torch.float64).clamp(1e-9, 1 - 1e-9)
-    hard = reparam.gumbel_max(LOGITS, u=u)
-    gaps = [(reparam.gumbel_softmax(LOGITS, t, u=u) - hard).abs().max(-1).values for t in (1.0, 0.1, 0.01, 0.001)]
-    means = [g.mean().item() for g in gaps]
-    assert means == sorted(means, reverse=True) and means[-1] < 0.01
-    # the median gap shrinks like exp(-gap / tau): at tau = 0.001 almost every sample is one-hot
-    assert (gaps[-1] < 1e-6).float().mean() > 0.95
-
-
-def test_gumbel_softmax_lies_on_the_simplex_and_is_differentiable():
-    logits = LOGITS.clone().requires_grad_(True)
-    y = reparam.gumbel_softmax(logits, 0.5, sample_shape=(64,), generator=gen(7))
-    torch.testing.assert_close(y.sum(-1), torch.ones(64, dtype=torch.float64))
-    assert (y >= 0).all()
-    (g,) = torch.autograd.grad((y[:, 0] ** 2).sum(), logits)
-    assert g.abs().sum() > 0
-
-
-def test_gumbel_softmax_is_softmax_of_shifted_gumbels():
-    u = torch.rand(10, 4, generator=gen(8), dtype=torch.float64).clamp(1e-9, 1 - 1e-9)
-    g = st.gumbel_r.ppf(u.numpy())
-    expected = torch.softmax((LOGITS + torch.from_numpy(g)) / 0.7, -1)
-    torch.testing.assert_close(reparam.gumbel_softmax(LOGITS, 0.7, u=u), expected)
-
-
-def test_straight_through_gumbel_softmax_is_one_hot_forward_soft_backward():
-    u = torch.rand(32, 4, generator=gen(9), dtype=torch.float64).clamp(1e-9, 1 - 1e-9)
-    logits = LOGITS.clone().requires_grad_(True)
-    hard = reparam.gumbel_softmax(logits, 0.5, u=u, hard=True)
-    torch.testing.assert_close(hard, reparam.gumbel_max(LOGITS, u=u))
-    w = torch.randn(32, 4, generator=gen(10), dtype=torch.float64)
-    (g_hard,) = torch.autograd.grad((hard * w).sum(), logits)
-    (g_soft,) = torch.autograd.grad((reparam.gumbel_softmax(logits, 0.5, u=u) * w).sum(), logits)
-    torch.testing.assert_close(g_hard, g_soft)
-
-
-def test_relaxed_bernoulli_tends_to_bernoulli_and_matches_two_class_gumbel_softmax():
-    p = 0.3
-    u = torch.rand(20000, generator=gen(11), dtype=torch.float64).clamp(1e-9, 1 - 1e-9)
-    y = reparam.relaxed_bernoulli(t64(p), 1e-3, u=u)
-    torch.testing.assert_close(y.round(), (u > 1 - p).double())  # the exact Bernoulli sample
-    assert st.binomtest(int(y.round().sum()), len(y), p).pvalue > ALPHA
-    # binary Concrete = the first coordinate of a two-class Gumbel-softmax (in law)
-    logits2 = torch.log(t64(1 - p, p))
-    two = reparam.gumbel_softmax(logits2, 0.5, sample_shape=(N,), generator=gen(12))[:, 1]
-    one = reparam.relaxed_bernoulli(t64(p), 0.5, sample_shape=(N,), generator=gen(13))
-    assert st.ks_2samp(one.numpy(), two.numpy()).pvalue > ALPHA
-    hard = reparam.relaxed_bernoulli(t64(p), 0.5, u=u[:10], hard=True)
-    assert set(hard.tolist()) <= {0.0, 1.0}
-
-
-def test_relaxed_bernoulli_edge_probabilities_give_exact_values():
-    u = torch.rand(5, generator=gen(14), dtype=torch.float64).clamp(1e-9, 1 - 1e-9)
-    assert torch.all(reparam.relaxed_bernoulli(torch.zeros(5, dtype=torch.float64), 0.5, u=u) == 0)
-    assert torch.all(reparam.relaxed_bernoulli(torch.ones(5, dtype=torch.float64), 0.5, u=u) == 1)
-
-
-def test_minus_infinity_logit_is_a_class_never_drawn():
-    logits = torch.tensor([0.0, -math.inf, 0.5], dtype=torch.float64)
-    z = reparam.gumbel_max(logits, sample_shape=(2000,), generator=gen(15))
-    assert z[:, 1].sum() == 0
-    y = reparam.gumbel_softmax(logits, 0.3, sample_shape=(100,), generator=gen(15))
-    assert torch.all(y[:, 1] == 0) and torch.isfinite(y).all()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -328,27 +238,27 @@ def test_minus_infinity_logit_is_a_class_never_drawn():
 def test_dirichlet_approx_is_normalised_gamma_approx():
     alpha = torch.tensor([0.3, 0.8, 1.5], dtype=torch.float64)
     u = torch.rand(200, 3, generator=gen(16), dtype=torch.float64).clamp(1e-6, 1 - 1e-6)
-    v = reparam.gamma_approx(alpha, u=u)
-    torch.testing.assert_close(reparam.dirichlet_approx(alpha, u=u), v / v.sum(-1, keepdim=True))
+    v = families.gamma_approx(alpha, u=u)
+    torch.testing.assert_close(families.dirichlet_approx(alpha, u=u), v / v.sum(-1, keepdim=True))
 
 
 def test_dirichlet_approx_stays_finite_when_every_gamma_underflows():
     alpha = torch.full((3,), 0.002, dtype=torch.float64)
-    z = reparam.dirichlet_approx(alpha, sample_shape=(1000,), generator=gen(17))
+    z = families.dirichlet_approx(alpha, sample_shape=(1000,), generator=gen(17))
     assert torch.isfinite(z).all()
     torch.testing.assert_close(z.sum(-1), torch.ones(1000, dtype=torch.float64))
-    assert (reparam.gamma_approx(alpha, sample_shape=(1000,), generator=gen(17)) == 0).any()
+    assert (families.gamma_approx(alpha, sample_shape=(1000,), generator=gen(17)) == 0).any()
 
 
 def test_dirichlet_approx_marginals_match_beta_for_small_alpha():
     alpha = torch.tensor([0.05, 0.1, 0.08], dtype=torch.float64)
-    z = reparam.dirichlet_approx(alpha, sample_shape=(N,), generator=gen(18))
+    z = families.dirichlet_approx(alpha, sample_shape=(N,), generator=gen(18))
     a0 = alpha.sum().item()
     for k in range(3):  # Dirichlet marginals: z_k ~ Beta(alpha_k, alpha_0 - alpha_k)
         a = alpha[k].item()
         assert st.kstest(z[:, k].numpy(), st.beta(a, a0 - a).cdf).statistic < 0.03
     # ... but not for alpha >= 1
-    z = reparam.dirichlet_approx(torch.tensor([2.0, 3.0], dtype=torch.float64), sample_shape=(N,), generator=gen(18))
+    z = families.dirichlet_approx(torch.tensor([2.0, 3.0], dtype=torch.float64), sample_shape=(N,), generator=gen(18))
     assert st.kstest(z[:, 0].numpy(), st.beta(2.0, 3.0).cdf).statistic > 0.1
 
 
@@ -363,11 +273,11 @@ def test_implicit_gradient_equals_torch_gamma_rsample_gradient():
     alpha = torch.tensor([0.05, 0.3, 1.0, 4.0, 10.0], dtype=torch.float64).expand(2000, 5).clone().requires_grad_(True)
     z = torch.distributions.Gamma(alpha, torch.ones_like(alpha)).rsample()  # (2000, 5)
     (torch_grad,) = torch.autograd.grad(z.sum(), alpha)  # per sample: one leaf copy each
-    mine = reparam.implicit_gradient(gamma_cdf, z.detach(), alpha.detach())
+    mine = families.implicit_gradient(gamma_cdf, z.detach(), alpha.detach())
     rel = (mine - torch_grad).abs() / mine.abs()
     assert rel.max() < 2e-3 and rel.median() < 1e-4
     # the finite differences are converged: a 10x smaller step changes them by < 1e-6 relative
-    finer = reparam.implicit_gradient(gamma_cdf, z.detach(), alpha.detach(), step=1e-6)
+    finer = families.implicit_gradient(gamma_cdf, z.detach(), alpha.detach(), step=1e-6)
     assert ((finer - mine).abs() / mine.abs()).max() < 1e-6
 
 
@@ -377,16 +287,16 @@ def test_implicit_gradient_equals_torch_beta_rsample_gradient_with_a_scipy_cdf()
     z = torch.distributions.Beta(a, b).rsample((40,))
     (torch_grad,) = torch.autograd.grad(z.sum(), a)
     cdf = lambda z, a: torch.from_numpy(scipy.special.betainc(a.numpy(), 2.0, z.numpy()))  # noqa: E731
-    mine = reparam.implicit_gradient(cdf, z.detach(), a.detach())
+    mine = families.implicit_gradient(cdf, z.detach(), a.detach())
     torch.testing.assert_close(mine.sum(), torch_grad, rtol=1e-4, atol=1e-8)
 
 
 def test_implicit_gradient_equals_the_explicit_inverse_cdf_gradient():
     u = torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)
     rate = torch.tensor(2.0, dtype=torch.float64)
-    z = reparam.exponential(rate, u=u)
+    z = families.exponential(rate, u=u)
     expo_cdf = lambda z, r: 1 - torch.exp(-r * z)  # noqa: E731
-    torch.testing.assert_close(reparam.implicit_gradient(expo_cdf, z, rate), -z / rate, rtol=1e-7, atol=1e-10)
+    torch.testing.assert_close(families.implicit_gradient(expo_cdf, z, rate), -z / rate, rtol=1e-7, atol=1e-10)
 
 
 def test_torch_gamma_pathwise_gradient_of_the_mean_is_one():
@@ -407,28 +317,28 @@ SHAPES = [(), (4,), (2, 3)]
 @pytest.mark.parametrize("shape", SHAPES)
 def test_output_shapes_follow_sample_shape_and_parameters(shape):
     one = torch.ones(shape, dtype=torch.float64)
-    assert reparam.laplace(one, one, sample_shape=(5,)).shape == (5, *shape)
-    assert reparam.logistic(one, one).shape == shape
-    assert reparam.exponential(one, sample_shape=(2, 5)).shape == (2, 5, *shape)
-    assert reparam.gumbel(one, one, sample_shape=(5,)).shape == (5, *shape)
-    assert reparam.kumaraswamy(one, 2 * one, sample_shape=(5,)).shape == (5, *shape)
-    assert reparam.gamma_approx(one, sample_shape=(5,)).shape == (5, *shape)
-    assert reparam.relaxed_bernoulli(0.5 * one, 1.0, sample_shape=(5,)).shape == (5, *shape)
+    assert families.laplace(one, one, sample_shape=(5,)).shape == (5, *shape)
+    assert families.logistic(one, one).shape == shape
+    assert families.exponential(one, sample_shape=(2, 5)).shape == (2, 5, *shape)
+    assert families.gumbel(one, one, sample_shape=(5,)).shape == (5, *shape)
+    assert families.kumaraswamy(one, 2 * one, sample_shape=(5,)).shape == (5, *shape)
+    assert families.gamma_approx(one, sample_shape=(5,)).shape == (5, *shape)
+    assert relaxations.relaxed_bernoulli(0.5 * one, 1.0, sample_shape=(5,)).shape == (5, *shape)
     logits = torch.zeros((*shape, 3), dtype=torch.float64)
-    assert reparam.gumbel_softmax(logits, 1.0, sample_shape=(5,)).shape == (5, *shape, 3)
-    assert reparam.gumbel_max(logits).shape == (*shape, 3)
-    assert reparam.dirichlet_approx(logits + 1, sample_shape=(5,)).shape == (5, *shape, 3)
+    assert relaxations.gumbel_softmax(logits, 1.0, sample_shape=(5,)).shape == (5, *shape, 3)
+    assert relaxations.gumbel_max(logits).shape == (*shape, 3)
+    assert families.dirichlet_approx(logits + 1, sample_shape=(5,)).shape == (5, *shape, 3)
 
 
 def test_noise_broadcasts_with_parameters():
     loc = torch.zeros(3, dtype=torch.float64)
     eps = torch.randn(7, 3, dtype=torch.float64)
-    torch.testing.assert_close(reparam.laplace(loc, torch.tensor(2.0, dtype=torch.float64), eps=eps), 2 * eps)
+    torch.testing.assert_close(families.laplace(loc, torch.tensor(2.0, dtype=torch.float64), eps=eps), 2 * eps)
 
 
 def test_generator_makes_draws_reproducible():
-    a = reparam.gumbel_softmax(LOGITS, 0.5, sample_shape=(3,), generator=gen(42))
-    b = reparam.gumbel_softmax(LOGITS, 0.5, sample_shape=(3,), generator=gen(42))
+    a = relaxations.gumbel_softmax(LOGITS, 0.5, sample_shape=(3,), generator=gen(42))
+    b = relaxations.gumbel_softmax(LOGITS, 0.5, sample_shape=(3,), generator=gen(42))
     torch.testing.assert_close(a, b)
 
 
@@ -444,7 +354,7 @@ pos = hs.floats(0.05, 20.0)
 @given(u1=unit, u2=unit, a=pos, b=pos)
 def test_kumaraswamy_is_increasing_in_u_and_inside_the_unit_interval(u1, u2, a, b):
     lo, hi = sorted((u1, u2))
-    z = reparam.kumaraswamy(t64(a), t64(b), u=t64(lo, hi))
+    z = families.kumaraswamy(t64(a), t64(b), u=t64(lo, hi))
     assert 0 <= z[0] <= z[1] <= 1
 
 
@@ -457,20 +367,20 @@ def test_kumaraswamy_is_increasing_in_u_and_inside_the_unit_interval(u1, u2, a, 
 def test_gumbel_softmax_is_on_the_simplex_and_its_argmax_is_gumbel_max(logits, temperature, seed):
     logits = torch.tensor(logits, dtype=torch.float64)
     u = torch.rand(len(logits), generator=gen(seed), dtype=torch.float64).clamp(1e-9, 1 - 1e-9)
-    y = reparam.gumbel_softmax(logits, temperature, u=u)
+    y = relaxations.gumbel_softmax(logits, temperature, u=u)
     assert torch.isfinite(y).all() and (y >= 0).all()
     assert abs(y.sum().item() - 1) < 1e-9
     scores = logits - torch.log(-torch.log(u))
     if (scores.sort().values[-1] - scores.sort().values[-2]) > 1e-9:  # no tie
-        assert y.argmax() == reparam.gumbel_max(logits, u=u).argmax()
+        assert y.argmax() == relaxations.gumbel_max(logits, u=u).argmax()
 
 
 @settings(max_examples=60, deadline=None)
 @given(u=unit, rate=pos, loc=hs.floats(-5, 5), scale=pos)
 def test_inverse_cdf_round_trip(u, rate, loc, scale):
-    z = reparam.exponential(t64(rate), u=t64(u)).item()
+    z = families.exponential(t64(rate), u=t64(u)).item()
     assert math.isclose(st.expon(scale=1 / rate).cdf(z), u, rel_tol=1e-9, abs_tol=1e-12)
-    z = reparam.gumbel(t64(loc), t64(scale), u=t64(u)).item()
+    z = families.gumbel(t64(loc), t64(scale), u=t64(u)).item()
     assert math.isclose(st.gumbel_r(loc, scale).cdf(z), u, rel_tol=1e-9, abs_tol=1e-12)
 
 
@@ -482,12 +392,12 @@ def test_inverse_cdf_round_trip(u, rate, loc, scale):
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), True, "1"])
 def test_bad_temperature(bad):
     with pytest.raises(ValueError, match=r"temperature must be a finite number > 0; got .*gumbel_max"):
-        reparam.gumbel_softmax(LOGITS, bad)
+        relaxations.gumbel_softmax(LOGITS, bad)
     with pytest.raises(ValueError, match="temperature"):
-        reparam.relaxed_bernoulli(t64(0.5), bad)
+        relaxations.relaxed_bernoulli(t64(0.5), bad)
 
 
-@pytest.mark.parametrize("fn", [reparam.gamma_approx, reparam.dirichlet_approx])
+@pytest.mark.parametrize("fn", [families.gamma_approx, families.dirichlet_approx])
 @pytest.mark.parametrize("bad", [0.0, -0.5])
 def test_bad_alpha(fn, bad):
     with pytest.raises(ValueError, match=r"alpha must be strictly positive.*softplus"):
@@ -496,21 +406,21 @@ def test_bad_alpha(fn, bad):
 
 def test_nan_alpha():
     with pytest.raises(ValueError, match=r"alpha contains 1 non-finite value"):
-        reparam.dirichlet_approx(torch.tensor([1.0, float("nan")]))
+        families.dirichlet_approx(torch.tensor([1.0, float("nan")]))
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.2])
 def test_probabilities_outside_unit_interval(bad):
     with pytest.raises(ValueError, match=rf"probs must lie in \[0, 1\]; got 1 value\(s\) outside, e.g. {bad}.*sigmoid"):
-        reparam.relaxed_bernoulli(torch.tensor([0.5, bad]), 1.0)
+        relaxations.relaxed_bernoulli(torch.tensor([0.5, bad]), 1.0)
 
 
 def test_nan_probabilities():
     with pytest.raises(ValueError, match=r"probs contains 1 NaN"):
-        reparam.relaxed_bernoulli(torch.tensor([0.5, float("nan")]), 1.0)
+        relaxations.relaxed_bernoulli(torch.tensor([0.5, float("nan")]), 1.0)
 
 
-@pytest.mark.parametrize("fn", [lambda l: reparam.gumbel_softmax(l, 1.0), reparam.gumbel_max])
+@pytest.mark.parametrize("fn", [lambda l: relaxations.gumbel_softmax(l, 1.0), relaxations.gumbel_max])
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 def test_nan_or_plus_inf_logits(fn, bad):
     with pytest.raises(ValueError, match=r"logits contains 1 NaN or \+inf value\(s\) \(shape \(3,\)\)"):
@@ -519,23 +429,23 @@ def test_nan_or_plus_inf_logits(fn, bad):
 
 def test_all_minus_inf_logits():
     with pytest.raises(ValueError, match="every logit of a row is -inf"):
-        reparam.gumbel_max(torch.tensor([[0.0, 1.0], [-math.inf, -math.inf]]))
+        relaxations.gumbel_max(torch.tensor([[0.0, 1.0], [-math.inf, -math.inf]]))
 
 
 def test_scalar_logits_need_a_class_dimension():
     with pytest.raises(ValueError, match=r"logits must have at least 1 dimension"):
-        reparam.gumbel_softmax(torch.tensor(0.0), 1.0)
+        relaxations.gumbel_softmax(torch.tensor(0.0), 1.0)
 
 
 @pytest.mark.parametrize(
     "call,name",
     [
-        (lambda: reparam.laplace(t64(0.0), t64(0.0)), "scale"),
-        (lambda: reparam.logistic(t64(0.0), t64(-1.0)), "scale"),
-        (lambda: reparam.gumbel(t64(0.0), t64(-1.0)), "scale"),
-        (lambda: reparam.exponential(t64(0.0)), "rate"),
-        (lambda: reparam.kumaraswamy(t64(-1.0), t64(1.0)), "a"),
-        (lambda: reparam.kumaraswamy(t64(1.0), t64(0.0)), "b"),
+        (lambda: families.laplace(t64(0.0), t64(0.0)), "scale"),
+        (lambda: families.logistic(t64(0.0), t64(-1.0)), "scale"),
+        (lambda: families.gumbel(t64(0.0), t64(-1.0)), "scale"),
+        (lambda: families.exponential(t64(0.0)), "rate"),
+        (lambda: families.kumaraswamy(t64(-1.0), t64(1.0)), "a"),
+        (lambda: families.kumaraswamy(t64(1.0), t64(0.0)), "b"),
     ],
 )
 def test_non_positive_scale_parameters(call, name):
@@ -546,29 +456,29 @@ def test_non_positive_scale_parameters(call, name):
 @pytest.mark.parametrize("bad", [0.0, 1.0, -0.2, 1.5])
 def test_uniform_noise_outside_open_unit_interval(bad):
     with pytest.raises(ValueError, match=r"u must lie strictly between 0 and 1.*torch.rand"):
-        reparam.gumbel(t64(0.0), t64(1.0), u=torch.tensor([0.5, bad], dtype=torch.float64))
+        families.gumbel(t64(0.0), t64(1.0), u=torch.tensor([0.5, bad], dtype=torch.float64))
 
 
 def test_noise_that_does_not_broadcast():
     with pytest.raises(ValueError, match=r"shapes do not broadcast: rate \(3,\), u \(2,\)"):
-        reparam.exponential(torch.ones(3), u=torch.full((2,), 0.5))
+        families.exponential(torch.ones(3), u=torch.full((2,), 0.5))
     with pytest.raises(ValueError, match=r"shapes do not broadcast"):
-        reparam.logistic(torch.zeros(3), torch.ones(3), eps=torch.zeros(4))
+        families.logistic(torch.zeros(3), torch.ones(3), eps=torch.zeros(4))
 
 
 def test_nan_noise():
     with pytest.raises(ValueError, match=r"eps contains 1 non-finite"):
-        reparam.laplace(t64(0.0), t64(1.0), eps=torch.tensor([0.0, float("nan")], dtype=torch.float64))
+        families.laplace(t64(0.0), t64(1.0), eps=torch.tensor([0.0, float("nan")], dtype=torch.float64))
 
 
 def test_bad_sample_shape():
     with pytest.raises(ValueError, match=r"sample_shape must be a tuple of non-negative ints"):
-        reparam.exponential(t64(1.0), sample_shape=(-1,))
+        families.exponential(t64(1.0), sample_shape=(-1,))
 
 
 def test_integer_parameters_are_a_type_error():
     with pytest.raises(TypeError, match=r"rate must be a floating-point tensor.*float\(\)"):
-        reparam.exponential(torch.tensor([1, 2]))
+        families.exponential(torch.tensor([1, 2]))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -582,8 +492,8 @@ def test_laplace_fresh_noise_stays_finite_at_the_extreme_uniforms(monkeypatch, d
     hits u = 0 once in 2^24): the sampler must still return finite samples."""
     info = torch.finfo(dtype)
     extreme = torch.tensor([info.tiny, 0.5, 1 - info.eps], dtype=dtype)
-    monkeypatch.setattr(reparam, "_fresh_uniform", lambda shape, like, generator: extreme)
-    z = reparam.laplace(torch.zeros(3, dtype=dtype), torch.ones(3, dtype=dtype))
+    monkeypatch.setattr(_validate, "fresh_uniform", lambda shape, like, generator: extreme)
+    z = families.laplace(torch.zeros(3, dtype=dtype), torch.ones(3, dtype=dtype))
     assert torch.isfinite(z).all(), z
     assert z[0] < -10 and z[1] == 0 and z[2] > 10
 
@@ -592,7 +502,7 @@ def test_gamma_approx_mean_is_the_closed_form_and_its_support_is_cut():
     """E[z] = Gamma(alpha + 1)^(1/alpha) alpha / (alpha + 1) (within 4 s.e.), at most e^-gamma alpha;
     every sample lies below Gamma(alpha + 1)^(1/alpha), the cut-off tail."""
     for alpha in (0.05, 0.5, 3.0):
-        z = reparam.gamma_approx(t64(alpha), sample_shape=(20000,), generator=gen(30))
+        z = families.gamma_approx(t64(alpha), sample_shape=(20000,), generator=gen(30))
         top = math.exp(math.lgamma(alpha + 1) / alpha)
         mean = top * alpha / (alpha + 1)
         assert abs(z.mean().item() - mean) < 4 * z.std().item() / math.sqrt(len(z))
@@ -607,7 +517,7 @@ def test_dirichlet_approx_gradient_of_the_mean_is_exact_only_for_small_alpha():
     results = {}
     for alpha in ((0.05, 0.1, 0.08), (2.0, 3.0)):
         copies = t64(*alpha).expand(n, len(alpha)).clone().requires_grad_(True)
-        z = reparam.dirichlet_approx(copies, generator=gen(31))
+        z = families.dirichlet_approx(copies, generator=gen(31))
         (g,) = torch.autograd.grad(z[:, 0].sum(), copies)
         a0 = sum(alpha)
         results[alpha] = abs(g[:, 0].mean().item() - (a0 - alpha[0]) / a0**2) / (g[:, 0].std().item() / math.sqrt(n))
