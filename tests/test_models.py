@@ -185,3 +185,9 @@ def test_vae_loss_draws_its_noise_from_the_generator():
     assert torch.equal(a.loss, b.loss) and not torch.equal(a.loss, c.loss)
     ae = Autoencoder(D, 2, [8])
     assert torch.equal(ae.loss(x, generator=torch.Generator()).loss, ae.loss(x).loss)  # no noise: ignored
+
+
+def test_latent_path_names_the_image_that_is_wrong():
+    model = VAE(D, 2, [8])
+    with pytest.raises(ValueError, match=r"x_b must be one image of 12 pixels.*got shape \(2, 12\)"):
+        latent_path(model, torch.rand(D), torch.rand(2, D))

@@ -298,6 +298,13 @@ def latent_path(model: _ImageModel, x_a: Tensor, x_b: Tensor, steps: int = 10) -
     """
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 2:
         raise ValueError(f"steps must be an integer >= 2 (the path includes both ends); got {steps!r}.")
+    for name, x in (("x_a", x_a), ("x_b", x_b)):
+        if not isinstance(x, Tensor) or x.numel() != model.input_dim:
+            got = f"shape {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(
+                f"{name} must be one image of {model.input_dim} pixels, shape ({model.input_dim},); got "
+                f"{got}. Pick one row of a batch: x[i]."
+            )
     ends = model.embed(torch.stack([x_a.reshape(-1), x_b.reshape(-1)]))  # (2, K)
     t = torch.linspace(0.0, 1.0, steps, device=ends.device).unsqueeze(1)  # (steps, 1)
     z = (1 - t) * ends[0] + t * ends[1]  # (steps, K)
