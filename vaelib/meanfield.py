@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from vaelib import _validate, kl, reparam
+from vaelib import _validate, reparam
 from vaelib.objectives import LossParts
 
 __all__ = [
@@ -505,7 +505,12 @@ class GaussianEncoder(nn.Module):
         elbo = self.elbo_fn(x, mu, scale_tril)  # (B,)
         if elbo.shape != (x.shape[0],):
             raise ValueError(f"elbo_fn must return one ELBO per point, shape ({x.shape[0]},); got shape {tuple(elbo.shape)}.")
-        kl_term = kl.full_gaussian_to_std_normal(mu, scale_tril).mean()
+        # KL(N(mu, L L^T) || N(0, I)) = 1/2 [||L||_F^2 + ||mu||^2 - K - 2 sum_k log L_kk] (lecture 03,
+        # vaelib.kl.full_gaussian_to_std_normal), written out: L comes from forward(), so it is
+        # lower-triangular with a positive diagonal by construction and needs no per-step checks.
+        log_diag = scale_tril.diagonal(dim1=-2, dim2=-1).log()  # (B, K)
+        kl_rows = 0.5 * (scale_tril.pow(2).sum((-2, -1)) + mu.pow(2).sum(-1) - self.latent_dim - 2 * log_diag.sum(-1))
+        kl_term = kl_rows.mean()
         recon = -elbo.mean() - kl_term
         return LossParts(loss=recon + beta * kl_term, recon=recon, kl=kl_term)
 
