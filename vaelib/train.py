@@ -485,7 +485,9 @@ def _check_settings(model, optimizer, **kw) -> _Settings:
         _validate.positive_int(name, kw[name])
     _validate.real_number("lr", kw["lr"], minimum=0, strict=True, meaning="Adam's step size, e.g. 1e-3")
     if kw["grad_clip"] is not None:
-        _validate.real_number("grad_clip", kw["grad_clip"], minimum=0, strict=True, meaning="the largest gradient norm; None for no clipping")
+        _validate.real_number(
+            "grad_clip", kw["grad_clip"], minimum=0, strict=True, meaning="the largest gradient norm; None for no clipping"
+        )
     seed = kw["seed"]
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0 (it seeds the shuffling and the model's noise); got {seed!r}.")
@@ -500,7 +502,9 @@ def _check_settings(model, optimizer, **kw) -> _Settings:
             raise TypeError(f"optimizer must be a torch.optim.Optimizer (or None for Adam); got {type(optimizer).__name__}.")
         mine = {id(p) for p in model.parameters()}
         if any(id(p) not in mine for g in optimizer.param_groups for p in g["params"]):
-            raise ValueError("optimizer must optimise this model's parameters: build it as torch.optim.X(model.parameters(), ...).")
+            raise ValueError(
+                "optimizer must optimise this model's parameters: build it as torch.optim.X(model.parameters(), ...)."
+            )
     checkpoint = kw["checkpoint"]
     if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
         raise TypeError(f"checkpoint must be a file path (str or Path) or None; got {type(checkpoint).__name__}.")
@@ -696,7 +700,12 @@ class _Run:
         self.bar = None
 
     def fit_state(self) -> dict:
-        return {"seed": self.s.seed, "noise_state": self.noise.get_state(), "noise_device": self.device.type, "lrs": self.base_lrs}
+        return {
+            "seed": self.s.seed,
+            "noise_state": self.noise.get_state(),  # the model's noise generator: exact resume
+            "noise_device": self.device.type,
+            "lrs": self.base_lrs,
+        }
 
     def resume(self) -> None:
         """Load the checkpoint: weights, optimizer moments, history, noise; the lr stays this call's."""
@@ -836,7 +845,8 @@ class _Run:
     def train(self) -> History:
         s = self.s
         first = len(self.history)
-        self.bar = _progress_bar(s.epochs * self.steps, first * self.steps, f"epoch {min(first + 1, s.epochs)}/{s.epochs}", s.progress)
+        desc = f"epoch {min(first + 1, s.epochs)}/{s.epochs}"
+        self.bar = _progress_bar(s.epochs * self.steps, first * self.steps, desc, s.progress)
         for note in self.notes:
             self.bar.write(note)
         self.snapshot = _Snapshot.take(self)
