@@ -672,3 +672,20 @@ def test_no_warnings_in_a_normal_run(data):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fit(VAE(D, 2, [8]), data, epochs=1, progress=False)
+
+
+def test_version_1_checkpoints_still_load_and_resume_with_a_note(tmp_path, data, capsys):
+    """Checkpoints from before fit saved its noise state: weights, moments and history come back;
+    the resume says the noise stream restarts (so it is not bit-exact)."""
+    path = tmp_path / "old.pt"
+    model = _vae()
+    fit(model, data, epochs=1, batch_size=50, progress=False, checkpoint=path)
+    payload = torch.load(path, weights_only=True)
+    payload["version"] = 1
+    del payload["fit_state"], payload["optimizer_class"]
+    torch.save(payload, path)
+    fresh = VAE(D, 2, [8])
+    saved = load_checkpoint(path, fresh, torch.optim.Adam(fresh.parameters()))
+    assert _same(_state(fresh), _state(model)) and saved["fit_state"] is None
+    history = fit(fresh, data, epochs=2, batch_size=50, progress=False, checkpoint=path, resume=True)
+    assert len(history) == 2 and "the noise stream restarts" in capsys.readouterr().out
