@@ -54,6 +54,7 @@ __all__ = [
     "select_device",
     "save_checkpoint",
     "load_checkpoint",
+    "state_is_finite",
 ]
 
 CHECKPOINT_FORMAT = "vaelib-checkpoint"
