@@ -147,3 +147,40 @@ def test_input_errors():
         model.loss(torch.rand(4, 6, dtype=torch.float64), temperature=-1.0)
     with pytest.raises(ValueError, match="beta must be a finite number >= 0"):
         model.loss(torch.rand(4, 6, dtype=torch.float64), beta=-1.0)
+
+
+def test_the_bernoulli_data_contract_and_the_generator():
+    model = tiny_model()
+    x = torch.rand(4, 6, dtype=torch.float64)
+    for call in (lambda v: model.loss(v), lambda v: model.elbo(v)):
+        with pytest.raises(ValueError, match=r"x must hold values in \[0, 1\].*divide 8-bit images by 255"):
+            call(255 * x)
+        with pytest.raises(ValueError, match="at least one row"):
+            call(x[:0])
+    assert model.check_data(x, "x_train") is x
+    with pytest.raises(ValueError, match=r"x_train must hold values in \[0, 1\]"):
+        model.check_data(2 * x, "x_train")
+    a = model.loss(x, generator=torch.Generator().manual_seed(2))
+    b = model.loss(x, generator=torch.Generator().manual_seed(2), check=False)
+    assert torch.equal(a.loss, b.loss)
+    with pytest.raises(TypeError, match=r"generator must be a torch.Generator or None; got int 7"):
+        model.elbo(x, generator=7)
+    with pytest.raises(TypeError, match=r"generator must be a torch.Generator or None"):
+        model.sample(2, generator=7)
+
+
+def test_fit_resumes_it_exactly(tmp_path):
+    from vaelib.train import fit
+
+    x = (torch.rand(128, 6, generator=torch.Generator().manual_seed(4)) > 0.5).double()
+    torch.manual_seed(0)
+    straight = tiny_model()
+    start = {k: v.clone() for k, v in straight.state_dict().items()}
+    fit(straight, x, epochs=4, batch_size=32, progress=False)
+    first = tiny_model()
+    first.load_state_dict(start)
+    fit(first, x, epochs=2, batch_size=32, progress=False, checkpoint=tmp_path / "c.pt")
+    second = tiny_model()
+    fit(second, x, epochs=4, batch_size=32, progress=False, checkpoint=tmp_path / "c.pt", resume=True)
+    for k, v in straight.state_dict().items():
+        assert torch.allclose(second.state_dict()[k], v, atol=1e-12)

@@ -22,6 +22,7 @@ from torch.distributions import MultivariateNormal, kl_divergence
 from vaelib import kl, meanfield
 from vaelib.gaussians import best_diagonal_reverse_kl
 from vaelib.linear_gaussian import LinearGaussianModel
+from vaelib.train import CosineDecay, fit
 
 F64 = torch.float64
 
@@ -261,13 +262,14 @@ def test_full_encoder_gradients_reach_the_off_diagonal():
 
 
 def test_linear_encoder_learns_the_exact_posterior_map():
-    """The posterior mean is linear in x, so a linear full-covariance encoder is exact."""
+    """The posterior mean is linear in x, so a linear full-covariance encoder trained by fit is exact."""
     torch.manual_seed(0)
     model = _model(D=6, K=2, seed=5)
     x_train, _ = model.sample(2000, _gen(6))
-    encoder = meanfield.GaussianEncoder(6, 2, (), family="full").to(F64)
-    history = meanfield.train_encoder(encoder, model.elbo, x_train, epochs=30, batch_size=50, lr=0.05, generator=_gen(7))
-    assert len(history) == 30 and history[-1] > history[0]
+    encoder = meanfield.GaussianEncoder(6, 2, (), family="full", elbo_fn=model.elbo).to(F64)
+    history = fit(encoder, x_train, epochs=30, batch_size=50, lr=0.05, lr_schedule=CosineDecay(30),
+                  device="cpu", progress=False, seed=7)
+    assert len(history) == 30 and history.loss[-1] < history.loss[0]
     x_test, _ = model.sample(50, _gen(8))
     with torch.no_grad():
         mu, scale_tril = encoder(x_test)
@@ -279,12 +281,31 @@ def test_linear_encoder_learns_the_exact_posterior_map():
     assert (gaps >= -1e-10).all() and gaps.mean() < 1e-4
 
 
+def test_encoder_loss_is_the_negative_elbo_split_into_its_two_terms(setting):
+    """recon = E_q[-log p(x | z)] (Monte Carlo oracle), kl = KL(q || N(0, I)) (torch.distributions)."""
+    model, x = setting
+    torch.manual_seed(1)
+    encoder = meanfield.GaussianEncoder(8, 3, (4,), family="full", elbo_fn=model.elbo).to(F64)
+    parts = encoder.loss(x)
+    mu, scale_tril = encoder(x)
+    q = MultivariateNormal(mu, scale_tril=scale_tril)
+    prior = MultivariateNormal(torch.zeros(3, dtype=F64), torch.eye(3, dtype=F64))
+    torch.testing.assert_close(parts.kl, torch.distributions.kl_divergence(q, prior).mean())
+    torch.testing.assert_close(parts.loss, -model.elbo(x, mu, scale_tril).mean())
+    z = q.rsample((20_000,))  # (S, B, K)
+    nll = -model.log_likelihood(x, z)  # (S, B)
+    se = nll.mean(1).std() / 20_000**0.5
+    assert abs(parts.recon.item() - nll.mean().item()) < 4 * se.item()
+    half = encoder.loss(x, beta=0.5)
+    torch.testing.assert_close(half.loss, half.recon + 0.5 * half.kl)
+
+
 def test_briefly_trained_tiny_encoder_has_a_large_amortization_gap():
     torch.manual_seed(0)
     model = _model(D=6, K=2, seed=5)
     x_train, _ = model.sample(500, _gen(6))
-    encoder = meanfield.GaussianEncoder(6, 2, (1,), family="diag").to(F64)
-    meanfield.train_encoder(encoder, model.elbo, x_train, epochs=2, generator=_gen(7))
+    encoder = meanfield.GaussianEncoder(6, 2, (1,), family="diag", elbo_fn=model.elbo).to(F64)
+    fit(encoder, x_train, epochs=2, lr=1e-2, device="cpu", progress=False, seed=7)
     x_test, _ = model.sample(50, _gen(8))
     best = meanfield.fit_per_point(model.elbo, x_test, 2, family="diag")
     with torch.no_grad():
@@ -296,21 +317,28 @@ def test_briefly_trained_tiny_encoder_has_a_large_amortization_gap():
 
 def test_encoder_rejects_bad_input():
     encoder = meanfield.GaussianEncoder(6, 2)
-    with pytest.raises(ValueError, match=r"x must have shape \(B, 6\); got shape \(6,\)"):
+    with pytest.raises(ValueError, match=r"x must be a tensor of shape \(B, 6\); got shape \(6,\)"):
         encoder(torch.zeros(6))
     with pytest.raises(ValueError, match="family must be 'diag'"):
         meanfield.GaussianEncoder(6, 2, family="diagonal")
     with pytest.raises(ValueError, match=r"hidden_dims\[1\] must be an integer >= 1; got 0"):
         meanfield.GaussianEncoder(6, 2, (4, 0))
+    with pytest.raises(TypeError, match="elbo_fn must be a callable"):
+        meanfield.GaussianEncoder(6, 2, elbo_fn=3)
+    with pytest.raises(ValueError, match="needs the ELBO of the model.*elbo_fn=model.elbo"):
+        encoder.loss(torch.zeros(3, 6))
 
 
-def test_train_encoder_rejects_bad_input():
+def test_fit_checks_the_encoders_data_contract_once():
     model = _model(D=4, K=2)
-    encoder = meanfield.GaussianEncoder(4, 2).to(F64)
-    with pytest.raises(ValueError, match=r"x_train must have shape \(B, D\)"):
-        meanfield.train_encoder(encoder, model.elbo, torch.zeros(4, dtype=F64))
-    with pytest.raises(ValueError, match="epochs must be an integer >= 1; got 0"):
-        meanfield.train_encoder(encoder, model.elbo, torch.zeros(3, 4, dtype=F64), epochs=0)
+    encoder = meanfield.GaussianEncoder(4, 2, elbo_fn=model.elbo).to(F64)
+    with pytest.raises(ValueError, match=r"x_train must have shape \(N, 4\)"):
+        fit(encoder, torch.zeros(3, 5, dtype=F64), epochs=1, progress=False)
+    with pytest.raises(ValueError, match="x_train contains 1 non-finite"):
+        fit(encoder, torch.tensor([[0.0, 1.0, math.nan, 2.0]], dtype=F64), epochs=1, progress=False)
+    # Not images: values outside [0, 1] are fine for this model.
+    history = fit(encoder, 10 * torch.randn(40, 4, dtype=F64), epochs=2, batch_size=20, progress=False, device="cpu")
+    assert len(history) == 2 and all(map(math.isfinite, history.loss))
 
 
 # --------------------------------------------------------------------------- the gaps

@@ -148,3 +148,46 @@ def test_nothing_runs_at_import_time():
         "assert 'matplotlib' not in sys.modules and 'vaelib.data' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("cls", [VAE, Autoencoder])
+def test_each_model_owns_its_data_contract(cls):
+    """check_data (what fit calls once per data set): flattened, non-empty, finite, in [0, 1]."""
+    model = cls(D, 2, [8])
+    x = torch.rand(6, D)
+    assert model.check_data(x, "x_train") is x
+    with pytest.raises(ValueError, match=r"x_train must hold values in \[0, 1\].*got values in \[[\d.]+, 2\d\d"):
+        model.check_data(255 * x, "x_train")
+    with pytest.raises(ValueError, match=r"x_val must have shape \(B, 12\)"):
+        model.check_data(x[:, :5], "x_val")
+    with pytest.raises(ValueError, match="at least one row"):
+        model.check_data(x[:0])
+    with pytest.raises(ValueError, match=r"x must hold values in \[0, 1\]"):
+        model.loss(255 * x)  # the loss checks by default ...
+    assert torch.isfinite(model.loss(x, check=False).loss)  # ... fit's hot path skips it
+
+
+@pytest.mark.parametrize("cls", [VAE, Autoencoder])
+def test_float64_input_to_a_float32_model_says_what_to_do(cls):
+    model = cls(D, 2, [8])
+    with pytest.raises(TypeError, match=r"x has dtype torch.float64 but the model's weights are torch.float32.*x.to\(torch.float32\).*model.to\(torch.float64\)"):
+        model.encode(torch.rand(3, D, dtype=torch.float64))
+    with pytest.raises(TypeError, match=r"x must be a torch.Tensor of shape \(B, 12\).*torch.as_tensor"):
+        model.encode(torch.rand(3, D).numpy())
+
+
+def test_vae_loss_draws_its_noise_from_the_generator():
+    model = VAE(D, 2, [8])
+    x = torch.rand(5, D)
+    a = model.loss(x, generator=torch.Generator().manual_seed(4))
+    b = model.loss(x, generator=torch.Generator().manual_seed(4), check=False)
+    c = model.loss(x, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(a.loss, b.loss) and not torch.equal(a.loss, c.loss)
+    ae = Autoencoder(D, 2, [8])
+    assert torch.equal(ae.loss(x, generator=torch.Generator()).loss, ae.loss(x).loss)  # no noise: ignored
+
+
+def test_latent_path_names_the_image_that_is_wrong():
+    model = VAE(D, 2, [8])
+    with pytest.raises(ValueError, match=r"x_b must be one image of 12 pixels.*got shape \(2, 12\)"):
+        latent_path(model, torch.rand(D), torch.rand(2, D))

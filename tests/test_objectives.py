@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
-from vaelib import objectives
+from vaelib import _validate, objectives
 from vaelib.models import VAE
 from vaelib.objectives import (
     active_units,
@@ -304,7 +304,7 @@ def test_unchecked_elbo_is_the_same_arithmetic_and_the_same_random_draw():
     torch.manual_seed(3)
     drawn = objectives.negative_elbo(model, x)
     torch.manual_seed(3)
-    assert torch.equal(model.loss(x).loss, drawn.loss)
+    assert torch.equal(model.loss(x, check=False).loss, drawn.loss)
 
 
 def test_unchecked_elbo_lets_nan_through_for_the_epoch_guard():
@@ -312,6 +312,76 @@ def test_unchecked_elbo_lets_nan_through_for_the_epoch_guard():
     with torch.no_grad():
         model.encoder[0].weight[0, 0] = float("nan")
     x = torch.rand(5, 12)
-    with pytest.raises(ValueError, match="non-finite"):
+    with pytest.raises(_validate.NonFiniteError, match="non-finite"):
         objectives.negative_elbo(model, x)
-    assert torch.isnan(model.loss(x).loss)
+    with pytest.raises(_validate.NonFiniteError):
+        model.loss(x)  # VAE.loss checks by default ...
+    assert torch.isnan(model.loss(x, check=False).loss)  # ... fit's hot path does not
+
+
+# --------------------------------------------------------------------------------------------
+# The Bernoulli likelihood's data contract, at every entry point
+# --------------------------------------------------------------------------------------------
+
+ENTRY_POINTS = {
+    "bernoulli_nll": lambda model, x: bernoulli_nll(torch.zeros(len(x), 12), x),
+    "negative_elbo": lambda model, x: negative_elbo(model, x),
+    "elbo": lambda model, x: elbo(model, x),
+    "iwae_bound": lambda model, x: iwae_bound(model, x, 3),
+    "log_importance_weights": lambda model, x: log_importance_weights(model, x, 2),
+    "VAE.loss": lambda model, x: model.loss(x),
+}
+
+
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+def test_pixels_scaled_to_255_are_refused_at_every_entry_point(entry):
+    """Before: -4.7e24 nats, silently. After: the range and the fix."""
+    model = VAE(12, 3, [8])
+    x = torch.rand(4, 12, generator=torch.Generator().manual_seed(0))
+    ENTRY_POINTS[entry](model, x)  # [0, 1]: fine
+    with pytest.raises(ValueError, match=r"x must hold values in \[0, 1\].*Bernoulli.*divide 8-bit images by 255"):
+        ENTRY_POINTS[entry](model, 255 * x)
+    with pytest.raises(ValueError, match="at least one row.*empty batch.*NaN"):
+        ENTRY_POINTS[entry](model, x[:0])
+    bad = x.clone()
+    bad[0, 0] = float("nan")
+    with pytest.raises(_validate.NonFiniteError, match="x contains 1 non-finite"):
+        ENTRY_POINTS[entry](model, bad)
+    with pytest.raises(TypeError, match="floating-point.*float\\(\\) / 255"):
+        ENTRY_POINTS[entry](model, (255 * x).to(torch.uint8))
+
+
+def test_lists_numpy_and_float64_get_a_clear_message():
+    model = VAE(12, 3, [8])
+    x = torch.rand(4, 12)
+    with pytest.raises(TypeError, match=r"x must be a torch.Tensor.*torch.as_tensor\(x, dtype=torch.float32\)"):
+        negative_elbo(model, x.tolist())
+    with pytest.raises(TypeError, match=r"x must be a torch.Tensor"):
+        iwae_bound(model, x.numpy(), 2)
+    with pytest.raises(TypeError, match=r"x has dtype torch.float64 but the model's weights are torch.float32.*x.to\(torch.float32\)"):
+        negative_elbo(model, x.double())  # the torch.from_numpy path
+    assert torch.isfinite(negative_elbo(model.double(), x.double()).loss)
+
+
+def test_an_int_seed_as_generator_says_what_to_pass():
+    model = VAE(12, 3, [8])
+    x = torch.rand(4, 12)
+    for call in (lambda: elbo(model, x, generator=3), lambda: iwae_bound(model, x, 2, generator=3),
+                 lambda: negative_elbo(model, x, generator=3), lambda: model.sample(2, generator=3)):
+        with pytest.raises(TypeError, match=r"generator must be a torch.Generator or None; got int 3.*torch.Generator\(\).manual_seed\(3\)"):
+            call()
+
+
+def test_samples_is_named_in_the_elbo_message():
+    with pytest.raises(ValueError, match="samples must be an integer >= 1"):
+        elbo(VAE(12, 3, [8]), torch.rand(2, 12), samples=0)
+
+
+def test_negative_elbo_draws_its_noise_from_the_generator_it_is_given():
+    model = VAE(12, 3, [8])
+    x = torch.rand(5, 12)
+    for check in (True, False):
+        a = negative_elbo(model, x, generator=torch.Generator().manual_seed(1), check=check)
+        eps = torch.randn(5, 3, generator=torch.Generator().manual_seed(1))
+        b = negative_elbo(model, x, eps=eps, check=check)
+        assert all(torch.equal(u, v) for u, v in zip(a, b))

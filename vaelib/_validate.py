@@ -236,7 +236,7 @@ def logits(name: str, value) -> Tensor:
     min_dims(name, t, 1, "(the last one indexes the C classes)")
     if torch.isnan(t).any() or (t == math.inf).any():
         bad = int((torch.isnan(t) | (t == math.inf)).sum())
-        raise ValueError(
+        raise NonFiniteError(
             f"{name} contains {bad} NaN or +inf value(s) (shape {tuple(t.shape)}). Logits must be "
             f"finite (-inf is allowed for a class of probability 0); check the network output "
             f"that produced them."
@@ -266,3 +266,58 @@ def probabilities(name: str, value) -> Tensor:
         )
     return p
 
+
+def nonempty_batch(name: str, t: Tensor, meaning: str = "one row per example") -> Tensor:
+    """Raise a ValueError if ``t`` has no rows (a mean over an empty batch is NaN)."""
+    if t.dim() == 0 or t.shape[0] == 0:
+        raise ValueError(
+            f"{name} must hold at least one row ({meaning}); got {_describe(t)}. An empty batch "
+            f"has no average (its mean is NaN): check the slicing that produced it."
+        )
+    return t
+
+
+def unit_interval(name: str, t: Tensor, why: str, fix: str) -> Tensor:
+    """Raise a ValueError unless every entry of ``t`` lies in [0, 1] (NaN counts as outside).
+
+    Args:
+        name, t: the argument and its value.
+        why: whose assumption the range is ("the Bernoulli likelihood's").
+        fix: what to do, appended to the message ("Divide 8-bit images by 255.").
+    """
+    lo, hi, finite_all = torch.stack([t.min(), t.max(), torch.isfinite(t).all().to(t.dtype)]).tolist()
+    if not finite_all:
+        finite(name, t)
+    if lo < 0 or hi > 1:
+        raise ValueError(
+            f"{name} must hold values in [0, 1] ({why} range); got values in [{lo:.4g}, {hi:.4g}] "
+            f"({_describe(t)}). {fix}"
+        )
+    return t
+
+
+def generator(name: str, value) -> "torch.Generator | None":
+    """Return ``value`` if it is None or a ``torch.Generator``, else raise a TypeError saying what to pass."""
+    if value is None or isinstance(value, torch.Generator):
+        return value
+    hint = (
+        f"To seed the draws with {value!r}, pass {name}=torch.Generator().manual_seed({value!r})."
+        if isinstance(value, int) and not isinstance(value, bool)
+        else f"Pass {name}=torch.Generator().manual_seed(SEED), or None for torch's global generator."
+    )
+    raise TypeError(f"{name} must be a torch.Generator or None; got {type(value).__name__} {value!r}. {hint}")
+
+
+def real_number(name: str, value, *, minimum: float | None = None, strict: bool = False, meaning: str = "") -> float:
+    """Return ``value`` as a float if it is a finite real number (not a bool) above ``minimum``.
+
+    ``strict=True`` requires ``value > minimum``, otherwise ``value >= minimum``.
+    """
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and minimum is not None:
+        ok = value > minimum if strict else value >= minimum
+    if not ok:
+        bound = "" if minimum is None else f" {'>' if strict else '>='} {minimum:g}"
+        extra = f" ({meaning})" if meaning else ""
+        raise ValueError(f"{name} must be a finite number{bound}{extra}; got {value!r}.")
+    return float(value)

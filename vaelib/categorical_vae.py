@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from vaelib import _validate, objectives, relaxations
-from vaelib.models import check_images, mlp
+from vaelib.models import check_image_data, check_images, mlp
 
 __all__ = ["CategoricalVAE", "categorical_kl_to_uniform"]
 
@@ -119,7 +119,14 @@ class CategoricalVAE(nn.Module):
         )
 
     def _check_x(self, x: Tensor) -> None:
-        check_images(x, self.input_dim)
+        check_images(x, self.input_dim, "x", self.encoder[0].weight)
+
+    def check_data(self, x: Tensor, name: str = "x") -> Tensor:
+        """The data contract: flattened images ``(N, D)`` in [0, 1] (:func:`vaelib.models.check_image_data`).
+
+        ``vaelib.train.fit`` calls it once per data set, then trains with ``loss(..., check=False)``.
+        """
+        return check_image_data(x, self.input_dim, name)
 
     def encode(self, x: Tensor) -> Tensor:
         """The logits of q(z | x).
@@ -158,6 +165,8 @@ class CategoricalVAE(nn.Module):
         temperature: float | None = None,
         *,
         u: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        check: bool = True,
     ) -> objectives.LossParts:
         """The relaxed training loss: recon of a Gumbel-softmax sample + beta * exact KL.
 
@@ -168,16 +177,22 @@ class CategoricalVAE(nn.Module):
             beta: weight of the KL term, >= 0.
             temperature: tau > 0; defaults to ``self.temperature``.
             u: Uniform(0, 1) noise of shape ``(B, N, C)``; drawn fresh when omitted.
+            generator: draws the fresh noise (``fit`` passes its own, checkpointed one).
+            check: validate ``x`` (:meth:`check_data`: one host sync); ``fit`` passes False
+                after checking the whole data set once.
 
         Returns:
             :class:`vaelib.objectives.LossParts` ``(loss, recon, kl)``, batch means; ``kl`` is
             summed over the N variables.
         """
-        beta = objectives._check_beta(beta)
+        beta = objectives.check_beta(beta)
         tau = self.temperature if temperature is None else _validate.temperature(temperature)
+        if check:
+            self.check_data(x)
+            _validate.generator("generator", generator)
         logits = self.encode(x)  # (B, N, C)
-        y = relaxations.gumbel_softmax(logits, tau, u=u, hard=self.hard)  # (B, N, C)
-        recon = objectives.bernoulli_nll(self.decode(y), x).mean()
+        y = relaxations.gumbel_softmax(logits, tau, u=u, hard=self.hard, generator=generator)  # (B, N, C)
+        recon = objectives.bernoulli_nll(self.decode(y), x, check=False).mean()
         kl = categorical_kl_to_uniform(logits).mean()
         return objectives.LossParts(loss=recon + beta * kl, recon=recon, kl=kl)
 
@@ -198,9 +213,11 @@ class CategoricalVAE(nn.Module):
             expectation over the draws).
         """
         samples = _validate.positive_int("samples", samples)
+        self.check_data(x)
+        _validate.generator("generator", generator)
         logits = self.encode(x)  # (B, N, C)
         z = relaxations.gumbel_max(logits, sample_shape=(samples,), generator=generator)  # (S, B, N, C)
-        log_px_z = -objectives.bernoulli_nll(self.decode(z), x).mean(0)  # (B,)
+        log_px_z = -objectives.bernoulli_nll(self.decode(z), x, check=False).mean(0)  # (B,)
         return log_px_z - categorical_kl_to_uniform(logits)
 
     @torch.no_grad()
@@ -214,6 +231,7 @@ class CategoricalVAE(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Decoded images ``x_hat`` of ``n`` latents drawn from the uniform prior, shape ``(n, D)``."""
         n = _validate.positive_int("n", n)
+        _validate.generator("generator", generator)
         device = next(self.parameters()).device
         index = torch.randint(
             self.num_classes, (n, self.num_variables), generator=generator,

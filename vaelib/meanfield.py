@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from vaelib import _validate, reparam
+from vaelib.objectives import LossParts
 
 __all__ = [
     "ElboFn",
@@ -38,7 +39,6 @@ __all__ = [
     "coordinate_ascent_gaussian",
     "best_diagonal_forward_kl",
     "GaussianEncoder",
-    "train_encoder",
     "InferenceGaps",
     "inference_gaps",
     "random_walk_metropolis",
@@ -189,6 +189,11 @@ def fit_per_point(
     The free parameters are ``mu`` (B, K), the log of L's diagonal (B, K), and for
     ``family='full'`` L's strictly lower triangle (B, K, K). The batch's objective is the sum of
     the points' ELBOs; it separates over points, so its maximiser is every point's own optimum.
+
+    This is its own small loop, not :func:`vaelib.train.fit`: it is a different algorithm. Its
+    parameters are the B points' own (mu_n, L_n), not a network's weights; every step sees the
+    whole batch (nothing to shuffle or slice into minibatches, no epochs); and L-BFGS needs a
+    closure that re-evaluates the objective. An encoder (:class:`GaussianEncoder`) is what fit trains.
 
     - ``optimizer='lbfgs'`` (default, for a deterministic ``elbo_fn`` such as the closed-form
       :meth:`~vaelib.linear_gaussian.LinearGaussianModel.elbo`): L-BFGS with a strong-Wolfe
@@ -398,22 +403,38 @@ class GaussianEncoder(nn.Module):
     (L = diag(exp(log_var / 2)), as in a VAE); for ``family='full'`` the log of L's diagonal
     and its K(K-1)/2 strictly-lower entries.
 
+    Trained by :func:`vaelib.train.fit` like every model of the course: with ``elbo_fn`` (the
+    fixed model's ELBO, e.g. ``LinearGaussianModel.elbo``), :meth:`loss` is the negative ELBO
+    averaged over a batch, so ``fit`` maximises 1/N sum_n ELBO(x_n; encoder(x_n)) over the
+    encoder's weights while the model stays fixed.
+
     Args:
         input_dim: D.
         latent_dim: K.
         hidden_dims: widths of the hidden layers, e.g. ``(64,)``; ``()`` gives a linear encoder.
         family: ``'diag'`` or ``'full'``.
+        elbo_fn: ``elbo_fn(x, mu, scale_tril) -> (B,)`` of the model whose posterior the encoder
+            learns (not a parameter of the encoder; it can also be set later as ``encoder.elbo_fn``).
 
     Introduced in lecture 04 (the VAE's encoder in ``vaelib.models`` is the same idea).
     """
 
     def __init__(
-        self, input_dim: int, latent_dim: int, hidden_dims: Sequence[int] = (), *, family: str = "diag"
+        self,
+        input_dim: int,
+        latent_dim: int,
+        hidden_dims: Sequence[int] = (),
+        *,
+        family: str = "diag",
+        elbo_fn: ElboFn | None = None,
     ) -> None:
         super().__init__()
         self.input_dim = _validate.positive_int("input_dim", input_dim)
         self.latent_dim = K = _validate.positive_int("latent_dim", latent_dim)
         self.family = _family(family)
+        if elbo_fn is not None and not callable(elbo_fn):
+            raise TypeError(f"elbo_fn must be a callable elbo_fn(x, mu, scale_tril) -> (B,); got {type(elbo_fn).__name__}.")
+        self.elbo_fn = elbo_fn
         layers: list[nn.Module] = []
         width = input_dim
         for i, h in enumerate(hidden_dims):
@@ -434,9 +455,10 @@ class GaussianEncoder(nn.Module):
         Returns:
             mu of shape (B, K) and scale_tril of shape (B, K, K).
         """
-        if x.dim() != 2 or x.shape[-1] != self.input_dim:
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[-1] != self.input_dim:
+            got = f"shape {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(
-                f"x must have shape (B, {self.input_dim}); got shape {tuple(x.shape)}. "
+                f"x must be a tensor of shape (B, {self.input_dim}); got {got}. "
                 f"A single point needs x.unsqueeze(0)."
             )
         K = self.latent_dim
@@ -448,62 +470,49 @@ class GaussianEncoder(nn.Module):
         off_diag[:, self._tril_rows, self._tril_cols] = rest[:, K:]
         return mu, _scale_tril_from(rest[:, :K], off_diag)
 
+    def check_data(self, x: Tensor, name: str = "x") -> Tensor:
+        """The data contract ``fit`` checks once per data set: finite rows ``(N, D)``, N >= 1."""
+        if x.dim() != 2 or x.shape[1] != self.input_dim:
+            raise ValueError(
+                f"{name} must have shape (N, {self.input_dim}): one data point per row; got shape "
+                f"{tuple(x.shape)}."
+            )
+        return _batch(name, x)
 
-def train_encoder(
-    encoder: nn.Module,
-    elbo_fn: ElboFn,
-    x_train: Tensor,
-    *,
-    epochs: int = 50,
-    batch_size: int = 128,
-    lr: float = 1e-2,
-    generator: torch.Generator | None = None,
-) -> list[float]:
-    """Train an encoder by maximising the average ELBO over a training set (the model is fixed).
+    def loss(self, x: Tensor, beta: float = 1.0) -> LossParts:
+        """The negative ELBO of the encoder's q(z | x), averaged over the batch, and its two parts.
 
-        max_phi  1/N sum_n ELBO(x_n; encoder_phi(x_n))
+            loss = recon + beta * kl,   kl = KL(q(z | x) || N(0, I))  (closed form, lecture 03),
+            recon = -ELBO - kl = E_q[-log p(x | z)]  when the model's prior is N(0, I)
 
-    Adam on shuffled minibatches; the learning rate decays (cosine) to zero over the epochs.
+        (true of :class:`vaelib.linear_gaussian.LinearGaussianModel`; for another prior ``recon``
+        also holds the prior's difference, and ``loss`` at beta = 1 is still exactly -ELBO).
 
-    Args:
-        encoder: a module mapping x (B, D) to (mu (B, K), scale_tril (B, K, K)), e.g.
-            :class:`GaussianEncoder`.
-        elbo_fn: ``elbo_fn(x, mu, scale_tril) -> (B,)``.
-        x_train: the training set, shape (N, D).
-        epochs: passes over the training set.
-        batch_size: points per step.
-        lr: the initial learning rate.
-        generator: the random number generator for the shuffling.
+        Args:
+            x: data points, shape (B, D).
+            beta: the weight of the KL part (1: the ELBO).
 
-    Returns:
-        the mean training ELBO of each epoch (a list of ``epochs`` floats).
-
-    Introduced in lecture 04.
-    """
-    x_train = _batch("x_train", x_train)
-    epochs = _validate.positive_int("epochs", epochs)
-    batch_size = _validate.positive_int("batch_size", batch_size)
-    lr = _validate.positive_number("lr", lr)
-    N = x_train.shape[0]
-    steps_per_epoch = math.ceil(N / batch_size)
-    optimizer = torch.optim.Adam(encoder.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
-    history: list[float] = []
-    encoder.train()
-    for _ in range(epochs):
-        order = torch.randperm(N, generator=generator)
-        total = 0.0
-        for start in range(0, N, batch_size):
-            x = x_train[order[start : start + batch_size]]  # (b, D)
-            elbo = elbo_fn(x, *encoder(x))  # (b,)
-            optimizer.zero_grad()
-            (-elbo.mean()).backward()
-            optimizer.step()
-            schedule.step()
-            total += elbo.sum().item()
-        history.append(total / N)
-    encoder.eval()
-    return history
+        Returns:
+            :class:`vaelib.objectives.LossParts` of scalars (batch means).
+        """
+        if self.elbo_fn is None:
+            raise ValueError(
+                "GaussianEncoder.loss needs the ELBO of the model it encodes for: build it with "
+                "GaussianEncoder(..., elbo_fn=model.elbo) or set encoder.elbo_fn = model.elbo."
+            )
+        beta = _validate.real_number("beta", beta, minimum=0, meaning="the weight of the KL term; 1 is the ELBO")
+        mu, scale_tril = self(x)  # (B, K), (B, K, K)
+        elbo = self.elbo_fn(x, mu, scale_tril)  # (B,)
+        if elbo.shape != (x.shape[0],):
+            raise ValueError(f"elbo_fn must return one ELBO per point, shape ({x.shape[0]},); got shape {tuple(elbo.shape)}.")
+        # KL(N(mu, L L^T) || N(0, I)) = 1/2 [||L||_F^2 + ||mu||^2 - K - 2 sum_k log L_kk] (lecture 03,
+        # vaelib.kl.full_gaussian_to_std_normal), written out: L comes from forward(), so it is
+        # lower-triangular with a positive diagonal by construction and needs no per-step checks.
+        log_diag = scale_tril.diagonal(dim1=-2, dim2=-1).log()  # (B, K)
+        kl_rows = 0.5 * (scale_tril.pow(2).sum((-2, -1)) + mu.pow(2).sum(-1) - self.latent_dim - 2 * log_diag.sum(-1))
+        kl_term = kl_rows.mean()
+        recon = -elbo.mean() - kl_term
+        return LossParts(loss=recon + beta * kl_term, recon=recon, kl=kl_term)
 
 
 # ---------------------------------------------------------------------------------------------

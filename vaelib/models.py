@@ -7,7 +7,15 @@ shape ``(B, D)`` to the latent space, ``decode`` maps latents ``z`` of shape ``(
 Training protocol (used by :func:`vaelib.train.fit`): every trainable model has
 ``loss(x, beta=1.0)`` returning a :class:`vaelib.objectives.LossParts` with the scalar
 ``loss`` to minimise and its ``recon`` and ``kl`` parts (batch means). Any model with that
-method (e.g. the categorical VAE of lecture 06) can be trained by ``fit``.
+method (e.g. the categorical VAE of lecture 06, lecture 04's encoders) can be trained by ``fit``.
+Two optional parts of the protocol:
+
+- ``check_data(x, name)``: the model's data contract (here: flattened images ``(N, D)``,
+  finite, in [0, 1], the Bernoulli likelihood's assumption). ``fit`` calls it once on the
+  training and validation sets, and then calls ``loss(..., check=False)`` if ``loss`` takes
+  ``check``: the per-batch checks (one host sync each) stay off the training hot path.
+- ``loss(..., generator=None)``: the noise source. ``fit`` passes a generator it owns and
+  checkpoints, so that interrupted-and-resumed training equals uninterrupted training.
 
 Sizes are arguments, never constants: ``VAE(784, 2, [256])`` is the 784-256-2 model of
 lecture 05. Nothing runs at import time.
@@ -22,7 +30,7 @@ from torch import Tensor, nn
 
 from vaelib import _validate, objectives
 
-__all__ = ["Autoencoder", "VAE", "mlp", "latent_path", "check_images"]
+__all__ = ["Autoencoder", "VAE", "mlp", "latent_path", "check_images", "check_image_data"]
 
 
 def _check_sizes(input_dim: int, latent_dim: int, hidden_dims: Sequence[int]) -> tuple[int, ...]:
@@ -35,15 +43,43 @@ def _check_sizes(input_dim: int, latent_dim: int, hidden_dims: Sequence[int]) ->
     return _validate.hidden_dims(hidden_dims)
 
 
-def check_images(x: Tensor, input_dim: int) -> None:
-    """Raise a TypeError/ValueError unless ``x`` is a batch of flattened images ``(B, input_dim)``."""
+def check_images(x: Tensor, input_dim: int, name: str = "x", weight: Tensor | None = None) -> None:
+    """Raise a TypeError/ValueError unless ``x`` is a batch of flattened images ``(B, input_dim)``.
+
+    Cheap (no host sync): shape and type only. With ``weight`` (the model's first layer), also
+    refuse a dtype other than the weights' (``torch.from_numpy`` gives float64; a float32 model
+    would fail inside the matrix product with a message that names neither).
+    """
     if not isinstance(x, Tensor):
-        raise TypeError(f"x must be a torch.Tensor of shape (B, {input_dim}); got {type(x).__name__}.")
+        raise TypeError(
+            f"{name} must be a torch.Tensor of shape (B, {input_dim}); got {type(x).__name__}. "
+            f"Convert it with torch.as_tensor({name}, dtype=torch.float32)."
+        )
     if x.dim() != 2 or x.shape[1] != input_dim:
         raise ValueError(
-            f"x must have shape (B, {input_dim}) (a batch of flattened images); got shape "
-            f"{tuple(x.shape)}. Flatten images first: x.reshape(len(x), -1)."
+            f"{name} must have shape (B, {input_dim}) (a batch of flattened images); got shape "
+            f"{tuple(x.shape)}. Flatten images first: {name}.reshape(len({name}), -1)."
         )
+    if weight is not None and x.dtype != weight.dtype:
+        raise TypeError(
+            f"{name} has dtype {x.dtype} but the model's weights are {weight.dtype}. Convert the "
+            f"data with {name}.to({str(weight.dtype)}) (torch.from_numpy keeps numpy's float64), or "
+            f"the model with model.to({str(x.dtype)})."
+        )
+
+
+def check_image_data(x: Tensor, input_dim: int, name: str = "x") -> Tensor:
+    """The image models' data contract: flattened images ``(N, input_dim)``, N >= 1, finite, in [0, 1].
+
+    The range is the Bernoulli likelihood's assumption (:func:`vaelib.objectives.check_targets`);
+    pixels scaled to 0-255 are refused with the fix. One host sync: ``fit`` calls it once per
+    data set (as ``model.check_data``), never per step.
+
+    Returns:
+        ``x``, unchanged.
+    """
+    check_images(x, input_dim, name)
+    return objectives.check_targets(name, x)
 
 
 def mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -89,7 +125,11 @@ class _ImageModel(nn.Module):
         return f"input_dim={self.input_dim}, latent_dim={self.latent_dim}, hidden_dims={list(self.hidden_dims)}"
 
     def _check_x(self, x: Tensor) -> None:
-        check_images(x, self.input_dim)
+        check_images(x, self.input_dim, "x", self.encoder[0].weight)
+
+    def check_data(self, x: Tensor, name: str = "x") -> Tensor:
+        """The model's data contract (see :func:`check_image_data`); ``fit`` calls it once per data set."""
+        return check_image_data(x, self.input_dim, name)
 
     def _check_z(self, z: Tensor) -> None:
         if not isinstance(z, Tensor):
@@ -153,13 +193,19 @@ class Autoencoder(_ImageModel):
         """Reconstruction logits, shape ``(B, D)``."""
         return self.decode(self.encode(x))
 
-    def loss(self, x: Tensor, beta: float = 1.0) -> objectives.LossParts:
+    def loss(
+        self, x: Tensor, beta: float = 1.0, *, generator: torch.Generator | None = None, check: bool = True
+    ) -> objectives.LossParts:
         """The reconstruction loss (Bernoulli, summed over pixels, mean over the batch).
 
-        ``beta`` is accepted for the training protocol and ignored: there is no KL term,
-        so ``kl`` is zero and ``loss == recon``.
+        ``beta`` and ``generator`` are accepted for the training protocol and ignored: there is
+        no KL term and no noise, so ``kl`` is zero and ``loss == recon``. ``check``: validate
+        ``x`` (:meth:`check_data`); ``fit`` passes False after checking the data set once.
         """
-        recon = objectives.bernoulli_nll(self.forward(x), x).mean()
+        objectives.check_beta(beta)
+        if check:
+            self.check_data(x)
+        recon = objectives.bernoulli_nll(self.forward(x), x, check=False).mean()
         return objectives.LossParts(loss=recon, recon=recon, kl=torch.zeros((), device=x.device))
 
 
@@ -207,19 +253,28 @@ class VAE(_ImageModel):
         z = objectives.sample_latent(mu, log_var, eps)  # (B, K)
         return self.decode(z), mu, log_var
 
-    def loss(self, x: Tensor, beta: float = 1.0) -> objectives.LossParts:
+    def loss(
+        self, x: Tensor, beta: float = 1.0, *, generator: torch.Generator | None = None, check: bool = True
+    ) -> objectives.LossParts:
         """The (beta-weighted) negative ELBO: :func:`vaelib.objectives.negative_elbo`.
 
-        Its per-tensor input checks are skipped (``check=False``): this is the training loop's
-        hot path, and ``vaelib.train.fit`` checks the loss for NaN/inf once per epoch.
+        Args:
+            x: images ``(B, D)``, values in [0, 1].
+            beta: the KL weight.
+            generator: draws the noise eps (``fit`` passes its own, checkpointed one).
+            check: validate ``x`` (values in [0, 1], non-empty) and the intermediate tensors.
+                ``vaelib.train.fit`` passes ``False``: it has checked the data set once
+                (:meth:`check_data`) and checks the loss for NaN/inf once per epoch, so the
+                training hot path has no per-step host sync.
         """
-        return objectives.negative_elbo(self, x, beta=beta, check=False)
+        return objectives.negative_elbo(self, x, beta=beta, generator=generator, check=check)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Decoded images ``x_hat`` of ``n`` latents drawn from the prior N(0, I), shape ``(n, D)``."""
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"n must be an integer >= 1 (how many samples); got {n!r}.")
+        _validate.generator("generator", generator)
         device = next(self.parameters()).device
         noise_device = generator.device if generator is not None else device
         z = torch.randn(n, self.latent_dim, generator=generator, device=noise_device).to(device)  # (n, K)
@@ -243,6 +298,13 @@ def latent_path(model: _ImageModel, x_a: Tensor, x_b: Tensor, steps: int = 10) -
     """
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 2:
         raise ValueError(f"steps must be an integer >= 2 (the path includes both ends); got {steps!r}.")
+    for name, x in (("x_a", x_a), ("x_b", x_b)):
+        if not isinstance(x, Tensor) or x.numel() != model.input_dim:
+            got = f"shape {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(
+                f"{name} must be one image of {model.input_dim} pixels, shape ({model.input_dim},); got "
+                f"{got}. Pick one row of a batch: x[i]."
+            )
     ends = model.embed(torch.stack([x_a.reshape(-1), x_b.reshape(-1)]))  # (2, K)
     t = torch.linspace(0.0, 1.0, steps, device=ends.device).unsqueeze(1)  # (steps, 1)
     z = (1 - t) * ends[0] + t * ends[1]  # (steps, K)

@@ -19,12 +19,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from vaelib import _validate, reparam
 from vaelib import kl as _kl
-from vaelib import reparam
 
 __all__ = [
     "LossParts",
     "ActiveUnits",
+    "check_targets",
+    "check_beta",
     "bernoulli_nll",
     "sample_latent",
     "negative_elbo",
@@ -57,7 +59,8 @@ class ActiveUnits(NamedTuple):
     threshold: float
 
 
-def _check_beta(beta: float) -> float:
+def check_beta(beta: float) -> float:
+    """Return ``beta`` as a float, or raise a ValueError unless it is a finite number >= 0 (not a bool)."""
     if not isinstance(beta, (int, float)) or isinstance(beta, bool) or not math.isfinite(beta) or beta < 0:
         raise ValueError(
             f"beta must be a finite number >= 0 (the weight of the KL term; 1 is the ELBO); got {beta!r}."
@@ -65,13 +68,45 @@ def _check_beta(beta: float) -> float:
     return float(beta)
 
 
-def _check_k(k: int) -> int:
+def _check_k(k: int, name: str = "k") -> int:
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"k must be an integer >= 1 (the number of importance samples); got {k!r}.")
+        what = "the number of importance samples" if name == "k" else "the number of z draws per image"
+        raise ValueError(f"{name} must be an integer >= 1 ({what}); got {k!r}.")
     return k
 
 
-def bernoulli_nll(logits: Tensor, x: Tensor) -> Tensor:
+def check_targets(name: str, x) -> Tensor:
+    """The Bernoulli likelihood's data contract: a non-empty float tensor with values in [0, 1].
+
+    Raises a TypeError for a non-tensor or an integer tensor (8-bit images: divide by 255), a
+    ValueError for an empty batch, NaN/inf (a :class:`vaelib._validate.NonFiniteError`) or values
+    outside [0, 1] (e.g. pixels scaled to 0-255, which give a log-likelihood of about -1e24).
+    One host sync: call it at entry points and once on a data set, not on every training step.
+
+    Args:
+        name: the argument's name, for the message.
+        x: the images, shape ``(B, ...)`` with B >= 1.
+
+    Returns:
+        ``x``, unchanged.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(
+            f"{name} must be a torch.Tensor; got {type(x).__name__}. Convert it with "
+            f"torch.as_tensor({name}, dtype=torch.float32)."
+        )
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating-point tensor with values in [0, 1]; got dtype {x.dtype}. "
+            f"For 8-bit images use {name}.float() / 255."
+        )
+    _validate.nonempty_batch(name, x, "one image per row")
+    return _validate.unit_interval(
+        name, x, "the Bernoulli likelihood's", "Pixel values are probabilities: divide 8-bit images by 255."
+    )
+
+
+def bernoulli_nll(logits: Tensor, x: Tensor, *, check: bool = True) -> Tensor:
     """Negative log-likelihood of images under independent Bernoullis, summed over pixels.
 
     -log p(x | z) = -sum_d [x_d log sigmoid(l_d) + (1 - x_d) log(1 - sigmoid(l_d))], computed
@@ -82,10 +117,17 @@ def bernoulli_nll(logits: Tensor, x: Tensor) -> Tensor:
     Args:
         logits: decoder outputs, shape ``(..., D)``.
         x: images, shape broadcastable to ``logits``, values in [0, 1].
+        check: validate ``x`` (:func:`check_targets`: a non-empty float tensor in [0, 1]; one
+            host sync). The training hot path (``VAE.loss`` inside ``fit``, which checked the
+            whole data set once) passes ``False``.
 
     Returns:
         shape ``(...)``: one value per image, in nats.
     """
+    if check:
+        check_targets("x", x)
+        if not isinstance(logits, Tensor):
+            raise TypeError(f"logits must be a torch.Tensor of shape (..., D); got {type(logits).__name__}.")
     if logits.shape[-1] != x.shape[-1]:
         raise ValueError(
             f"logits and x must have the same number of pixels in their last dimension; got logits "
@@ -110,7 +152,13 @@ def sample_latent(mu: Tensor, log_var: Tensor, eps: Tensor | None = None) -> Ten
 
 
 def negative_elbo(
-    model, x: Tensor, beta: float = 1.0, *, eps: Tensor | None = None, check: bool = True
+    model,
+    x: Tensor,
+    beta: float = 1.0,
+    *,
+    eps: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    check: bool = True,
 ) -> LossParts:
     """The (beta-weighted) negative evidence lower bound, averaged over the batch.
 
@@ -124,18 +172,26 @@ def negative_elbo(
         x: images, shape ``(B, D)``, values in [0, 1].
         beta: weight of the KL term, >= 0.
         eps: the noise, shape ``(B, K)``; drawn fresh when omitted.
-        check: validate ``std`` and the KL's inputs (NaN, inf, negative std) on every call.
-            ``VAE.loss``, which ``vaelib.train.fit`` calls every step, passes ``False``: fit
-            checks the loss once per epoch instead, and the per-tensor checks cost about 10%
-            of a training step (benchmarks/REPORT.md). Same arithmetic, same random numbers.
+        generator: draws the fresh noise (``fit`` passes its own, checkpointed, so that a
+            resumed run draws what an uninterrupted one would); None: torch's global generator.
+        check: validate ``x`` (:func:`check_targets`: values in [0, 1], non-empty), ``std``
+            and the KL's inputs (NaN, inf, negative std) on every call. ``VAE.loss`` inside
+            ``vaelib.train.fit`` passes ``False``: fit checks the data once and the loss once per
+            epoch, and the per-tensor checks cost about 10% of a training step
+            (benchmarks/REPORT.md). Same arithmetic, same random numbers.
 
     Returns:
         :class:`LossParts` ``(loss, recon, kl)``: scalars, ``loss = recon + beta * kl``, where
         ``recon`` is the Bernoulli NLL summed over pixels and ``kl`` is summed over latent
         dimensions, both averaged over the batch.
     """
-    beta = _check_beta(beta)
+    beta = check_beta(beta)
+    if check:
+        check_targets("x", x)
+        _validate.generator("generator", generator)
     mu, log_var = model.encode(x)  # (B, K), (B, K)
+    if eps is None and generator is not None:
+        eps = _noise(tuple(mu.shape), mu, generator)  # (B, K)
     if check:
         z = sample_latent(mu, log_var, eps)  # (B, K)
         kl = _kl.diag_gaussian_to_std_normal(mu, log_var).mean()
@@ -143,7 +199,7 @@ def negative_elbo(
         eps = torch.randn_like(mu) if eps is None else eps  # the same draw reparam.diag_gaussian makes
         z = mu + torch.exp(0.5 * log_var) * eps  # (B, K)
         kl = _kl.diag_gaussian_to_std_normal_unchecked(mu, log_var).mean()
-    recon = bernoulli_nll(model.decode(z), x).mean()
+    recon = bernoulli_nll(model.decode(z), x, check=False).mean()
     return LossParts(loss=recon + beta * kl, recon=recon, kl=kl)
 
 
@@ -166,15 +222,19 @@ def elbo(model, x: Tensor, *, samples: int = 1, generator: torch.Generator | Non
     Returns:
         shape ``(B,)``, a lower bound on log p(x) for each image.
     """
-    samples = _check_k(samples)
+    samples = _check_k(samples, "samples")
+    check_targets("x", x)
+    _validate.generator("generator", generator)
     mu, log_var = model.encode(x)  # (B, K)
     eps = _noise((samples, *mu.shape), mu, generator)  # (S, B, K)
     z = sample_latent(mu.expand_as(eps), log_var.expand_as(eps), eps)  # (S, B, K)
-    log_px_z = -bernoulli_nll(model.decode(z), x).mean(0)  # (B,)
+    log_px_z = -bernoulli_nll(model.decode(z), x, check=False).mean(0)  # (B,)
     return log_px_z - _kl.diag_gaussian_to_std_normal(mu, log_var)
 
 
-def log_importance_weights(model, x: Tensor, k: int, *, generator: torch.Generator | None = None) -> Tensor:
+def log_importance_weights(
+    model, x: Tensor, k: int, *, generator: torch.Generator | None = None, check: bool = True
+) -> Tensor:
     """Log importance weights log w_i = log p(x, z_i) - log q(z_i | x), z_i ~ q(z | x).
 
     log w = log p(x | z) + log N(z; 0, I) - log N(z; mu, diag std^2). With z = mu + std * eps,
@@ -185,15 +245,19 @@ def log_importance_weights(model, x: Tensor, k: int, *, generator: torch.Generat
         x: images, shape ``(B, D)``.
         k: number of samples per image.
         generator: seeds the noise.
+        check: validate ``x`` and ``generator`` (``iwae_bound`` checks once, then passes False).
 
     Returns:
         shape ``(k, B)``; differentiable (the IWAE training objective is built from it).
     """
     k = _check_k(k)
+    if check:
+        check_targets("x", x)
+        _validate.generator("generator", generator)
     mu, log_var = model.encode(x)  # (B, K)
     eps = _noise((k, *mu.shape), mu, generator)  # (k, B, K)
     z = sample_latent(mu.expand_as(eps), log_var.expand_as(eps), eps)  # (k, B, K)
-    log_px_z = -bernoulli_nll(model.decode(z), x)  # (k, B)
+    log_px_z = -bernoulli_nll(model.decode(z), x, check=False)  # (k, B)
     log_pz = -0.5 * (z.pow(2) + _LOG_2PI).sum(-1)  # (k, B)
     log_qz = -0.5 * (eps.pow(2) + log_var + _LOG_2PI).sum(-1)  # (k, B)
     return log_px_z + log_pz - log_qz
@@ -227,6 +291,8 @@ def iwae_bound(
         shape ``(B,)``, in nats (float64).
     """
     k = _check_k(k)
+    check_targets("x", x)
+    _validate.generator("generator", generator)
     if chunk_size is None:
         chunk_size = max(1, (1 << 22) // max(1, x.numel()))
     elif not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
@@ -234,7 +300,7 @@ def iwae_bound(
     chunks = []
     for start in range(0, k, chunk_size):
         n = min(chunk_size, k - start)
-        chunks.append(log_importance_weights(model, x, n, generator=generator).double())  # (n, B)
+        chunks.append(log_importance_weights(model, x, n, generator=generator, check=False).double())  # (n, B)
     log_w = torch.cat(chunks)  # (k, B)
     return torch.logsumexp(log_w, dim=0) - math.log(k)
 

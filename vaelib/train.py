@@ -1,26 +1,37 @@
 """One training loop for every model of the course: ``fit``.
 
-Introduced in lecture 05. ``fit(model, x_train, epochs=...)`` trains any model that has
-``loss(x, beta=1.0)`` returning ``(loss, recon, kl)`` (see :mod:`vaelib.models`), with:
+Introduced in lecture 04 (the encoders) and 05 (the VAEs). ``fit(model, x_train, epochs=...)``
+trains any ``nn.Module`` that has ``loss(x, beta=1.0)`` returning ``(loss, recon, kl)`` (see
+:mod:`vaelib.models`); it knows a model only through ``loss``, ``parameters``, ``state_dict``
+and two optional hooks (``check_data`` and ``loss``'s ``generator=`` / ``check=`` keywords). It has:
 
 - the data kept as one tensor on the device, shuffled by a seeded generator and sliced into
   batches (no per-image DataLoader: that is most of the time of a small model);
-- a progress bar (``tqdm.auto``: a widget in Jupyter, text in a terminal; ``progress=False``);
+- a progress bar (text on stderr in a terminal; in Jupyter a line redrawn in place whose saved
+  state is its final one; ``progress=False`` for none);
 - a :class:`History` of loss / recon / KL per epoch, and of a validation set if given;
-- a beta schedule: a number, :class:`LinearWarmup` (KL annealing) or :class:`Cyclical`;
+- a beta schedule (a number, :class:`LinearWarmup` for KL annealing, :class:`Cyclical`) and an
+  optional learning-rate schedule (:class:`CosineDecay`);
 - ``device="auto"``: CUDA, else Apple MPS, else CPU;
-- a NaN/inf guard that stops with a clear message and restores the last good weights;
-- Ctrl-C (KeyboardInterrupt) stops cleanly and keeps what was trained;
+- a NaN/inf guard that stops with a clear message and restores the last good weights *and*
+  optimizer state (Adam's moments), so neither the model nor the checkpoint is poisoned;
+- exact resume: the noise the model draws comes from a generator that ``fit`` owns and
+  checkpoints, and an interrupted epoch is rolled back to its start, so 2 + 2 epochs equal 4;
+- Ctrl-C (or the interrupt a notebook test sends when a cell exceeds its time limit) rolls back
+  to the last complete epoch, saves the checkpoint and re-raises as :class:`TrainingInterrupted`;
 - atomic checkpoints (temporary file + ``os.replace``) read back with ``weights_only=True``.
 
-Losses are accumulated on the device and read once per epoch: the loop itself adds no per-step
-host sync (a model's loss may add its own, e.g. input validation).
+Losses are accumulated on the device and read once per epoch: the loop adds no per-step host
+sync, and a model with ``check_data`` is validated once per data set rather than per step.
 """
 
 from __future__ import annotations
 
+import copy
+import inspect
 import math
 import os
+import pickle
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, fields
@@ -30,24 +41,29 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from vaelib import _validate
 from vaelib._io import atomic_write
 
 __all__ = [
     "History",
     "LinearWarmup",
     "Cyclical",
+    "CosineDecay",
+    "TrainingInterrupted",
     "fit",
     "select_device",
     "save_checkpoint",
     "load_checkpoint",
+    "state_is_finite",
 ]
 
 CHECKPOINT_FORMAT = "vaelib-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2 adds the optimizer's class and fit's state (noise generator, seed, lr)
+READABLE_VERSIONS = (1, 2)
 
 
 # ---------------------------------------------------------------------------------------------
-# Beta schedules: called with the training progress in epochs (a float, e.g. 2.5), return beta
+# Schedules: called with the training progress in epochs (a float, e.g. 2.5)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -60,17 +76,14 @@ class LinearWarmup:
     decoder learns to use z before the KL term pushes q(z | x) onto the prior.
     """
 
-    epochs: float  # length of the ramp, in epochs
+    epochs: float  # length of the ramp, in epochs (finite: an endless ramp never reaches beta)
     beta: float = 1.0  # the final weight (1: the ELBO)
     start: float = 0.0  # the weight at step 0 (0: a plain autoencoder with noise)
 
     def __post_init__(self):
-        if not isinstance(self.epochs, (int, float)) or not self.epochs > 0:
-            raise ValueError(f"LinearWarmup epochs must be a number > 0 (the ramp length); got {self.epochs!r}.")
+        _validate.real_number("LinearWarmup epochs", self.epochs, minimum=0, strict=True, meaning="the ramp length in epochs")
         for name in ("beta", "start"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"LinearWarmup {name} must be a finite number >= 0; got {value!r}.")
+            _validate.real_number(f"LinearWarmup {name}", getattr(self, name), minimum=0)
 
     def __call__(self, t: float) -> float:
         return self.start + (self.beta - self.start) * min(1.0, t / self.epochs)
@@ -81,24 +94,48 @@ class Cyclical:
     """Cyclical annealing (Fu et al. 2019): repeat a linear ramp from 0 to ``beta``.
 
     Within each period of ``period`` epochs, beta rises linearly over the first ``ramp``
-    fraction of the period and then stays at ``beta``.
+    fraction of the period and then stays at ``beta``:
+    beta(t) = beta * min(1, ((t mod period) / period) / ramp).
     """
 
-    period: float  # epochs per cycle
+    period: float  # epochs per cycle (finite)
     beta: float = 1.0  # the weight reached in each cycle
     ramp: float = 0.5  # fraction of the cycle spent rising
 
     def __post_init__(self):
-        if not isinstance(self.period, (int, float)) or not self.period > 0:
-            raise ValueError(f"Cyclical period must be a number > 0 (epochs per cycle); got {self.period!r}.")
-        if not isinstance(self.ramp, (int, float)) or not 0 < self.ramp <= 1:
+        _validate.real_number("Cyclical period", self.period, minimum=0, strict=True, meaning="epochs per cycle")
+        ramp = _validate.real_number("Cyclical ramp", self.ramp, minimum=0, strict=True)
+        if ramp > 1:
             raise ValueError(f"Cyclical ramp must be in (0, 1] (fraction of a cycle spent rising); got {self.ramp!r}.")
-        if not isinstance(self.beta, (int, float)) or not math.isfinite(self.beta) or self.beta < 0:
-            raise ValueError(f"Cyclical beta must be a finite number >= 0; got {self.beta!r}.")
+        _validate.real_number("Cyclical beta", self.beta, minimum=0)
 
     def __call__(self, t: float) -> float:
         phase = (t % self.period) / self.period  # in [0, 1)
         return self.beta * min(1.0, phase / self.ramp)
+
+
+@dataclass(frozen=True)
+class CosineDecay:
+    """A learning-rate factor that falls from 1 to ``final`` along a half cosine over ``epochs``.
+
+    factor(t) = final + (1 - final) * (1 + cos(pi * min(t, epochs) / epochs)) / 2, t in epochs,
+    updated every step: ``fit(..., lr=0.1, lr_schedule=CosineDecay(epochs=20))`` is
+    ``torch.optim.lr_scheduler.CosineAnnealingLR`` with ``T_max`` = all the steps of 20 epochs
+    (Loshchilov & Hutter 2017, SGDR, eq. 5 without restarts). A function of the progress alone,
+    so a resumed run continues it exactly.
+    """
+
+    epochs: float  # length of the decay, in epochs
+    final: float = 0.0  # the factor reached at the end (0: the learning rate decays to zero)
+
+    def __post_init__(self):
+        _validate.real_number("CosineDecay epochs", self.epochs, minimum=0, strict=True, meaning="the decay length in epochs")
+        final = _validate.real_number("CosineDecay final", self.final, minimum=0)
+        if final > 1:
+            raise ValueError(f"CosineDecay final must be in [0, 1] (a fraction of lr); got {self.final!r}.")
+
+    def __call__(self, t: float) -> float:
+        return self.final + (1 - self.final) * 0.5 * (1 + math.cos(math.pi * min(t, self.epochs) / self.epochs))
 
 
 def _beta_schedule(beta) -> Callable[[float], float]:
@@ -114,7 +151,7 @@ def _beta_schedule(beta) -> Callable[[float], float]:
 
 
 # ---------------------------------------------------------------------------------------------
-# History
+# History, and the exception an interrupted run raises
 # ---------------------------------------------------------------------------------------------
 
 
@@ -125,15 +162,15 @@ class History:
     ``loss`` is the objective that was minimised (with the epoch's beta), ``recon`` and ``kl``
     its parts, all averaged over the epoch's training batches. ``val_*`` hold the validation
     set's loss at beta = 1 (the negative ELBO for a VAE) and its parts, or are empty.
-    ``stopped`` says why training ended early: ``"interrupted"`` (Ctrl-C), ``"non-finite"``
-    (the NaN guard), ``"callback"``, or ``None`` when all epochs ran.
+    ``stopped`` says why training ended early: ``"interrupted"`` (Ctrl-C or a time limit),
+    ``"non-finite"`` (the NaN guard), ``"callback"``, or ``None`` when all epochs ran.
     """
 
     epoch: list = field(default_factory=list)
     loss: list = field(default_factory=list)
     recon: list = field(default_factory=list)
     kl: list = field(default_factory=list)
-    beta: list = field(default_factory=list)  # beta at the end of the epoch
+    beta: list = field(default_factory=list)  # beta at the last step of the epoch
     val_loss: list = field(default_factory=list)
     val_recon: list = field(default_factory=list)
     val_kl: list = field(default_factory=list)
@@ -150,6 +187,13 @@ class History:
     def __len__(self) -> int:
         return len(self.epoch)
 
+    def truncate(self, n: int) -> None:
+        """Keep the first ``n`` epochs of every per-epoch list (a roll-back to epoch ``n``)."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, list):
+                del value[n:]
+
     def as_dict(self) -> dict:
         """Plain lists, floats and strings (what a checkpoint stores)."""
         return asdict(self)
@@ -165,11 +209,31 @@ class History:
         return f"History({len(self)} epochs{last}{why})"
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """``fit`` was interrupted: by Ctrl-C, or by the kernel interrupt that nbval sends to a cell
+    that exceeds ``--nbval-cell-timeout``. The two cannot be told apart (both are SIGINT in the
+    kernel), so ``fit`` always does the safe thing for both: it rolls the model, the optimizer and
+    the noise generator back to the end of the last complete epoch, writes the checkpoint (if
+    any), and re-raises. A timed-out cell therefore fails its test, and a user's Ctrl-C loses
+    nothing: the model keeps its weights, ``fit(..., resume=True)`` continues exactly, and the
+    history so far is ``err.history``::
+
+        try:
+            history = fit(model, x, epochs=50, checkpoint="vae.pt")
+        except KeyboardInterrupt as err:
+            history = err.history
+
+    A subclass of ``KeyboardInterrupt``, so code that catches Ctrl-C still catches it.
+    """
+
+    def __init__(self, history: History):
+        super().__init__(history.message)
+        self.history = history
+
+
 # ---------------------------------------------------------------------------------------------
 # Devices and checkpoints
 # ---------------------------------------------------------------------------------------------
-
-
 def select_device(device: str | torch.device = "auto") -> torch.device:
     """The device to train on: ``"auto"`` picks CUDA, else Apple MPS, else the CPU.
 
@@ -203,32 +267,156 @@ def select_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
+def state_is_finite(model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> Tensor:
+    """A 0-d bool tensor (no host sync): are all of ``model``'s parameters and buffers, and all of
+    ``optimizer``'s floating-point state (Adam's moments), finite?"""
+    tensors = [t for t in model.state_dict().values() if t.is_floating_point()]
+    if optimizer is not None:
+        tensors += [v for s in optimizer.state.values() for v in s.values() if isinstance(v, Tensor) and v.is_floating_point()]
+    if not tensors:
+        return torch.tensor(True)
+    device = tensors[0].device
+    return torch.stack([torch.isfinite(t).all().to(device) for t in tensors]).all()
+
+
 def save_checkpoint(
     path: str | os.PathLike,
     model: nn.Module,
     optimizer: torch.optim.Optimizer | None = None,
     history: History | None = None,
+    *,
+    fit_state: dict | None = None,
 ) -> Path:
-    """Write model (and optimizer, history) to ``path`` atomically.
+    """Write model (and optimizer, history, fit's state) to ``path`` atomically.
 
     The file is written to a temporary file in the same folder and moved into place with
-    ``os.replace``, so an interrupted save never leaves a half-written checkpoint behind.
+    ``os.replace``, so an interrupted save never leaves a half-written checkpoint behind. A model
+    or optimizer holding NaN/inf is refused (:class:`vaelib._validate.NonFiniteError`): a good
+    checkpoint is never overwritten by a diverged one.
+
+    Args:
+        path: the file.
+        model: its ``state_dict`` and ``config`` (if it has one) are saved.
+        optimizer: its ``state_dict`` and class name are saved.
+        history: a :class:`History`.
+        fit_state: what ``fit`` needs to resume exactly (seed, noise generator state, learning rates).
 
     Returns:
         the path written.
     """
     path = Path(path)
+    if not bool(state_is_finite(model, optimizer)):
+        raise _validate.NonFiniteError(
+            f"refusing to write checkpoint {str(path)!r}: the model's weights or the optimizer's "
+            f"state contain NaN/inf. The file on disk (if any) is kept. Restore good weights first "
+            f"(fit does this itself when its NaN guard fires)."
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
         "model_config": dict(getattr(model, "config", {}) or {}),
         "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer_class": type(optimizer).__name__ if optimizer is not None else None,
         "optimizer_state": optimizer.state_dict() if optimizer is not None else None,
         "history": history.as_dict() if history is not None else None,
+        "fit_state": fit_state,
     }
     atomic_write(path, lambda f: torch.save(payload, f))
     return path
+
+
+def _read_payload(path: Path) -> dict:
+    """torch.load with weights_only=True, every failure turned into a message that says what to do."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {str(path)!r}. Check the path, or train first with fit(..., checkpoint=path).")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "unsupported global" in str(err).lower():  # torch's weights_only refusal of an object
+            raise ValueError(
+                f"checkpoint {str(path)!r} was refused for safety: besides tensors and numbers it "
+                f"holds Python objects, and unpickling those can run arbitrary code. vaelib never "
+                f"writes such objects, so this file was not written by vaelib.train.save_checkpoint "
+                f"(or has been altered). Do not load it unless you trust where it came from; save "
+                f"the model again with save_checkpoint or fit(..., checkpoint=path)."
+            ) from None
+        raise _corrupted(path, err) from err
+    except Exception as err:
+        raise _corrupted(path, err) from err
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"{str(path)!r} is a torch file but not a vaelib checkpoint (no format marker "
+            f"{CHECKPOINT_FORMAT!r}). Write checkpoints with vaelib.train.save_checkpoint or fit(..., checkpoint=path)."
+        )
+    if payload.get("version") not in READABLE_VERSIONS:
+        raise ValueError(
+            f"checkpoint {str(path)!r} has format version {payload.get('version')!r}; this vaelib reads "
+            f"versions {READABLE_VERSIONS}. Train again with this version."
+        )
+    return payload
+
+
+def _corrupted(path: Path, err: Exception) -> ValueError:
+    first = str(err).splitlines()[0] if str(err) else ""
+    return ValueError(
+        f"checkpoint {str(path)!r} is corrupted or is not a checkpoint file (torch.load failed: "
+        f"{type(err).__name__}: {first}). Delete it and train again, or load an earlier checkpoint."
+    )
+
+
+def _load_model(path: Path, payload: dict, model: nn.Module) -> None:
+    saved = payload.get("model_config") or {}
+    mine = dict(getattr(model, "config", {}) or {})
+    if saved and mine and saved != mine:
+        raise ValueError(
+            f"checkpoint {str(path)!r} holds a {saved} but the model is a {mine}. "
+            f"Build the model with the checkpoint's sizes before loading."
+        )
+    try:
+        model.load_state_dict(payload["model_state"])
+    except RuntimeError as err:
+        raise ValueError(
+            f"checkpoint {str(path)!r} does not fit this model's layers: {str(err).splitlines()[0]} "
+            f"Build the model with the same sizes as when it was saved."
+        ) from err
+
+
+def _load_optimizer(path: Path, payload: dict, optimizer: torch.optim.Optimizer) -> None:
+    """Restore the optimizer's state, refusing another kind of optimizer or other parameter shapes."""
+    state = payload["optimizer_state"]
+    kind = payload.get("optimizer_class")
+    if kind is not None and kind != type(optimizer).__name__:
+        raise ValueError(
+            f"checkpoint {str(path)!r} holds the state of a {kind} optimizer, but the optimizer given "
+            f"is a {type(optimizer).__name__}: its moments would be meaningless (or silently missing). "
+            f"Pass a {kind}, or load the weights only (load_checkpoint(path, model))."
+        )
+    sizes = [len(g["params"]) for g in optimizer.param_groups]
+    saved_sizes = [len(g["params"]) for g in state["param_groups"]]
+    if sizes != saved_sizes:
+        raise ValueError(
+            f"checkpoint {str(path)!r} holds an optimizer state for other parameters (parameter groups "
+            f"of sizes {saved_sizes}; this optimizer's: {sizes}). Build the optimizer over the same "
+            f"model, in the same order, as when it was saved."
+        )
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    saved_ids = [i for group in state["param_groups"] for i in group["params"]]
+    for index, param in zip(saved_ids, params):
+        for key, value in state["state"].get(index, {}).items():
+            if isinstance(value, Tensor) and value.dim() > 0 and value.shape != param.shape:
+                raise ValueError(
+                    f"checkpoint {str(path)!r} holds optimizer state {key!r} of shape "
+                    f"{tuple(value.shape)} for a parameter of shape {tuple(param.shape)}: it was saved "
+                    f"for another model. Build the model (and its optimizer) with the checkpoint's sizes."
+                )
+    try:
+        optimizer.load_state_dict(state)
+    except (ValueError, KeyError) as err:
+        raise ValueError(
+            f"checkpoint {str(path)!r} holds an optimizer state for other parameters ({err}). "
+            f"Build the optimizer over the same model, in the same order, as when it was saved."
+        ) from err
 
 
 def load_checkpoint(
@@ -241,128 +429,477 @@ def load_checkpoint(
     Args:
         path: the checkpoint file.
         model: if given, its weights are replaced by the checkpoint's (same architecture).
-        optimizer: if given, its state is restored too.
+        optimizer: if given, its state is restored too (same class, same parameters).
 
     Returns:
-        the checkpoint: a dict with ``model_config``, ``model_state``, ``optimizer_state`` and
-        ``history`` (a :class:`History`, or None).
+        the checkpoint: a dict with ``model_config``, ``model_state``, ``optimizer_class``,
+        ``optimizer_state``, ``history`` (a :class:`History`, or None) and ``fit_state``.
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: the file is corrupted, not a vaelib checkpoint, or for another architecture.
+        ValueError: the file is corrupted, not a vaelib checkpoint, refused for safety (it holds
+            code-executing objects), for another architecture, or for another optimizer.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {str(path)!r}. Check the path, or train first with fit(..., checkpoint=path).")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ValueError(
-            f"checkpoint {str(path)!r} is corrupted or is not a checkpoint file "
-            f"(torch.load failed: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). "
-            f"Delete it and train again, or load an earlier checkpoint."
-        ) from err
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"{str(path)!r} is a torch file but not a vaelib checkpoint (no format marker "
-            f"{CHECKPOINT_FORMAT!r}). Write checkpoints with vaelib.train.save_checkpoint or fit(..., checkpoint=path)."
-        )
-    if payload.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(
-            f"checkpoint {str(path)!r} has format version {payload.get('version')!r}; this vaelib reads "
-            f"version {CHECKPOINT_VERSION}. Train again with this version."
-        )
+    payload = _read_payload(path)
     if model is not None:
-        saved = payload.get("model_config") or {}
-        mine = dict(getattr(model, "config", {}) or {})
-        if saved and mine and saved != mine:
-            raise ValueError(
-                f"checkpoint {str(path)!r} holds a {saved} but the model is a {mine}. "
-                f"Build the model with the checkpoint's sizes before loading."
-            )
-        try:
-            model.load_state_dict(payload["model_state"])
-        except RuntimeError as err:
-            raise ValueError(
-                f"checkpoint {str(path)!r} does not fit this model's layers: {str(err).splitlines()[0]} "
-                f"Build the model with the same sizes as when it was saved."
-            ) from err
+        _load_model(path, payload, model)
     if optimizer is not None and payload.get("optimizer_state") is not None:
-        optimizer.load_state_dict(payload["optimizer_state"])
+        _load_optimizer(path, payload, optimizer)
     history = payload.get("history")
     payload["history"] = History.from_dict(history) if history is not None else None
+    payload.setdefault("fit_state", None)
+    payload.setdefault("optimizer_class", None)
     return payload
 
 
 # ---------------------------------------------------------------------------------------------
-# fit
+# fit: its settings, its data, its progress display
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_data(name: str, x, input_dim: int | None = None) -> Tensor:
+@dataclass
+class _Settings:
+    """fit's arguments, validated."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    beta: Callable[[float], float]
+    lr_schedule: Callable[[float], float] | None
+    seed: int
+    progress: bool
+    grad_clip: float | None
+    checkpoint: Path | None
+    checkpoint_every: int
+    resume: bool
+    callback: Callable | None
+
+
+def _check_settings(model, optimizer, **kw) -> _Settings:
+    if not isinstance(model, nn.Module) or not callable(getattr(model, "loss", None)):
+        raise TypeError(
+            f"model must be an nn.Module with a loss(x, beta) method returning (loss, recon, kl); got "
+            f"{type(model).__name__}. See vaelib.models.VAE."
+        )
+    for name in ("epochs", "batch_size", "checkpoint_every"):
+        _validate.positive_int(name, kw[name])
+    _validate.real_number("lr", kw["lr"], minimum=0, strict=True, meaning="Adam's step size, e.g. 1e-3")
+    if kw["grad_clip"] is not None:
+        _validate.real_number(
+            "grad_clip", kw["grad_clip"], minimum=0, strict=True, meaning="the largest gradient norm; None for no clipping"
+        )
+    seed = kw["seed"]
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0 (it seeds the shuffling and the model's noise); got {seed!r}.")
+    for name in ("progress", "resume"):
+        if not isinstance(kw[name], bool):
+            raise TypeError(f"{name} must be True or False; got {kw[name]!r}.")
+    for name in ("lr_schedule", "callback"):
+        if kw[name] is not None and not callable(kw[name]):
+            raise TypeError(f"{name} must be None or a callable; got {type(kw[name]).__name__} {kw[name]!r}.")
+    if optimizer is not None:
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"optimizer must be a torch.optim.Optimizer (or None for Adam); got {type(optimizer).__name__}.")
+        mine = {id(p) for p in model.parameters()}
+        if any(id(p) not in mine for g in optimizer.param_groups for p in g["params"]):
+            raise ValueError(
+                "optimizer must optimise this model's parameters: build it as torch.optim.X(model.parameters(), ...)."
+            )
+    checkpoint = kw["checkpoint"]
+    if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
+        raise TypeError(f"checkpoint must be a file path (str or Path) or None; got {type(checkpoint).__name__}.")
+    if kw["resume"] and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint=PATH (the file to resume from).")
+    kw["beta"] = _beta_schedule(kw["beta"])
+    kw["checkpoint"] = Path(checkpoint) if checkpoint is not None else None
+    kw["lr"], kw["grad_clip"] = float(kw["lr"]), None if kw["grad_clip"] is None else float(kw["grad_clip"])
+    return _Settings(**kw)
+
+
+def _as_data(model: nn.Module, name: str, x, device: torch.device, like: Tensor | None = None) -> Tensor:
+    """Validate a data set once and move it to the device, in the model's dtype, without grad.
+
+    Tensors, numpy arrays and nested lists are accepted (converted like ``torch.as_tensor``);
+    float64 data for a float32 model is converted (``torch.from_numpy`` gives float64). The
+    model's own contract (``model.check_data(x, name)``, e.g. pixels in [0, 1]) is checked here,
+    once, not on every step.
+    """
     if not isinstance(x, Tensor):
         try:
-            x = torch.as_tensor(x, dtype=torch.float32)
+            x = torch.as_tensor(x)
         except (TypeError, ValueError, RuntimeError) as err:
-            raise TypeError(f"{name} must be a tensor of shape (N, D); got {type(x).__name__}.") from err
+            raise TypeError(
+                f"{name} must be a torch.Tensor, a numpy array or a nested list of numbers, shape (N, ...); "
+                f"got {type(x).__name__}."
+            ) from err
     if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor; got dtype {x.dtype}. Use {name}.float() / 255 for 8-bit images.")
-    if x.dim() != 2 or len(x) == 0:
-        raise ValueError(
-            f"{name} must have shape (N, D) with N >= 1 (one flattened image per row); got shape "
-            f"{tuple(x.shape)}. Flatten images with {name}.reshape(len({name}), -1)."
+        raise TypeError(
+            f"{name} must hold floating-point numbers; got dtype {x.dtype}. For 8-bit images use "
+            f"{name}.float() / 255 (numpy: {name}.astype('float32') / 255)."
         )
-    if input_dim is not None and x.shape[1] != input_dim:
-        raise ValueError(f"{name} must have {input_dim} columns like x_train; got shape {tuple(x.shape)}.")
-    lo, hi = x.min().item(), x.max().item()
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ValueError(f"{name} contains NaN or inf values. Clean the data before training.")
-    if lo < 0 or hi > 1:
+    if x.dim() < 1 or len(x) == 0:
+        raise ValueError(f"{name} must have shape (N, ...) with N >= 1 examples; got shape {tuple(x.shape)}.")
+    if like is not None and x.shape[1:] != like.shape[1:]:
         raise ValueError(
-            f"{name} must hold pixel values in [0, 1] (the Bernoulli likelihood's range); got values in "
-            f"[{lo:.4g}, {hi:.4g}]. Divide 8-bit images by 255."
+            f"{name} must hold examples of the same shape as x_train's, {tuple(like.shape[1:])}; got "
+            f"shape {tuple(x.shape)}."
         )
-    return x
+    x = x.detach()
+    _validate.finite(name, x)
+    check = getattr(model, "check_data", None)
+    if callable(check):
+        check(x, name)
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.get_default_dtype())
+    return x.to(device, dtype)
 
 
-def _positive_int(name: str, value) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
-    return value
+def _loss_keywords(model: nn.Module, generator: torch.Generator) -> dict:
+    """The optional keywords of the training protocol that ``model.loss`` takes."""
+    try:
+        params = inspect.signature(model.loss).parameters
+    except (TypeError, ValueError):
+        return {}
+    keywords = {}
+    if "generator" in params:
+        keywords["generator"] = generator
+    if "check" in params and callable(getattr(model, "check_data", None)):
+        keywords["check"] = False  # the data set passed model.check_data once
+    return keywords
 
 
-def _params_finite(model: nn.Module) -> Tensor:
-    flags = [torch.isfinite(p).all() for p in model.parameters()]
-    return torch.stack(flags).all() if flags else torch.tensor(True)
+def _in_notebook() -> bool:
+    """True inside a Jupyter kernel (where tqdm.auto would draw a widget)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+class _NotebookBar:
+    """fit's progress bar in a Jupyter kernel: one text line redrawn in place (``update_display``).
+
+    tqdm's notebook bar is a widget; a saved notebook keeps only the text it had when it was first
+    displayed ("0%"), frozen. This bar is a plain ``text/plain`` display updated at most every
+    ``interval`` seconds and once when it closes, so a saved notebook (nbclient applies display
+    updates) holds the final state. The same interface as the part of tqdm that fit uses.
+    """
+
+    def __init__(self, total: int, initial: int, desc: str, interval: float = 0.25):
+        from IPython.display import display
+
+        self.total, self.n, self.initial, self.desc, self.postfix = total, initial, initial, desc, ""
+        self.interval = interval
+        self.start = self.last = time.perf_counter()
+        self.handle = display({"text/plain": self._text()}, raw=True, display_id=True)
+
+    def _text(self) -> str:
+        from tqdm import tqdm
+
+        return tqdm.format_meter(
+            self.n, self.total, time.perf_counter() - self.start, prefix=self.desc, unit="step",
+            postfix=self.postfix or None, initial=self.initial,
+        )
+
+    def refresh(self) -> None:
+        self.handle.update({"text/plain": self._text()}, raw=True)
+        self.last = time.perf_counter()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if time.perf_counter() - self.last >= self.interval:
+            self.refresh()
+
+    def set_description(self, desc: str) -> None:
+        self.desc = desc
+
+    def set_postfix(self, postfix: dict, refresh: bool = False) -> None:
+        self.postfix = ", ".join(f"{k}={v}" for k, v in postfix.items())
+
+    def write(self, message: str) -> None:
+        print(message)
+
+    def close(self) -> None:
+        self.refresh()
+
+
+def _progress_bar(total: int, initial: int, desc: str, enabled: bool):
+    if enabled and _in_notebook():
+        return _NotebookBar(total, initial, desc)
+    from tqdm import tqdm  # text on stderr
+
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", desc=desc, leave=True)
 
 
 @torch.no_grad()
-def _evaluate(model: nn.Module, x: Tensor, batch_size: int) -> list[float]:
+def _evaluate(model: nn.Module, x: Tensor, batch_size: int, keywords: dict) -> list[float]:
     was_training = model.training
     model.eval()
     sums = torch.zeros(3, device=x.device)
     for start in range(0, len(x), batch_size):
         xb = x[start : start + batch_size]
-        parts = model.loss(xb, beta=1.0)
+        parts = model.loss(xb, beta=1.0, **keywords)
         sums += torch.stack([parts.loss, parts.recon, parts.kl]).float() * len(xb)
     model.train(was_training)
     return (sums / len(x)).tolist()
 
 
+def _stream_seed(seed: int, stream: int) -> int:
+    """Independent seeds for the shuffle of each epoch (stream = epoch) and the noise (stream < 0)."""
+    return (seed * 1_000_003 + stream) % (2**63)
+
+
+# ---------------------------------------------------------------------------------------------
+# fit: the run (epoch, record, non-finite guard, snapshot, checkpoint)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Snapshot:
+    """Everything a roll-back restores: weights, optimizer state, noise state, epochs recorded."""
+
+    model: dict
+    optimizer: dict
+    noise: Tensor
+    epochs: int
+
+    @classmethod
+    def take(cls, run: "_Run") -> "_Snapshot":
+        return cls(
+            {k: v.detach().clone() for k, v in run.model.state_dict().items()},
+            copy.deepcopy(run.optimizer.state_dict()),
+            run.noise.get_state(),
+            len(run.history),
+        )
+
+    def restore(self, run: "_Run") -> None:
+        run.model.load_state_dict(self.model)
+        run.optimizer.load_state_dict(copy.deepcopy(self.optimizer))
+        run.noise.set_state(self.noise)
+        run.history.truncate(self.epochs)
+
+
+class _Run:
+    """One call of fit: the model, its optimizer and noise generator, the data and the history."""
+
+    def __init__(self, model, x, x_val, settings: _Settings, device, optimizer):
+        self.model, self.x, self.x_val, self.s, self.device = model, x, x_val, settings, device
+        if optimizer is None:
+            # The fused kernel updates every parameter in one pass: the same Adam, about 10x less
+            # time in optimizer.step() for these small models (benchmarks/REPORT.md).
+            fused = {"fused": True} if device.type in ("cpu", "cuda") else {}
+            optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, **fused)
+        self.optimizer = optimizer
+        self.base_lrs = [group["lr"] for group in optimizer.param_groups]  # this call's step sizes
+        self.noise = torch.Generator(device=device).manual_seed(_stream_seed(settings.seed, -1))
+        self.keywords = _loss_keywords(model, self.noise)
+        self.history = History(device=str(device))
+        self.steps = math.ceil(len(x) / settings.batch_size)
+        self.notes: list[str] = []
+        self.bar = None
+
+    def fit_state(self) -> dict:
+        return {
+            "seed": self.s.seed,
+            "noise_state": self.noise.get_state(),  # the model's noise generator: exact resume
+            "noise_device": self.device.type,
+            "lrs": self.base_lrs,
+        }
+
+    def resume(self) -> None:
+        """Load the checkpoint: weights, optimizer moments, history, noise; the lr stays this call's."""
+        path = self.s.checkpoint
+        saved = load_checkpoint(path, self.model, self.optimizer)
+        for group, lr in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = lr
+        if saved["history"] is not None:
+            self.history = saved["history"]
+        before = self.history.stopped
+        self.history.stopped, self.history.message, self.history.device = None, "", str(self.device)
+        state = saved["fit_state"] or {}
+        note = f"fit: resuming from {str(path)!r} after epoch {len(self.history)} of {self.s.epochs}"
+        if before == "non-finite":
+            note += " (where the last run stopped on NaN/inf)"
+        if state.get("lrs") is not None and [float(v) for v in state["lrs"]] != self.base_lrs:
+            note += f", with lr {_format_lrs(self.base_lrs)} (the checkpoint's run used {_format_lrs(state['lrs'])})"
+        if state.get("noise_device") == self.device.type:
+            self.noise.set_state(state["noise_state"])
+        else:
+            note += "; the noise stream restarts (the checkpoint has none for this device), so the run is not bit-exact"
+        self.notes.append(note)
+
+    def train_epoch(self, epoch: int) -> tuple[Tensor, str, float]:
+        """One pass over the shuffled data. Returns (sums of loss, recon, kl on the device, why it diverged, last beta)."""
+        s, n = self.s, len(self.x)
+        shuffle = torch.Generator().manual_seed(_stream_seed(s.seed, epoch))
+        x_epoch = self.x[torch.randperm(n, generator=shuffle).to(self.device)]  # (N, ...), one gather
+        sums = torch.zeros(3, device=self.device)  # running sums of loss, recon, kl (on the device)
+        b = float(s.beta(epoch))
+        for step, start in enumerate(range(0, n, s.batch_size)):
+            t = epoch + step / self.steps
+            b = float(s.beta(t))
+            if s.lr_schedule is not None:
+                factor = float(s.lr_schedule(t))
+                for group, lr in zip(self.optimizer.param_groups, self.base_lrs):
+                    group["lr"] = lr * factor
+            xb = x_epoch[start : start + s.batch_size]
+            try:
+                parts = self.model.loss(xb, beta=b, **self.keywords)
+            except (ValueError, RuntimeError) as err:
+                # vaelib refuses NaN/inf with a NonFiniteError: a diverging model ends here.
+                if isinstance(err, _validate.NonFiniteError) or not bool(state_is_finite(self.model)):
+                    return sums, f"{type(err).__name__}: {str(err).splitlines()[0]}", b
+                raise
+            self.optimizer.zero_grad(set_to_none=True)
+            parts.loss.backward()
+            if s.grad_clip is not None:
+                nn.utils.clip_grad_norm_(self.model.parameters(), s.grad_clip)
+            self.optimizer.step()
+            sums += torch.stack([parts.loss.detach(), parts.recon.detach(), parts.kl.detach()]).float() * len(xb)
+            self.bar.update(1)
+        return sums, "", b
+
+    def guard(self, epoch: int, sums: Tensor, diverged: str) -> tuple[float, float, float] | None:
+        """The epoch's mean loss parts, or None after rolling back a non-finite epoch (and saying so)."""
+        # The one host sync of the epoch: the sums and the state's finiteness together.
+        flags = torch.cat([sums / len(self.x), state_is_finite(self.model, self.optimizer).float().reshape(1).to(sums.device)])
+        loss, recon, kl, finite = flags.tolist()
+        if not diverged and finite == 1.0 and all(map(math.isfinite, (loss, recon, kl))):
+            return loss, recon, kl
+        self.snapshot.restore(self)
+        done = f"epoch {len(self.history)}" if len(self.history) else "initialisation"
+        cause = diverged or f"loss {loss:.4g}, recon {recon:.4g}, kl {kl:.4g}"
+        where = f" (and in {str(self.s.checkpoint)!r})" if self.s.checkpoint is not None else ""
+        self.history.stopped = "non-finite"
+        self.history.message = (
+            f"Training stopped in epoch {epoch + 1}: the loss or the weights became NaN/inf ({cause}). "
+            f"The weights and the optimizer state from the end of {done} were restored{where}. Try a "
+            f"smaller lr (now {_format_lrs(self.base_lrs)}), grad_clip=1.0, or check the inputs; "
+            f"fit(..., lr=SMALLER, checkpoint=..., resume=True) continues from there."
+        )
+        warnings.warn(self.history.message, RuntimeWarning, stacklevel=5)
+        return None
+
+    def record(self, epoch: int, parts: tuple[float, float, float], beta: float, seconds_from: float) -> None:
+        h = self.history
+        h.epoch.append(epoch + 1)
+        for key, value in zip(("loss", "recon", "kl"), parts):
+            getattr(h, key).append(value)
+        h.beta.append(beta)
+        postfix = {"loss": f"{parts[0]:.4g}", "recon": f"{parts[1]:.4g}", "kl": f"{parts[2]:.3g}"}
+        if self.x_val is not None:
+            val_generator = torch.Generator(device=self.device).manual_seed(_stream_seed(self.s.seed, -2 - epoch))
+            keywords = {**self.keywords, **({"generator": val_generator} if "generator" in self.keywords else {})}
+            val = _evaluate(self.model, self.x_val, max(self.s.batch_size, 1024), keywords)
+            for key, value in zip(("val_loss", "val_recon", "val_kl"), val):
+                getattr(h, key).append(value)
+            postfix["val"] = f"{val[0]:.4g}"
+        h.seconds.append(time.perf_counter() - seconds_from)
+        self.bar.set_postfix(postfix, refresh=False)
+
+    def save(self) -> None:
+        if self.s.checkpoint is None:
+            return
+        try:
+            save_checkpoint(self.s.checkpoint, self.model, self.optimizer, self.history, fit_state=self.fit_state())
+        except _validate.NonFiniteError as err:  # e.g. a model that was NaN before training began
+            warnings.warn(str(err), RuntimeWarning, stacklevel=4)
+
+    def epoch(self, epoch: int) -> bool:
+        """Train, guard, record, snapshot, checkpoint, call back. Returns True to stop."""
+        start = time.perf_counter()
+        self.bar.set_description(f"epoch {epoch + 1}/{self.s.epochs}")
+        sums, diverged, beta = self.train_epoch(epoch)
+        parts = self.guard(epoch, sums, diverged)
+        if parts is None:
+            return True
+        self.record(epoch, parts, beta, start)
+        self.snapshot = _Snapshot.take(self)
+        if self.s.checkpoint is not None and (epoch + 1) % self.s.checkpoint_every == 0:
+            self.save()
+        if self.s.callback is not None and self.s.callback(self.history, self.model):
+            self.history.stopped = "callback"
+            self.history.message = f"Training stopped by the callback after epoch {epoch + 1}."
+            return True
+        return False
+
+    def interrupted(self, epoch: int) -> None:
+        """Roll back to the last complete epoch, so that the checkpoint and a resume are exact."""
+        self.snapshot.restore(self)
+        done = len(self.history)
+        where = f"; saved to {str(self.s.checkpoint)!r}" if self.s.checkpoint is not None else ""
+        when = (
+            f"after epoch {done} of {self.s.epochs}" if done == epoch + 1
+            else f"during epoch {epoch + 1} of {self.s.epochs}"
+        )
+        self.history.stopped = "interrupted"
+        self.history.message = (
+            f"Training interrupted {when} (Ctrl-C, or a cell's time limit): rolled back to the end of "
+            f"{f'epoch {done}' if done else 'initialisation'} (weights, optimizer, noise){where}. The "
+            f"model keeps those weights, the history is this exception's .history, and "
+            f"fit(..., checkpoint=PATH, resume=True) continues exactly."
+        )
+        self.bar.write(self.history.message)
+
+    def train(self) -> History:
+        s = self.s
+        first = len(self.history)
+        desc = f"epoch {min(first + 1, s.epochs)}/{s.epochs}"
+        self.bar = _progress_bar(s.epochs * self.steps, first * self.steps, desc, s.progress)
+        for note in self.notes:
+            self.bar.write(note)
+        self.snapshot = _Snapshot.take(self)
+        interrupt, epoch = None, first
+        try:
+            for epoch in range(first, s.epochs):
+                if self.epoch(epoch):
+                    break
+        except KeyboardInterrupt as err:
+            self.interrupted(epoch)
+            interrupt = err
+        finally:
+            self.bar.close()
+        self.save()
+        self.summary()
+        if interrupt is not None:
+            raise TrainingInterrupted(self.history) from interrupt
+        return self.history
+
+    def summary(self) -> None:
+        h = self.history
+        if not (self.s.progress and len(h)):
+            return
+        # One line that stays readable wherever the progress bar does not.
+        line = (
+            f"fit: {len(h)} epochs in {sum(h.seconds):.1f} s on {self.device}; last epoch: loss "
+            f"{h.loss[-1]:.2f} (recon {h.recon[-1]:.2f}, kl {h.kl[-1]:.2f})"
+        )
+        if h.val_loss:
+            line += f"; validation loss {h.val_loss[-1]:.2f}"
+        print(line)
+
+
+def _format_lrs(lrs) -> str:
+    return " / ".join(f"{float(v):g}" for v in lrs)
+
+
 def fit(
     model: nn.Module,
-    x_train: Tensor,
+    x_train,
     *,
     epochs: int,
     batch_size: int = 128,
     lr: float = 1e-3,
     beta=1.0,
-    x_val: Tensor | None = None,
+    x_val=None,
     device: str | torch.device = "auto",
     seed: int = 0,
     progress: bool = True,
     optimizer: torch.optim.Optimizer | None = None,
     grad_clip: float | None = None,
+    lr_schedule: Callable[[float], float] | None = None,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 1,
     resume: bool = False,
@@ -370,171 +907,61 @@ def fit(
 ) -> History:
     """Train ``model`` on ``x_train`` by minibatch Adam on ``model.loss(x, beta)``.
 
-    Each epoch shuffles the data with a generator seeded by ``(seed, epoch)`` (so a run, and a
-    resumed run, sees the same batches) and slices it into batches of ``batch_size`` (the last
-    may be smaller). The model is trained in place and left on the training device.
+    Each epoch shuffles the data with a generator seeded by ``(seed, epoch)`` and slices it into
+    batches of ``batch_size`` (the last may be smaller); if ``model.loss`` takes ``generator=``,
+    its noise comes from a generator seeded by ``seed`` that is checkpointed with the weights.
+    So a run is reproducible from ``seed`` alone, and a resumed run sees the same batches and the
+    same noise as an uninterrupted one. The model is trained in place and left on the device.
 
     Args:
-        model: has ``loss(x, beta=1.0)`` returning ``(loss, recon, kl)`` scalars.
-        x_train: training images, shape ``(N, D)``, values in [0, 1].
+        model: an ``nn.Module`` with ``loss(x, beta=1.0)`` returning ``(loss, recon, kl)`` scalars;
+            optionally ``check_data(x, name)`` (its data contract, checked once per data set,
+            after which ``loss`` gets ``check=False`` if it takes it) and a ``generator=``
+            keyword on ``loss`` (see :mod:`vaelib.models`).
+        x_train: training data ``(N, ...)``: a tensor, numpy array or nested list; converted to
+            the model's dtype (float64 data for a float32 model is fine) and detached.
         epochs: total number of epochs (with ``resume``, including those already done).
-        batch_size: images per step.
-        lr: Adam's learning rate (ignored if ``optimizer`` is given).
+        batch_size: examples per step.
+        lr: Adam's learning rate (ignored if ``optimizer`` is given). On ``resume`` the
+            learning rate is this call's, not the checkpoint's (only the moments are restored).
         beta: KL weight: a number, or a schedule called with the progress in epochs (a float),
             e.g. :class:`LinearWarmup` for KL annealing or :class:`Cyclical`.
-        x_val: optional validation images ``(M, D)``, evaluated after each epoch at beta = 1.
+        x_val: optional validation data ``(M, ...)``, evaluated after each epoch at beta = 1.
         device: ``"auto"`` (CUDA, MPS, else CPU) or a device name.
-        seed: seeds the shuffling.
-        progress: show a ``tqdm.auto`` progress bar, and print a one-line summary at the end
-            (it stays readable in a saved notebook, where the bar's widget does not).
+        seed: seeds the shuffling and the model's noise.
+        progress: show a progress bar, and print a one-line summary at the end.
         optimizer: use this optimizer instead of a fresh ``Adam(model.parameters(), lr)``.
         grad_clip: if given, clip the gradient norm to this value each step.
+        lr_schedule: a factor of the learning rate called with the progress in epochs, every
+            step, e.g. :class:`CosineDecay`; None keeps it constant.
         checkpoint: if given, a file written atomically every ``checkpoint_every`` epochs and
-            when training ends or stops.
+            when training ends or stops (never with NaN/inf weights).
         checkpoint_every: epochs between checkpoints.
-        resume: continue from ``checkpoint`` if that file exists (weights, optimizer, history).
+        resume: continue from ``checkpoint`` if that file exists (weights, optimizer moments,
+            noise generator, history).
         callback: called as ``callback(history, model)`` after each epoch; return True to stop.
 
     Returns:
-        a :class:`History`. Training stops early, keeping usable weights, when the loss or the
-        weights become NaN/inf (the weights of the last finite epoch are restored, a
-        ``RuntimeWarning`` says so) or on Ctrl-C (the weights trained so far are kept).
-    """
-    if not hasattr(model, "loss") or not isinstance(model, nn.Module):
-        raise TypeError(
-            f"model must be an nn.Module with a loss(x, beta) method returning (loss, recon, kl); got "
-            f"{type(model).__name__}. See vaelib.models.VAE."
-        )
-    epochs = _positive_int("epochs", epochs)
-    batch_size = _positive_int("batch_size", batch_size)
-    checkpoint_every = _positive_int("checkpoint_every", checkpoint_every)
-    if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not math.isfinite(lr) or lr <= 0:
-        raise ValueError(f"lr must be a finite number > 0 (Adam's step size, e.g. 1e-3); got {lr!r}.")
-    if grad_clip is not None and (not isinstance(grad_clip, (int, float)) or not grad_clip > 0):
-        raise ValueError(f"grad_clip must be None or a number > 0 (the largest gradient norm); got {grad_clip!r}.")
-    if resume and checkpoint is None:
-        raise ValueError("resume=True needs checkpoint=PATH (the file to resume from).")
-    schedule = _beta_schedule(beta)
-    x_train = _check_data("x_train", x_train)
-    if x_val is not None:
-        x_val = _check_data("x_val", x_val, x_train.shape[1])
+        a :class:`History`. When the loss or the weights become NaN/inf, training stops, the
+        weights and optimizer state of the last finite epoch are restored, and a
+        ``RuntimeWarning`` says so.
 
+    Raises:
+        TrainingInterrupted: (a ``KeyboardInterrupt``) on Ctrl-C or a notebook cell's time limit,
+            after rolling back to the last complete epoch and writing the checkpoint; its
+            ``.history`` holds the history so far.
+    """
+    settings = _check_settings(
+        model, optimizer, epochs=epochs, batch_size=batch_size, lr=lr, beta=beta, lr_schedule=lr_schedule,
+        seed=seed, progress=progress, grad_clip=grad_clip, checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every, resume=resume, callback=callback,
+    )
     dev = select_device(device)
     model.to(dev)
     model.train()
-    x_train = x_train.to(dev, torch.float32)
-    x_val = x_val.to(dev, torch.float32) if x_val is not None else None
-    if optimizer is None:
-        # The fused kernel updates every parameter in one pass: the same Adam, about 10x less
-        # time in optimizer.step() for these small models (benchmarks/REPORT.md).
-        fused = {"fused": True} if dev.type in ("cpu", "cuda") else {}
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr, **fused)
-
-    history = History(device=str(dev))
-    if resume and Path(checkpoint).is_file():
-        saved = load_checkpoint(checkpoint, model, optimizer)
-        if saved["history"] is not None:
-            history = saved["history"]
-            history.stopped, history.message, history.device = None, "", str(dev)
-    first_epoch = len(history)
-
-    n = len(x_train)
-    steps_per_epoch = math.ceil(n / batch_size)
-    from tqdm.auto import tqdm  # imported here: tqdm.auto inspects the running front end
-
-    bar = tqdm(
-        total=epochs * steps_per_epoch,
-        initial=first_epoch * steps_per_epoch,
-        disable=not progress,
-        unit="step",
-        desc=f"epoch {min(first_epoch + 1, epochs)}/{epochs}",
-        leave=True,
-    )
-    good_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    epoch = first_epoch
-    try:
-        for epoch in range(first_epoch, epochs):
-            start_time = time.perf_counter()
-            bar.set_description(f"epoch {epoch + 1}/{epochs}")
-            shuffle = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-            x_epoch = x_train[torch.randperm(n, generator=shuffle).to(dev)]  # (N, D), one gather
-            sums = torch.zeros(3, device=dev)  # running sums of loss, recon, kl (on the device)
-            diverged = ""
-            for step, start in enumerate(range(0, n, batch_size)):
-                xb = x_epoch[start : start + batch_size]
-                b = float(schedule(epoch + step / steps_per_epoch))
-                try:
-                    parts = model.loss(xb, beta=b)
-                except (ValueError, RuntimeError) as err:
-                    # vaelib's samplers and KLs refuse NaN/inf inputs: a diverging model ends here.
-                    if _params_finite(model) and "non-finite" not in str(err):
-                        raise
-                    diverged = f"{type(err).__name__}: {str(err).splitlines()[0]}"
-                    break
-                optimizer.zero_grad(set_to_none=True)
-                parts.loss.backward()
-                if grad_clip is not None:
-                    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                optimizer.step()
-                sums += torch.stack([parts.loss.detach(), parts.recon.detach(), parts.kl.detach()]).float() * len(xb)
-                bar.update(1)
-            # The one host sync of the epoch: the sums and the weights' finiteness together.
-            summary = torch.cat([sums / n, _params_finite(model).float().reshape(1)]).tolist()
-            loss, recon, kl, weights_ok = summary
-            if diverged or not (weights_ok == 1.0 and all(map(math.isfinite, (loss, recon, kl)))):
-                model.load_state_dict(good_state)
-                done = f"epoch {epoch}" if epoch > 0 else "initialisation"
-                cause = diverged or f"loss {loss:.4g}, recon {recon:.4g}, kl {kl:.4g}"
-                history.stopped = "non-finite"
-                history.message = (
-                    f"Training stopped in epoch {epoch + 1}: the loss or the weights became NaN/inf "
-                    f"({cause}). The weights from the end of {done} were restored. Try a smaller lr "
-                    f"(now {optimizer.param_groups[0]['lr']:g}), grad_clip=1.0, or check the inputs."
-                )
-                warnings.warn(history.message, RuntimeWarning, stacklevel=2)
-                break
-            good_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            history.epoch.append(epoch + 1)
-            history.loss.append(loss)
-            history.recon.append(recon)
-            history.kl.append(kl)
-            history.beta.append(b)
-            if x_val is not None:
-                val_loss, val_recon, val_kl = _evaluate(model, x_val, max(batch_size, 1024))
-                history.val_loss.append(val_loss)
-                history.val_recon.append(val_recon)
-                history.val_kl.append(val_kl)
-            history.seconds.append(time.perf_counter() - start_time)
-            postfix = {"loss": f"{loss:.4g}", "recon": f"{recon:.4g}", "kl": f"{kl:.3g}"}
-            if x_val is not None:
-                postfix["val"] = f"{history.val_loss[-1]:.4g}"
-            bar.set_postfix(postfix, refresh=False)
-            if checkpoint is not None and (epoch + 1) % checkpoint_every == 0:
-                save_checkpoint(checkpoint, model, optimizer, history)
-            if callback is not None and callback(history, model):
-                history.stopped = "callback"
-                history.message = f"Training stopped by the callback after epoch {epoch + 1}."
-                break
-    except KeyboardInterrupt:
-        if not bool(_params_finite(model)):
-            model.load_state_dict(good_state)
-        history.stopped = "interrupted"
-        history.message = (
-            f"Training interrupted (Ctrl-C) during epoch {epoch + 1} of {epochs}; keeping the weights "
-            f"trained so far ({len(history)} complete epochs recorded in the history)."
-        )
-        bar.write(history.message)
-    finally:
-        bar.close()
-    if checkpoint is not None:
-        save_checkpoint(checkpoint, model, optimizer, history)
-    if progress and len(history):
-        # One line that stays readable where the progress bar does not (a saved notebook).
-        summary = (
-            f"fit: {len(history)} epochs in {sum(history.seconds):.1f} s on {dev}; last epoch: loss "
-            f"{history.loss[-1]:.2f} (recon {history.recon[-1]:.2f}, kl {history.kl[-1]:.2f})"
-        )
-        if history.val_loss:
-            summary += f"; validation loss {history.val_loss[-1]:.2f}"
-        print(summary)
-    return history
+    x_train = _as_data(model, "x_train", x_train, dev)
+    x_val = _as_data(model, "x_val", x_val, dev, like=x_train) if x_val is not None else None
+    run = _Run(model, x_train, x_val, settings, dev, optimizer)
+    if settings.resume and settings.checkpoint.is_file():
+        run.resume()
+    return run.train()
