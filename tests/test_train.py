@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from vaelib import _validate, objectives, train
+from vaelib import _validate, checkpoint, objectives, train
 from vaelib.models import VAE, Autoencoder
 from vaelib.train import (
     CosineDecay,
@@ -466,7 +466,7 @@ class Payload:
 
 def test_code_executing_checkpoints_are_refused_for_safety(tmp_path, capsys):
     path = tmp_path / "evil.pt"
-    torch.save({"format": train.CHECKPOINT_FORMAT, "version": 2, "model_state": Payload()}, path, pickle_module=pickle)
+    torch.save({"format": checkpoint.CHECKPOINT_FORMAT, "version": 2, "model_state": Payload()}, path, pickle_module=pickle)
     with pytest.raises(ValueError, match="refused for safety.*can run arbitrary code") as caught:
         load_checkpoint(path)
     message = str(caught.value)

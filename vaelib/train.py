@@ -25,16 +25,16 @@ Losses are accumulated on the device and read once per epoch: the loop adds no p
 sync, and a model with ``check_data`` is validated once per data set rather than per step.
 """
 
+
 from __future__ import annotations
 
 import copy
 import inspect
 import math
 import os
-import pickle
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -42,7 +42,14 @@ import torch
 from torch import Tensor, nn
 
 from vaelib import _validate
-from vaelib._io import atomic_write
+from vaelib.checkpoint import (
+    load_checkpoint,
+    save_checkpoint,
+    state_is_finite,
+)
+from vaelib.history import History, TrainingInterrupted
+from vaelib.progress import progress_bar
+from vaelib.schedules import CosineDecay, Cyclical, LinearWarmup, beta_schedule
 
 __all__ = [
     "History",
@@ -56,179 +63,6 @@ __all__ = [
     "load_checkpoint",
     "state_is_finite",
 ]
-
-CHECKPOINT_FORMAT = "vaelib-checkpoint"
-CHECKPOINT_VERSION = 2  # 2 adds the optimizer's class and fit's state (noise generator, seed, lr)
-READABLE_VERSIONS = (1, 2)
-
-
-# ---------------------------------------------------------------------------------------------
-# Schedules: called with the training progress in epochs (a float, e.g. 2.5)
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LinearWarmup:
-    """KL annealing: beta grows linearly from ``start`` to ``beta`` over ``epochs`` epochs, then stays.
-
-    beta(t) = start + (beta - start) * min(1, t / epochs), t in epochs (updated every step).
-    Bowman et al. 2016 (Section 3.1) and Sonderby et al. 2016 ("warm-up") use it so that the
-    decoder learns to use z before the KL term pushes q(z | x) onto the prior.
-    """
-
-    epochs: float  # length of the ramp, in epochs (finite: an endless ramp never reaches beta)
-    beta: float = 1.0  # the final weight (1: the ELBO)
-    start: float = 0.0  # the weight at step 0 (0: a plain autoencoder with noise)
-
-    def __post_init__(self):
-        _validate.real_number("LinearWarmup epochs", self.epochs, minimum=0, strict=True, meaning="the ramp length in epochs")
-        for name in ("beta", "start"):
-            _validate.real_number(f"LinearWarmup {name}", getattr(self, name), minimum=0)
-
-    def __call__(self, t: float) -> float:
-        return self.start + (self.beta - self.start) * min(1.0, t / self.epochs)
-
-
-@dataclass(frozen=True)
-class Cyclical:
-    """Cyclical annealing (Fu et al. 2019): repeat a linear ramp from 0 to ``beta``.
-
-    Within each period of ``period`` epochs, beta rises linearly over the first ``ramp``
-    fraction of the period and then stays at ``beta``:
-    beta(t) = beta * min(1, ((t mod period) / period) / ramp).
-    """
-
-    period: float  # epochs per cycle (finite)
-    beta: float = 1.0  # the weight reached in each cycle
-    ramp: float = 0.5  # fraction of the cycle spent rising
-
-    def __post_init__(self):
-        _validate.real_number("Cyclical period", self.period, minimum=0, strict=True, meaning="epochs per cycle")
-        ramp = _validate.real_number("Cyclical ramp", self.ramp, minimum=0, strict=True)
-        if ramp > 1:
-            raise ValueError(f"Cyclical ramp must be in (0, 1] (fraction of a cycle spent rising); got {self.ramp!r}.")
-        _validate.real_number("Cyclical beta", self.beta, minimum=0)
-
-    def __call__(self, t: float) -> float:
-        phase = (t % self.period) / self.period  # in [0, 1)
-        return self.beta * min(1.0, phase / self.ramp)
-
-
-@dataclass(frozen=True)
-class CosineDecay:
-    """A learning-rate factor that falls from 1 to ``final`` along a half cosine over ``epochs``.
-
-    factor(t) = final + (1 - final) * (1 + cos(pi * min(t, epochs) / epochs)) / 2, t in epochs,
-    updated every step: ``fit(..., lr=0.1, lr_schedule=CosineDecay(epochs=20))`` is
-    ``torch.optim.lr_scheduler.CosineAnnealingLR`` with ``T_max`` = all the steps of 20 epochs
-    (Loshchilov & Hutter 2017, SGDR, eq. 5 without restarts). A function of the progress alone,
-    so a resumed run continues it exactly.
-    """
-
-    epochs: float  # length of the decay, in epochs
-    final: float = 0.0  # the factor reached at the end (0: the learning rate decays to zero)
-
-    def __post_init__(self):
-        _validate.real_number("CosineDecay epochs", self.epochs, minimum=0, strict=True, meaning="the decay length in epochs")
-        final = _validate.real_number("CosineDecay final", self.final, minimum=0)
-        if final > 1:
-            raise ValueError(f"CosineDecay final must be in [0, 1] (a fraction of lr); got {self.final!r}.")
-
-    def __call__(self, t: float) -> float:
-        return self.final + (1 - self.final) * 0.5 * (1 + math.cos(math.pi * min(t, self.epochs) / self.epochs))
-
-
-def _beta_schedule(beta) -> Callable[[float], float]:
-    if callable(beta):
-        return beta
-    if isinstance(beta, (int, float)) and not isinstance(beta, bool) and math.isfinite(beta) and beta >= 0:
-        value = float(beta)
-        return lambda t: value
-    raise ValueError(
-        f"beta must be a number >= 0 or a schedule (a callable of the epoch, e.g. "
-        f"LinearWarmup(epochs=5)); got {beta!r}."
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# History, and the exception an interrupted run raises
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class History:
-    """What ``fit`` records, one entry per completed epoch (lists of floats).
-
-    ``loss`` is the objective that was minimised (with the epoch's beta), ``recon`` and ``kl``
-    its parts, all averaged over the epoch's training batches. ``val_*`` hold the validation
-    set's loss at beta = 1 (the negative ELBO for a VAE) and its parts, or are empty.
-    ``stopped`` says why training ended early: ``"interrupted"`` (Ctrl-C or a time limit),
-    ``"non-finite"`` (the NaN guard), ``"callback"``, or ``None`` when all epochs ran.
-    """
-
-    epoch: list = field(default_factory=list)
-    loss: list = field(default_factory=list)
-    recon: list = field(default_factory=list)
-    kl: list = field(default_factory=list)
-    beta: list = field(default_factory=list)  # beta at the last step of the epoch
-    val_loss: list = field(default_factory=list)
-    val_recon: list = field(default_factory=list)
-    val_kl: list = field(default_factory=list)
-    seconds: list = field(default_factory=list)  # wall time of each epoch
-    stopped: str | None = None
-    message: str = ""
-    device: str = "cpu"
-
-    @property
-    def interrupted(self) -> bool:
-        """True when training was stopped by Ctrl-C (KeyboardInterrupt)."""
-        return self.stopped == "interrupted"
-
-    def __len__(self) -> int:
-        return len(self.epoch)
-
-    def truncate(self, n: int) -> None:
-        """Keep the first ``n`` epochs of every per-epoch list (a roll-back to epoch ``n``)."""
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, list):
-                del value[n:]
-
-    def as_dict(self) -> dict:
-        """Plain lists, floats and strings (what a checkpoint stores)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "History":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    def __repr__(self) -> str:
-        last = f", last loss {self.loss[-1]:.4g}" if self.loss else ""
-        why = f", stopped: {self.stopped}" if self.stopped else ""
-        return f"History({len(self)} epochs{last}{why})"
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """``fit`` was interrupted: by Ctrl-C, or by the kernel interrupt that nbval sends to a cell
-    that exceeds ``--nbval-cell-timeout``. The two cannot be told apart (both are SIGINT in the
-    kernel), so ``fit`` always does the safe thing for both: it rolls the model, the optimizer and
-    the noise generator back to the end of the last complete epoch, writes the checkpoint (if
-    any), and re-raises. A timed-out cell therefore fails its test, and a user's Ctrl-C loses
-    nothing: the model keeps its weights, ``fit(..., resume=True)`` continues exactly, and the
-    history so far is ``err.history``::
-
-        try:
-            history = fit(model, x, epochs=50, checkpoint="vae.pt")
-        except KeyboardInterrupt as err:
-            history = err.history
-
-    A subclass of ``KeyboardInterrupt``, so code that catches Ctrl-C still catches it.
-    """
-
-    def __init__(self, history: History):
-        super().__init__(history.message)
-        self.history = history
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,192 +99,6 @@ def select_device(device: str | torch.device = "auto") -> torch.device:
     if not available:
         raise ValueError(f"device {device!r} is not available on this machine. Use device='auto' or 'cpu'.")
     return dev
-
-
-def state_is_finite(model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> Tensor:
-    """A 0-d bool tensor (no host sync): are all of ``model``'s parameters and buffers, and all of
-    ``optimizer``'s floating-point state (Adam's moments), finite?"""
-    tensors = [t for t in model.state_dict().values() if t.is_floating_point()]
-    if optimizer is not None:
-        tensors += [v for s in optimizer.state.values() for v in s.values() if isinstance(v, Tensor) and v.is_floating_point()]
-    if not tensors:
-        return torch.tensor(True)
-    device = tensors[0].device
-    return torch.stack([torch.isfinite(t).all().to(device) for t in tensors]).all()
-
-
-def save_checkpoint(
-    path: str | os.PathLike,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer | None = None,
-    history: History | None = None,
-    *,
-    fit_state: dict | None = None,
-) -> Path:
-    """Write model (and optimizer, history, fit's state) to ``path`` atomically.
-
-    The file is written to a temporary file in the same folder and moved into place with
-    ``os.replace``, so an interrupted save never leaves a half-written checkpoint behind. A model
-    or optimizer holding NaN/inf is refused (:class:`vaelib._validate.NonFiniteError`): a good
-    checkpoint is never overwritten by a diverged one.
-
-    Args:
-        path: the file.
-        model: its ``state_dict`` and ``config`` (if it has one) are saved.
-        optimizer: its ``state_dict`` and class name are saved.
-        history: a :class:`History`.
-        fit_state: what ``fit`` needs to resume exactly (seed, noise generator state, learning rates).
-
-    Returns:
-        the path written.
-    """
-    path = Path(path)
-    if not bool(state_is_finite(model, optimizer)):
-        raise _validate.NonFiniteError(
-            f"refusing to write checkpoint {str(path)!r}: the model's weights or the optimizer's "
-            f"state contain NaN/inf. The file on disk (if any) is kept. Restore good weights first "
-            f"(fit does this itself when its NaN guard fires)."
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "version": CHECKPOINT_VERSION,
-        "model_config": dict(getattr(model, "config", {}) or {}),
-        "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "optimizer_class": type(optimizer).__name__ if optimizer is not None else None,
-        "optimizer_state": optimizer.state_dict() if optimizer is not None else None,
-        "history": history.as_dict() if history is not None else None,
-        "fit_state": fit_state,
-    }
-    atomic_write(path, lambda f: torch.save(payload, f))
-    return path
-
-
-def _read_payload(path: Path) -> dict:
-    """torch.load with weights_only=True, every failure turned into a message that says what to do."""
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {str(path)!r}. Check the path, or train first with fit(..., checkpoint=path).")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        if "unsupported global" in str(err).lower():  # torch's weights_only refusal of an object
-            raise ValueError(
-                f"checkpoint {str(path)!r} was refused for safety: besides tensors and numbers it "
-                f"holds Python objects, and unpickling those can run arbitrary code. vaelib never "
-                f"writes such objects, so this file was not written by vaelib.train.save_checkpoint "
-                f"(or has been altered). Do not load it unless you trust where it came from; save "
-                f"the model again with save_checkpoint or fit(..., checkpoint=path)."
-            ) from None
-        raise _corrupted(path, err) from err
-    except Exception as err:
-        raise _corrupted(path, err) from err
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"{str(path)!r} is a torch file but not a vaelib checkpoint (no format marker "
-            f"{CHECKPOINT_FORMAT!r}). Write checkpoints with vaelib.train.save_checkpoint or fit(..., checkpoint=path)."
-        )
-    if payload.get("version") not in READABLE_VERSIONS:
-        raise ValueError(
-            f"checkpoint {str(path)!r} has format version {payload.get('version')!r}; this vaelib reads "
-            f"versions {READABLE_VERSIONS}. Train again with this version."
-        )
-    return payload
-
-
-def _corrupted(path: Path, err: Exception) -> ValueError:
-    first = str(err).splitlines()[0] if str(err) else ""
-    return ValueError(
-        f"checkpoint {str(path)!r} is corrupted or is not a checkpoint file (torch.load failed: "
-        f"{type(err).__name__}: {first}). Delete it and train again, or load an earlier checkpoint."
-    )
-
-
-def _load_model(path: Path, payload: dict, model: nn.Module) -> None:
-    saved = payload.get("model_config") or {}
-    mine = dict(getattr(model, "config", {}) or {})
-    if saved and mine and saved != mine:
-        raise ValueError(
-            f"checkpoint {str(path)!r} holds a {saved} but the model is a {mine}. "
-            f"Build the model with the checkpoint's sizes before loading."
-        )
-    try:
-        model.load_state_dict(payload["model_state"])
-    except RuntimeError as err:
-        raise ValueError(
-            f"checkpoint {str(path)!r} does not fit this model's layers: {str(err).splitlines()[0]} "
-            f"Build the model with the same sizes as when it was saved."
-        ) from err
-
-
-def _load_optimizer(path: Path, payload: dict, optimizer: torch.optim.Optimizer) -> None:
-    """Restore the optimizer's state, refusing another kind of optimizer or other parameter shapes."""
-    state = payload["optimizer_state"]
-    kind = payload.get("optimizer_class")
-    if kind is not None and kind != type(optimizer).__name__:
-        raise ValueError(
-            f"checkpoint {str(path)!r} holds the state of a {kind} optimizer, but the optimizer given "
-            f"is a {type(optimizer).__name__}: its moments would be meaningless (or silently missing). "
-            f"Pass a {kind}, or load the weights only (load_checkpoint(path, model))."
-        )
-    sizes = [len(g["params"]) for g in optimizer.param_groups]
-    saved_sizes = [len(g["params"]) for g in state["param_groups"]]
-    if sizes != saved_sizes:
-        raise ValueError(
-            f"checkpoint {str(path)!r} holds an optimizer state for other parameters (parameter groups "
-            f"of sizes {saved_sizes}; this optimizer's: {sizes}). Build the optimizer over the same "
-            f"model, in the same order, as when it was saved."
-        )
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    saved_ids = [i for group in state["param_groups"] for i in group["params"]]
-    for index, param in zip(saved_ids, params):
-        for key, value in state["state"].get(index, {}).items():
-            if isinstance(value, Tensor) and value.dim() > 0 and value.shape != param.shape:
-                raise ValueError(
-                    f"checkpoint {str(path)!r} holds optimizer state {key!r} of shape "
-                    f"{tuple(value.shape)} for a parameter of shape {tuple(param.shape)}: it was saved "
-                    f"for another model. Build the model (and its optimizer) with the checkpoint's sizes."
-                )
-    try:
-        optimizer.load_state_dict(state)
-    except (ValueError, KeyError) as err:
-        raise ValueError(
-            f"checkpoint {str(path)!r} holds an optimizer state for other parameters ({err}). "
-            f"Build the optimizer over the same model, in the same order, as when it was saved."
-        ) from err
-
-
-def load_checkpoint(
-    path: str | os.PathLike,
-    model: nn.Module | None = None,
-    optimizer: torch.optim.Optimizer | None = None,
-) -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint` (``torch.load(weights_only=True)``).
-
-    Args:
-        path: the checkpoint file.
-        model: if given, its weights are replaced by the checkpoint's (same architecture).
-        optimizer: if given, its state is restored too (same class, same parameters).
-
-    Returns:
-        the checkpoint: a dict with ``model_config``, ``model_state``, ``optimizer_class``,
-        ``optimizer_state``, ``history`` (a :class:`History`, or None) and ``fit_state``.
-
-    Raises:
-        FileNotFoundError: no file at ``path``.
-        ValueError: the file is corrupted, not a vaelib checkpoint, refused for safety (it holds
-            code-executing objects), for another architecture, or for another optimizer.
-    """
-    path = Path(path)
-    payload = _read_payload(path)
-    if model is not None:
-        _load_model(path, payload, model)
-    if optimizer is not None and payload.get("optimizer_state") is not None:
-        _load_optimizer(path, payload, optimizer)
-    history = payload.get("history")
-    payload["history"] = History.from_dict(history) if history is not None else None
-    payload.setdefault("fit_state", None)
-    payload.setdefault("optimizer_class", None)
-    return payload
 
 
 # ---------------------------------------------------------------------------------------------
@@ -511,7 +159,7 @@ def _check_settings(model, optimizer, **kw) -> _Settings:
         raise TypeError(f"checkpoint must be a file path (str or Path) or None; got {type(checkpoint).__name__}.")
     if kw["resume"] and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=PATH (the file to resume from).")
-    kw["beta"] = _beta_schedule(kw["beta"])
+    kw["beta"] = beta_schedule(kw["beta"])
     kw["checkpoint"] = Path(checkpoint) if checkpoint is not None else None
     kw["lr"], kw["grad_clip"] = float(kw["lr"]), None if kw["grad_clip"] is None else float(kw["grad_clip"])
     return _Settings(**kw)
@@ -567,70 +215,6 @@ def _loss_keywords(model: nn.Module, generator: torch.Generator) -> dict:
         keywords["check"] = False  # the data set passed model.check_data once
     return keywords
 
-
-def _in_notebook() -> bool:
-    """True inside a Jupyter kernel (where tqdm.auto would draw a widget)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
-
-
-class _NotebookBar:
-    """fit's progress bar in a Jupyter kernel: one text line redrawn in place (``update_display``).
-
-    tqdm's notebook bar is a widget; a saved notebook keeps only the text it had when it was first
-    displayed ("0%"), frozen. This bar is a plain ``text/plain`` display updated at most every
-    ``interval`` seconds and once when it closes, so a saved notebook (nbclient applies display
-    updates) holds the final state. The same interface as the part of tqdm that fit uses.
-    """
-
-    def __init__(self, total: int, initial: int, desc: str, interval: float = 0.25):
-        from IPython.display import display
-
-        self.total, self.n, self.initial, self.desc, self.postfix = total, initial, initial, desc, ""
-        self.interval = interval
-        self.start = self.last = time.perf_counter()
-        self.handle = display({"text/plain": self._text()}, raw=True, display_id=True)
-
-    def _text(self) -> str:
-        from tqdm import tqdm
-
-        return tqdm.format_meter(
-            self.n, self.total, time.perf_counter() - self.start, prefix=self.desc, unit="step",
-            postfix=self.postfix or None, initial=self.initial,
-        )
-
-    def refresh(self) -> None:
-        self.handle.update({"text/plain": self._text()}, raw=True)
-        self.last = time.perf_counter()
-
-    def update(self, n: int = 1) -> None:
-        self.n += n
-        if time.perf_counter() - self.last >= self.interval:
-            self.refresh()
-
-    def set_description(self, desc: str) -> None:
-        self.desc = desc
-
-    def set_postfix(self, postfix: dict, refresh: bool = False) -> None:
-        self.postfix = ", ".join(f"{k}={v}" for k, v in postfix.items())
-
-    def write(self, message: str) -> None:
-        print(message)
-
-    def close(self) -> None:
-        self.refresh()
-
-
-def _progress_bar(total: int, initial: int, desc: str, enabled: bool):
-    if enabled and _in_notebook():
-        return _NotebookBar(total, initial, desc)
-    from tqdm import tqdm  # text on stderr
-
-    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", desc=desc, leave=True)
 
 
 @torch.no_grad()
@@ -847,7 +431,7 @@ class _Run:
         s = self.s
         first = len(self.history)
         desc = f"epoch {min(first + 1, s.epochs)}/{s.epochs}"
-        self.bar = _progress_bar(s.epochs * self.steps, first * self.steps, desc, s.progress)
+        self.bar = progress_bar(s.epochs * self.steps, first * self.steps, desc, s.progress)
         for note in self.notes:
             self.bar.write(note)
         self.snapshot = _Snapshot.take(self)
