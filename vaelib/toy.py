@@ -188,8 +188,8 @@ def cosine_moments(k, mu=0.5, std=1.0, *, estimator: str, wrt: str) -> tuple[Ten
     and the variance is the second moment minus the squared mean. As k grows the pathwise
     variances grow like k^2 / 2 while the score-function ones tend to 1 / (2 std^2) and
     1 / std^2: for a rapidly oscillating f the score function is the *less* noisy estimator
-    (Mohamed et al. 2020, JMLR 21(132), Section 8, which uses this example). Introduced in
-    lecture 01.
+    (Mohamed et al. 2020, JMLR 21(132), Section 3 and Figure 2, compare the estimators on
+    cos(kz)). Introduced in lecture 01.
 
     Args:
         k: the frequency (a number or tensor, any shape, broadcasting with mu and std).
