@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
-from torch.distributions import MultivariateNormal, Normal, kl_divergence
+from torch.distributions import MultivariateNormal, kl_divergence
 
 from vaelib import estimators, gaussians, kl, toy
 
