@@ -330,3 +330,82 @@ def _draw_with_generator(draw, generator: torch.Generator) -> Tensor:
             f"the same device, e.g. torch.Generator(device='{z.device}').manual_seed(0)."
         )
     return z
+
+
+# ---------------------------------------------------------------------------------------------
+# Lecture 03, continued: the sigma form of the diagonal KL, and the KL for any square factor S.
+# ---------------------------------------------------------------------------------------------
+
+
+def diag_gaussian_to_std_normal_from_std(mu: Tensor, std: Tensor) -> Tensor:
+    """KL(N(mu, diag std^2) || N(0, I)) from standard deviations, one value per row, summed over K.
+
+    KL = 1/2 sum_k [std_k^2 + mu_k^2 - 1 - 2 log std_k]
+
+    The same number as :func:`diag_gaussian_to_std_normal` with ``log_var = 2 log std`` (the
+    "sigma form" beside the "log-variance form"). An encoder that outputs ``log_std`` needs
+    ``2 log_std`` where the log-variance form has ``log_var``; feeding ``log_std`` in as
+    ``log_var`` gives 1/2 sum(std + mu^2 - 1 - log std), a different (wrong) number. Computed as
+    ``expm1(2 log std) - 2 log std`` so every term is >= 0. Source: Kingma & Welling 2014,
+    Appendix B. Introduced in lecture 03.
+
+    Args:
+        mu: means, shape ``(B, K)`` (any ``(..., K)``).
+        std: standard deviations > 0, a shape that broadcasts with ``mu``.
+
+    Returns:
+        KL per row, shape ``(B,)`` (the broadcast shape without its last dimension).
+
+    Raises:
+        ValueError: NaN or inf; std <= 0; shapes that do not broadcast; a 0-d input.
+    """
+    (mu, std), _ = _check_vectors(("mu", "std"), (mu, std))
+    _validate.positive("std", std)
+    log_var = 2 * torch.log(std)  # (..., K)
+    return 0.5 * (_variance_term(log_var) + mu.pow(2)).sum(-1)
+
+
+def factor_gaussian_to_std_normal(mu: Tensor, scale: Tensor) -> Tensor:
+    """KL(N(mu, S S^T) || N(0, I)) for ANY invertible square factor S (not only a Cholesky factor).
+
+    KL = 1/2 [||S||_F^2 + mu^T mu - K - 2 log |det S|]
+
+    since tr(S S^T) = ||S||_F^2 and log det(S S^T) = 2 log |det S|. For a general S the
+    determinant needs a factorisation: ``torch.linalg.slogdet`` uses LU with partial pivoting,
+    O(K^3) per row (Golub & Van Loan 2013, Section 3.2), against O(K^2) for a triangular factor,
+    whose determinant is the product of its diagonal (:func:`full_gaussian_to_std_normal`).
+    S and S Q (Q orthogonal) give the same value. Source: the Gaussian KL (Rasmussen & Williams
+    2006, Eq. A.23) with Sigma = S S^T. Introduced in lecture 03.
+
+    Args:
+        mu: means, shape ``(..., K)``.
+        scale: square factors S, shape ``(..., K, K)``; batch dimensions broadcast with mu's.
+
+    Returns:
+        KL per row, shape ``(...)``.
+
+    Raises:
+        ValueError: ``scale`` not square or of another K; NaN or inf; a singular S (the
+            Gaussian is degenerate and its KL to N(0, I) is infinite).
+    """
+    mu = _validate.as_tensor("mu", mu)
+    _validate.min_dims("mu", mu, 1, "(..., K), the last one the K latent dimensions")
+    _validate.finite("mu", mu)
+    scale = _validate.as_tensor("scale", scale, like=mu)
+    _validate.square_matrices(
+        "scale", scale, "mu", mu, "a square K x K matrix",
+        "Reshape an encoder's K*K outputs with .view(..., K, K).",
+    )
+    _validate.finite("scale", scale)
+    _validate.broadcastable(("mu without K", "scale without K x K"), (mu[..., 0], scale[..., 0, 0]))
+    sign, log_abs_det = torch.linalg.slogdet(scale)  # (...): LU, O(K^3)
+    if (sign == 0).any() or not torch.isfinite(log_abs_det).all():
+        raise ValueError(
+            f"scale must be invertible; {int(((sign == 0) | ~torch.isfinite(log_abs_det)).sum())} of its "
+            f"matrices are singular (shape {tuple(scale.shape)}). A singular S gives a degenerate "
+            f"Gaussian on a subspace, whose KL to N(0, I) is infinite (lecture 02, Section 7)."
+        )
+    K = mu.shape[-1]
+    trace_term = scale.pow(2).sum((-2, -1))  # ||S||_F^2, (...)
+    mahalanobis = mu.pow(2).sum(-1)  # mu^T mu, (...)
+    return 0.5 * (trace_term + mahalanobis - K - 2 * log_abs_det)

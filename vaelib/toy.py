@@ -150,3 +150,178 @@ def moments(theta, estimator: str, *, baseline=0.0):
     else:
         raise ValueError(f"estimator must be one of {ESTIMATORS}; got {estimator!r}.")
     return mean, variance
+
+
+# ---------------------------------------------------------------------------------------------
+# Lecture 01, continued: where the pathwise estimator loses (f(z) = cos(k z)), and the ELBO of
+# the smallest latent-variable model, whose gradient is known in closed form.
+# ---------------------------------------------------------------------------------------------
+
+import math  # noqa: E402  (imported here, with the section that needs it, to leave the header as it is)
+
+COSINE_ESTIMATORS = ("score", "pathwise")
+COSINE_PARAMETERS = ("mu", "std")
+
+
+def cosine_moments(k, mu=0.5, std=1.0, *, estimator: str, wrt: str) -> tuple[Tensor, Tensor]:
+    """Exact mean and variance of a single-sample gradient estimator of E[cos(k z)], z ~ N(mu, std^2).
+
+    With z = mu + std eps, eps ~ N(0, 1), E[cos(k z)] = exp(-k^2 std^2 / 2) cos(k mu), so
+
+        d/dmu  = -k exp(-k^2 std^2 / 2) sin(k mu),    d/dstd = -k^2 std exp(-k^2 std^2 / 2) cos(k mu).
+
+    The estimators (one sample each):
+
+        pathwise, mu:    -k sin(k z)                  (dz/dmu = 1)
+        pathwise, std:   -k sin(k z) eps              (dz/dstd = eps)
+        score, mu:       cos(k z) eps / std           (d/dmu log q = (z - mu) / std^2)
+        score, std:      cos(k z) (eps^2 - 1) / std   (d/dstd log q = ((z - mu)^2 - std^2) / std^3)
+
+    Their second moments follow from E[eps^j e^{i t eps}] = (-i d/dt)^j e^{-t^2/2}, with
+    t = 2 k std and c = cos(2 k mu) (cos^2 = (1 + cos 2.) / 2, sin^2 = (1 - cos 2.) / 2):
+
+        E[pathwise_mu^2]  = k^2 (1 - c e^{-t^2/2}) / 2
+        E[pathwise_std^2] = k^2 (1 - c (1 - t^2) e^{-t^2/2}) / 2
+        E[score_mu^2]     = (1 + c (1 - t^2) e^{-t^2/2}) / (2 std^2)
+        E[score_std^2]    = (2 + c (t^4 - 4 t^2 + 2) e^{-t^2/2}) / (2 std^2)
+
+    and the variance is the second moment minus the squared mean. As k grows the pathwise
+    variances grow like k^2 / 2 while the score-function ones tend to 1 / (2 std^2) and
+    1 / std^2: for a rapidly oscillating f the score function is the *less* noisy estimator
+    (Mohamed et al. 2020, JMLR 21(132), Section 3 and Figure 2, compare the estimators on
+    cos(kz)). Introduced in lecture 01.
+
+    Args:
+        k: the frequency (a number or tensor, any shape, broadcasting with mu and std).
+        mu: the mean of z.
+        std: the standard deviation of z, > 0.
+        estimator: ``"score"`` or ``"pathwise"``.
+        wrt: the parameter differentiated, ``"mu"`` or ``"std"``.
+
+    Returns:
+        ``(mean, variance)``, tensors of the broadcast shape of k, mu and std.
+
+    Raises:
+        ValueError: an unknown estimator or parameter; NaN or inf; std <= 0.
+    """
+    if estimator not in COSINE_ESTIMATORS:
+        raise ValueError(f"estimator must be one of {COSINE_ESTIMATORS}; got {estimator!r}.")
+    if wrt not in COSINE_PARAMETERS:
+        raise ValueError(f"wrt must be one of {COSINE_PARAMETERS} (the parameter differentiated); got {wrt!r}.")
+    k = _validate.parameter("k", k)
+    mu = _validate.parameter("mu", mu, like=k)
+    std = _validate.parameter("std", std, like=k, positive=True)
+    damping = torch.exp(-0.5 * (k * std) ** 2)  # E[cos(k std eps)] = e^{-k^2 std^2 / 2}
+    if wrt == "mu":
+        mean = -k * damping * torch.sin(k * mu)
+    else:
+        mean = -(k**2) * std * damping * torch.cos(k * mu)
+    t = 2 * k * std
+    c = torch.cos(2 * k * mu)
+    e = torch.exp(-0.5 * t**2)
+    if (estimator, wrt) == ("pathwise", "mu"):
+        second = k**2 * (1 - c * e) / 2
+    elif (estimator, wrt) == ("pathwise", "std"):
+        second = k**2 * (1 - c * (1 - t**2) * e) / 2
+    elif (estimator, wrt) == ("score", "mu"):
+        second = (1 + c * (1 - t**2) * e) / (2 * std**2)
+    else:
+        second = (2 + c * (t**4 - 4 * t**2 + 2) * e) / (2 * std**2)
+    return mean, second - mean**2
+
+
+def log_joint(x, z, noise_std=1.0) -> Tensor:
+    """log p(x, z) for the smallest latent-variable model: z ~ N(0, 1), x | z ~ N(z, noise_std^2).
+
+    log p(x, z) = log N(z; 0, 1) + log N(x; z, noise_std^2)
+                = -log(2 pi) - z^2 / 2 - log(noise_std) - (x - z)^2 / (2 noise_std^2)
+
+    Lecture 01's ELBO example (the linear-Gaussian model of lecture 04 with one dimension and
+    unit weight). Shapes broadcast: x ``(B,)`` with z ``(N, B)`` gives ``(N, B)``.
+    Introduced in lecture 01.
+    """
+    z = _validate.parameter("z", z)
+    x = _validate.parameter("x", x, like=z)
+    noise_std = _validate.parameter("noise_std", noise_std, like=z, positive=True)
+    log_prior = -0.5 * math.log(2 * math.pi) - 0.5 * z**2
+    log_likelihood = -0.5 * math.log(2 * math.pi) - torch.log(noise_std) - 0.5 * ((x - z) / noise_std) ** 2
+    return log_prior + log_likelihood
+
+
+def _elbo_args(x, mu, log_std, noise_std) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    mu = _validate.parameter("mu", mu)
+    x = _validate.parameter("x", x, like=mu)
+    log_std = _validate.parameter("log_std", log_std, like=mu)
+    noise_std = _validate.parameter("noise_std", noise_std, like=mu, positive=True)
+    _validate.broadcastable(("x", "mu", "log_std", "noise_std"), (x, mu, log_std, noise_std))
+    return x, mu, log_std, noise_std
+
+
+def elbo(x, mu, log_std, noise_std=1.0) -> Tensor:
+    """The exact ELBO of q = N(mu, exp(log_std)^2) for the model of :func:`log_joint`.
+
+    ELBO = E_q[log p(x, z) - log q(z)]
+         = -log(2 pi noise_std^2) / 2 - ((x - mu)^2 + s^2) / (2 noise_std^2)     (likelihood)
+           - log(2 pi) / 2 - (mu^2 + s^2) / 2                                    (prior)
+           + log(2 pi e s^2) / 2                                                 (entropy of q)
+
+    with s = exp(log_std), from E_q[(x - z)^2] = (x - mu)^2 + s^2 and E_q[z^2] = mu^2 + s^2.
+    ELBO <= log p(x) = log N(x; 0, 1 + noise_std^2), with equality exactly at the posterior
+    (:func:`posterior`). Source: Kingma & Welling 2014, eq. (3); Blei, Kucukelbir & McAuliffe
+    2017, Section 2.2. Introduced in lecture 01.
+
+    Args:
+        x: the observation(s), any shape ``(...)``.
+        mu, log_std: q's mean and log standard deviation, shapes broadcasting with x.
+        noise_std: the likelihood's standard deviation, > 0.
+
+    Returns:
+        the ELBO, the broadcast shape ``(...)``.
+    """
+    x, mu, log_std, noise_std = _elbo_args(x, mu, log_std, noise_std)
+    var_q = torch.exp(2 * log_std)
+    likelihood = -0.5 * torch.log(2 * math.pi * noise_std**2) - ((x - mu) ** 2 + var_q) / (2 * noise_std**2)
+    prior = -0.5 * math.log(2 * math.pi) - (mu**2 + var_q) / 2
+    entropy = 0.5 * math.log(2 * math.pi * math.e) + log_std
+    return likelihood + prior + entropy
+
+
+def elbo_gradient(x, mu, log_std, noise_std=1.0) -> tuple[Tensor, Tensor]:
+    """The exact gradient of :func:`elbo` with respect to q's parameters (mu, log_std).
+
+    d ELBO / d mu      = (x - mu) / noise_std^2 - mu
+    d ELBO / d log_std = 1 - s^2 (1 + 1 / noise_std^2),   s = exp(log_std)
+
+    Both vanish at the posterior mean x / (1 + noise_std^2) and variance
+    noise_std^2 / (1 + noise_std^2). Introduced in lecture 01 (the ELBO-gradient check).
+
+    Returns:
+        ``(d_mu, d_log_std)``, each of the broadcast shape of the arguments.
+    """
+    x, mu, log_std, noise_std = _elbo_args(x, mu, log_std, noise_std)
+    d_mu = (x - mu) / noise_std**2 - mu
+    d_log_std = 1 - torch.exp(2 * log_std) * (1 + 1 / noise_std**2)
+    return d_mu, d_log_std
+
+
+def posterior(x, noise_std=1.0) -> tuple[Tensor, Tensor]:
+    """The exact posterior p(z | x) = N(x / (1 + noise_std^2), noise_std^2 / (1 + noise_std^2)).
+
+    Bayes' rule for a Gaussian prior N(0, 1) and likelihood N(x; z, noise_std^2) (Bishop 2006,
+    Eq. 2.116). Returns ``(mean, std)``, shapes of x. Introduced in lecture 01.
+    """
+    x = _validate.parameter("x", x)
+    noise_std = _validate.parameter("noise_std", noise_std, like=x, positive=True)
+    var = noise_std**2 / (1 + noise_std**2)
+    return x / (1 + noise_std**2), torch.sqrt(var) * torch.ones_like(x)
+
+
+def log_evidence(x, noise_std=1.0) -> Tensor:
+    """log p(x) = log N(x; 0, 1 + noise_std^2), the marginal likelihood of :func:`log_joint`.
+
+    The upper bound that :func:`elbo` reaches at the posterior. Introduced in lecture 01.
+    """
+    x = _validate.parameter("x", x)
+    noise_std = _validate.parameter("noise_std", noise_std, like=x, positive=True)
+    var = 1 + noise_std**2
+    return -0.5 * torch.log(2 * math.pi * var) - x**2 / (2 * var)
