@@ -196,6 +196,7 @@ def wood_w(
         ``w = proposal_w(eps, kappa, d)`` carries the pathwise gradient in kappa (g_rep only).
     """
     kappa, d = _kappa(kappa), _dimension(d)
+    generator = torch.default_generator if generator is None else generator
     shape = _validate.noise_shape(_validate.sample_shape_tuple(sample_shape), kappa.shape)
     k = kappa.detach().expand(shape).to(torch.float64)
     b, x0, c = _envelope(k, d)
@@ -209,8 +210,7 @@ def wood_w(
             break
         proposals += n
         # Beta(a, a) as a ratio of Gammas, so that the generator seeds it (torch's Beta takes none)
-        g1 = torch._standard_gamma(half[todo]) if generator is None else _gamma(half[todo], generator)
-        g2 = torch._standard_gamma(half[todo]) if generator is None else _gamma(half[todo], generator)
+        g1, g2 = _gamma(half[todo], generator), _gamma(half[todo], generator)
         e = g1 / (g1 + g2)
         w = (1 - (1 + b[todo]) * e) / (1 - (1 - b[todo]) * e)
         u = torch.rand(n, dtype=torch.float64, generator=generator)
