@@ -22,7 +22,7 @@ The KL term is exact: ``torch.distributions.kl_divergence`` between two Dirichle
     KL = log Gamma(sum alpha) - sum log Gamma(alpha_k) - log Gamma(K alpha_0) + K log Gamma(alpha_0)
          + sum_k (alpha_k - alpha_0) (psi(alpha_k) - psi(sum alpha)).
 
-Component collapsing (Joo et al. 2020, section 3): a Gaussian VAE with more latent dimensions
+Component collapsing (Joo et al. 2020): a Gaussian VAE with more latent dimensions
 than it needs switches some off: their posterior equals the prior for every x (their KL is ~0),
 so the decoder receives pure noise there and learns to ignore it, driving that dimension's
 decoder weights (a column of the first decoder layer) to zero: **decoder-weight collapsing**.

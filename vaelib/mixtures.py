@@ -66,7 +66,7 @@ def gaussian_mixture_elbo(
     """The ELBO of a Gaussian-mixture latent with the component c summed out exactly.
 
     ELBO = sum_c q_c [ mean_s log p(x | z_cs) - KL(q(z|x,c) || p(z|c)) ] - KL(q(c|x) || p(c)),
-    z_cs = q_mu_c + exp(q_log_var_c / 2) * eps_cs (Dilokthanakul et al. 2016, eq. 4-6).
+    z_cs = q_mu_c + exp(q_log_var_c / 2) * eps_cs (Dilokthanakul et al. 2016).
 
     Args:
         log_likelihood: z of shape ``(S, B, C, K)`` -> log p(x | z) of shape ``(S, B, C)`` (the

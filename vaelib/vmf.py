@@ -10,7 +10,7 @@ first kind). Its one hard coordinate is w = mu^T z in [-1, 1], with marginal den
     f(w; kappa) = exp(kappa w) (1 - w^2)^{(d-3)/2} / N_d(kappa),
     N_d(kappa) = sqrt(pi) Gamma((d-1)/2) (2/kappa)^{d/2-1} I_{d/2-1}(kappa),
 
-and mean E[w] = A_d(kappa) = I_{d/2}(kappa) / I_{d/2-1}(kappa) (Mardia & Jupp 2000, section 9.3).
+and mean E[w] = A_d(kappa) = I_{d/2}(kappa) / I_{d/2-1}(kappa) (Mardia & Jupp 2000, chapter 9).
 Given w, z = w mu + sqrt(1 - w^2) v with v uniform on the unit sphere orthogonal to mu.
 
 **Wood's algorithm** (Wood 1994) draws w by rejection: with
@@ -18,7 +18,7 @@ b = (d-1) / (2 kappa + sqrt(4 kappa^2 + (d-1)^2)), x0 = (1-b)/(1+b), c = kappa x
 propose eps ~ Beta((d-1)/2, (d-1)/2), w = h(eps, kappa) = (1 - (1+b) eps) / (1 - (1-b) eps),
 and accept when kappa w + (d-1) log(1 - x0 w) - c >= log u, u ~ U(0, 1).
 
-**Its gradient** (Naesseth et al. 2017; Davidson et al. 2018, section 3.2 and appendix). The
+**Its gradient** (Naesseth et al. 2017; Davidson et al. 2018). The
 accepted eps has density pi(eps; kappa) = f(h(eps, kappa); kappa) |dh/deps|, which depends on
 kappa: which proposals survive changes with kappa. Hence
 
@@ -149,7 +149,7 @@ def kl_to_uniform(kappa, d: int) -> Tensor:
     """KL(vMF(mu, kappa) || Uniform(S^{d-1})) = kappa A_d(kappa) + log C_d(kappa) + log |S^{d-1}|.
 
     |S^{d-1}| = 2 pi^{d/2} / Gamma(d/2) is the sphere's surface area; the KL does not depend on mu
-    (Davidson et al. 2018, section 3.3). No gradient (Bessel functions from scipy).
+    (Davidson et al. 2018). No gradient (Bessel functions from scipy).
     """
     kappa, d = _kappa(kappa), _dimension(d)
     log_area = math.log(2) + (d / 2) * math.log(math.pi) - math.lgamma(d / 2)
@@ -259,7 +259,7 @@ def sample(
 
     z' = (w, sqrt(1 - w^2) v) in coordinates where e_1 is the mean direction (v uniform on
     S^{d-2}), then z = H z' with H = I - 2 r r^T / (r^T r), r = e_1 - mu, the reflection that
-    maps e_1 to mu (Davidson et al. 2018, algorithm 1). Differentiable in mu (through H) and in
+    maps e_1 to mu (as in Davidson et al. 2018). Differentiable in mu (through H) and in
     kappa (through w, the pathwise part g_rep only).
 
     Args:
