@@ -7,7 +7,7 @@ ELBO over the variational parameters *and* the model parameters theta = (W, b, s
                   = 1/N sum_n [log p_theta(x_n) - KL(q_n || p_theta(z | x_n))],
 
 so the model is free to move towards parameters whose posterior the family of q fits well
-(Cremer, Li & Duvenaud 2018, Sec. 5.2: "the decoder adapts to the encoder"). This module trains
+(Cremer, Li & Duvenaud 2018: the generative model "accommodates" the choice of approximation). This module trains
 probabilistic PCA (the linear-Gaussian model with isotropic noise, whose maximum-likelihood
 solution is known in closed form: Tipping & Bishop 1999) three ways:
 
