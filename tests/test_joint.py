@@ -8,6 +8,7 @@ from torch.distributions import MultivariateNormal
 
 from vaelib import joint, meanfield
 from vaelib.linear_gaussian import LinearGaussianModel
+from vaelib.train import CosineDecay, fit
 
 D, K = 6, 2
 
@@ -193,11 +194,11 @@ def test_joint_loss_is_the_closed_form_negative_elbo(data):
     assert not learned.W.requires_grad and torch.allclose(learned.noise_var, start_model().noise_var)
 
 
-def test_train_joint_with_linear_encoder_reaches_maximum_likelihood(data):
+def test_fit_trains_model_and_linear_encoder_to_maximum_likelihood(data):
     _, x = data
     torch.manual_seed(1)
     j = joint.JointLinearGaussian(start_model(), meanfield.GaussianEncoder(D, K, (), family="full"))
-    losses = joint.train_joint(j, x, steps=500, lr=0.1)
+    losses = fit(j, x, epochs=500, batch_size=len(x), lr=0.1, lr_schedule=CosineDecay(500), progress=False, device="cpu").loss
     assert losses[-1] < losses[0]
     ml = joint.ppca_maximum_likelihood(x, K)
     learned = j.learned_model()
@@ -205,15 +206,11 @@ def test_train_joint_with_linear_encoder_reaches_maximum_likelihood(data):
     assert (learned.log_marginal(x) - j.elbo(x)).mean() < 5e-3  # the encoder is (nearly) exact
 
 
-def test_train_joint_minibatches_and_errors(data):
+def test_fit_trains_joint_in_minibatches_and_errors(data):
     _, x = data
     j = joint.JointLinearGaussian(start_model(), meanfield.GaussianEncoder(D, K, ()))
-    losses = joint.train_joint(j, x, steps=30, lr=0.05, batch_size=64, generator=torch.Generator().manual_seed(0))
+    losses = fit(j, x, epochs=30, batch_size=64, lr=0.05, seed=0, progress=False, device="cpu").loss
     assert len(losses) == 30 and all(math.isfinite(v) for v in losses)
-    with pytest.raises(ValueError, match="steps must be"):
-        joint.train_joint(j, x, steps=0, lr=0.1)
-    with pytest.raises(ValueError, match="lr must be"):
-        joint.train_joint(j, x, steps=1, lr=-1.0)
     with pytest.raises(TypeError, match="init must be a LinearGaussianModel"):
         joint.JointLinearGaussian("model", meanfield.GaussianEncoder(D, K, ()))
     with pytest.raises(TypeError, match="encoder must be an nn.Module"):

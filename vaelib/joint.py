@@ -14,7 +14,7 @@ solution is known in closed form: Tipping & Bishop 1999) three ways:
 - :func:`ppca_maximum_likelihood`: the exact maximum of log p_theta(x), the reference;
 - :func:`variational_em`: per-point VI, free (mu_n, L_n) for every training point, alternated
   with model updates (coordinate ascent on the ELBO; with the exact posterior it is EM);
-- :class:`JointLinearGaussian` + :func:`train_joint`: an amortized encoder trained jointly with
+- :class:`JointLinearGaussian` (trained by :func:`vaelib.train.fit`, like every model of the course): an amortized encoder trained jointly with
   the model by gradient ascent on the ELBO, as in a VAE.
 
 Sources: Tipping & Bishop (1999), "Probabilistic principal component analysis", JRSS B 61(3),
@@ -45,7 +45,6 @@ __all__ = [
     "variational_em",
     "JointLoss",
     "JointLinearGaussian",
-    "train_joint",
     "posterior_correlation",
 ]
 
@@ -369,59 +368,3 @@ class JointLinearGaussian(nn.Module):
         """The ELBO of every point under the current model and encoder, shape (B,) (no gradient)."""
         with torch.no_grad():
             return self.learned_model().elbo(x, *self.encoder(x))
-
-
-def train_joint(
-    joint: JointLinearGaussian,
-    x: Tensor,
-    *,
-    steps: int,
-    lr: float,
-    batch_size: int | None = None,
-    generator: torch.Generator | None = None,
-) -> list[float]:
-    """Adam on joint.loss over model and encoder together, with a cosine decay of the rate to 0.
-
-    Its own loop rather than :func:`vaelib.train.fit`, on this version of fit: fit takes pixel
-    data in [0, 1] and computes in float32, while these data are real-valued and the gaps measured
-    on them are hundredths of a nat, which need float64. ``joint`` keeps fit's model contract
-    (``loss(x, beta) -> (loss, recon, kl)``), so once fit accepts real-valued float64 data it
-    trains ``joint`` unchanged.
-
-    Args:
-        joint: the model and encoder.
-        x: training data, shape (N, D), in the model's dtype.
-        steps: the number of Adam steps, >= 1.
-        lr: the initial learning rate, > 0.
-        batch_size: points per step (default: all N, i.e. full-batch gradient ascent).
-        generator: the random number generator for the minibatches.
-
-    Returns:
-        the training loss (mean negative ELBO of the batch) at every step, a list of floats.
-
-    Introduced in lecture 04.
-    """
-    x = _data("x", x)
-    steps = _validate.positive_int("steps", steps)
-    lr = _validate.positive_number("lr", lr)
-    N = x.shape[0]
-    batch_size = N if batch_size is None else min(_validate.positive_int("batch_size", batch_size), N)
-    optimizer = torch.optim.Adam(joint.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-    losses: list[float] = []
-    order, position = torch.randperm(N, generator=generator), 0
-    for _ in range(steps):
-        if batch_size == N:
-            batch = x
-        else:
-            if position + batch_size > N:
-                order, position = torch.randperm(N, generator=generator), 0
-            batch = x[order[position : position + batch_size]]  # (batch_size, D)
-            position += batch_size
-        loss = joint.loss(batch).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        losses.append(loss.item())
-    return losses
