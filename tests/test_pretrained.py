@@ -64,6 +64,6 @@ def test_the_shipped_weights_load_and_match_their_manifest():
         pytest.fail("vaelib/weights/manifest.json is missing: run `python -m vaelib.pretrained --retrain`")
     assert all(pretrained.verify().values())
     total = sum(f.stat().st_size for f in pretrained.WEIGHTS_DIR.iterdir())
-    assert total < 1_500_000  # small enough to ship in the package
+    assert total < 2_000_000  # small enough to ship in the package (1.7 MB: two 2-d models in float16 and the judge)
     for name in ("judge", "ae2", "vae2"):
         pretrained.load(name)

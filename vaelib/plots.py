@@ -365,8 +365,7 @@ def kl_bars(kl_dims: Mapping[str, object], activity: Mapping[str, object] | None
         axes[-1, i].set_xlabel("latent dimension (sorted by KL)")
     axes[0, 0].set_ylabel("KL$_k$ (nats)")
     if activity is not None:
-        axes[1, 0].set_ylabel("Var$_x(\\mu_k)$")
-        axes[1, 0].text(0.98, 0.95, f"active if > {threshold:g} (dotted)", transform=axes[1, 0].transAxes, ha="right", va="top", fontsize=7)
+        axes[1, 0].set_ylabel(f"Var$_x(\\mu_k)$\n(active if > {threshold:g}: dotted)")
     fig.kl_axes = list(axes[0])
     fig.activity_axes = list(axes[1]) if activity is not None else []
     fig.tight_layout()
