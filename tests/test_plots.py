@@ -118,12 +118,35 @@ def test_training_curves_draw_train_and_validation_lines():
         plots.training_curves([1, 2])
 
 
-def test_kl_bars_sort_each_model_and_draw_the_threshold():
-    fig = plots.kl_bars({"beta=1": torch.tensor([0.1, 2.0, 0.0]), "beta=4": torch.tensor([0.5, 0.0, 0.0])})
-    assert len(fig.axes) == 2
-    heights = [p.get_height() for p in fig.axes[0].patches]
+def test_kl_bars_sort_each_model_and_put_the_threshold_on_the_activity_row_only():
+    kl = {"beta=1": torch.tensor([0.1, 2.0, 0.0]), "beta=4": torch.tensor([0.5, 0.0, 0.0])}
+    fig = plots.kl_bars(kl)
+    assert len(fig.axes) == 2 and fig.activity_axes == []
+    heights = [p.get_height() for p in fig.kl_axes[0].patches]
     assert heights == pytest.approx([2.0, 0.1, 0.0])
-    assert fig.axes[0].get_lines()[0].get_ydata()[0] == 0.01
+    assert all(len(ax.get_lines()) == 0 for ax in fig.kl_axes)  # no threshold is defined on the KL
+    activity = {"beta=1": torch.tensor([0.5, 0.9, 0.001]), "beta=4": torch.tensor([0.2, 0.0, 0.0])}
+    fig = plots.kl_bars(kl, activity)
+    assert len(fig.axes) == 4 and all(len(ax.get_lines()) == 0 for ax in fig.kl_axes)
+    # the activity bars follow the KL order of the dimensions: [2.0, 0.1, 0.0] -> dims 1, 0, 2
+    assert [p.get_height() for p in fig.activity_axes[0].patches] == pytest.approx([0.9, 0.5, 0.001])
+    assert [tuple(line.get_ydata()) for line in fig.activity_axes[0].get_lines()] == [(0.01, 0.01)]
+    with pytest.raises(ValueError, match="same names"):
+        plots.kl_bars(kl, {"beta=1": activity["beta=1"]})
+
+
+def test_interpolation_strip_writes_the_judges_verdict_under_each_decode():
+    from vaelib.judge import DigitJudge, judge_images
+
+    torch.manual_seed(0)
+    models = {"AE": Autoencoder(784, 2, [8]), "VAE": VAE(784, 2, [8])}
+    judge = DigitJudge().eval()
+    x = torch.rand(2, 784)
+    fig = plots.interpolation_strip(models, x[0], x[1], steps=5, judge=judge)
+    verdict = judge_images(judge, fig.paths["VAE"][1])
+    assert torch.equal(fig.verdicts["VAE"].digit, verdict.digit)
+    texts = [t.get_text() for t in fig.axes[1].texts]
+    assert len(texts) == 5 and texts[0].startswith(str(int(verdict.digit[0])))
 
 
 def test_bound_vs_k_uses_a_log_axis_and_draws_the_elbo():

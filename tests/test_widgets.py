@@ -36,7 +36,8 @@ def setting():
 
 
 def _png(data: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(data)))
+    image = Image.open(io.BytesIO(data))
+    return np.asarray(image.convert("RGB") if image.mode == "P" else image)
 
 
 @pytest.mark.parametrize("shape", [(5, 7), (4, 6, 3)])
@@ -45,6 +46,15 @@ def test_png_encoder_round_trips_through_pillow(shape):
     assert np.array_equal(_png(widgets.png_bytes(image)), image)
     with pytest.raises(ValueError, match=r"\(H, W\) or \(H, W, 3\)"):
         widgets.png_bytes(np.zeros((2, 2, 4), dtype=np.uint8))
+
+
+def test_png_encoder_writes_indexed_colour():
+    rng = np.random.default_rng(0)
+    palette = rng.integers(0, 256, size=(256, 3), dtype=np.uint8)
+    index = rng.integers(0, 256, size=(5, 7), dtype=np.uint8)
+    assert np.array_equal(_png(widgets.png_bytes(index, palette)), palette[index])
+    with pytest.raises(ValueError, match="indexed image"):
+        widgets.png_bytes(index, palette[:10])
 
 
 def test_interpolation_explorer_starts_at_the_first_2_and_the_first_9(setting):
@@ -75,9 +85,10 @@ def test_moving_the_slider_moves_the_marker_along_the_path_and_changes_the_decod
         assert not np.allclose(ex.images[name], before[name])
         assert not np.allclose(ex.marker_pixels[name], pixels_before[name])
     assert ex.decode_image.value != png_before
-    shown = _png(ex.decode_image.value)  # AE | gap | VAE, each 4x upscaled
-    assert shown.shape == (112, 112 + 8 + 112)
-    vae_shown = shown[:, 120:][::4, ::4] / 255.0
+    shown = _png(ex.decode_image.value)  # AE | gap | VAE, each 8x upscaled (shown at 4x on a 2x screen)
+    assert shown.shape == (224, 224 + 16 + 224)
+    assert (ex.decode_image.width, ex.decode_image.height) == ("232", "112")  # CSS pixels: half the PNG's
+    vae_shown = shown[:, 240:][::8, ::8] / 255.0
     assert np.allclose(vae_shown, ex.images["VAE"], atol=1 / 255)
 
 
@@ -151,7 +162,7 @@ def test_latent_plane_explorer_decodes_the_chosen_point(setting):
     expected = vae.decode_mean(torch.tensor([[2.0, -1.0]]))[0].detach().reshape(28, 28).numpy()
     assert np.allclose(ex.image, expected, atol=1e-6) and not np.allclose(ex.image, before)
     assert ex.marker_pixels[1] > pixels[1] and ex.marker_pixels[0] > pixels[0]  # right and down
-    assert _png(ex.decode_image.value).shape == (224, 224)
+    assert _png(ex.decode_image.value).shape == (448, 448) and ex.decode_image.width == "224"
     assert statistics.median(ex.redraw_times_ms) < 100
     assert repr(ex) == "LatentPlaneExplorer(z1=2.00, z2=-1.00)"
     fig = ex.figure()
@@ -164,3 +175,33 @@ def test_latent_plane_explorer_without_data_uses_the_prior_window(setting):
     assert ex.extent == (-3.0, 3.0, -3.0, 3.0) and ex.z1.min == -3.0
     with pytest.raises(ValueError, match="min < max"):
         widgets.latent_plane_explorer(vae, extent=(1, 0, 0, 1))
+
+
+def test_articles_and_the_judges_verdict_in_the_explorer(setting):
+    from vaelib.judge import DigitJudge, judge_images
+
+    ae, vae, x, y = setting
+    assert widgets.a_digit(8) == "an 8" and widgets.a_digit(2) == "a 2"
+    y8 = y.clone()
+    y8[y8 == 9] = 8
+    torch.manual_seed(0)
+    judge = DigitJudge().eval()
+    ex = widgets.interpolation_explorer(ae, vae, x, y8, digit_a=2, digit_b=8, judge=judge)
+    assert "(an 8)" in repr(ex) and "to an 8" in ex.title.value
+    ex.slider.value = 0.4
+    verdict = judge_images(judge, torch.as_tensor(np.stack([ex.images["AE"].reshape(-1), ex.images["VAE"].reshape(-1)])))
+    assert ex.verdicts["VAE"] == (int(verdict.digit[1]), pytest.approx(float(verdict.confidence[1])))
+    assert f"judge: {ex.verdicts['AE'][0]}" in ex.verdict.value
+    assert "judge:" in ex.figure().axes[0].get_title()
+
+
+def test_the_static_figures_are_pixel_exact_at_half_the_png_size(setting):
+    ae, vae, x, y = setting
+    ex = widgets.interpolation_explorer(ae, vae, x, y)
+    fig = ex.figure()
+    scatter = fig.axes[1].images[0].get_array()
+    width_px = fig.axes[1].get_window_extent().width  # drawn size at the figure's dpi
+    assert width_px == pytest.approx(scatter.shape[1] / 2, abs=1)
+    plane = widgets.latent_plane_explorer(vae, x, y)
+    fig = plane.figure()
+    assert fig.axes[0].get_window_extent().width == pytest.approx(224, abs=1)  # the decode at 8x, like the widget

@@ -234,6 +234,7 @@ def interpolation_strip(
     steps: int = 10,
     image_shape: tuple[int, int] = (28, 28),
     title: str | None = None,
+    judge=None,
 ) -> Figure:
     """Decode the straight latent path between two images, one row per model.
 
@@ -244,16 +245,20 @@ def interpolation_strip(
         models: ``{"AE": ae, "VAE": vae}``: models with ``embed`` and ``decode_mean``.
         x_a, x_b: the two images, shape ``(H*W,)``.
         steps: points on the path (ends included).
+        judge: a :class:`vaelib.judge.DigitJudge`, or None; if given, the judge's digit and
+            confidence are written under each decode (grey when the confidence is below 0.9).
 
     Returns:
-        the Figure, one axes per model; ``fig.paths[name]`` is ``(z, x_hat)`` of that row.
+        the Figure, one axes per model; ``fig.paths[name]`` is ``(z, x_hat)`` of that row, and
+        with a judge ``fig.verdicts[name]`` is its :class:`vaelib.judge.Verdict` on the decodes.
     """
     from vaelib.models import latent_path
 
     x_a = torch.as_tensor(_check_images(x_a, image_shape)[0])
     x_b = torch.as_tensor(_check_images(x_b, image_shape)[0])
-    fig, axes = plt.subplots(len(models), 1, figsize=(0.55 * (steps + 3), 0.75 * len(models) + (0.3 if title else 0)), squeeze=False)
-    fig.paths = {}
+    row_height = 0.75 + (0.2 if judge is not None else 0)
+    fig, axes = plt.subplots(len(models), 1, figsize=(0.55 * (steps + 3), row_height * len(models) + (0.3 if title else 0)), squeeze=False)
+    fig.paths, fig.verdicts = {}, {}
     h, w = image_shape
     gap = np.ones((h, 4), dtype=np.float32)
     for ax, (name, model) in zip(axes[:, 0], models.items()):
@@ -269,8 +274,18 @@ def interpolation_strip(
         ax.set_ylabel(name, rotation=0, ha="right", va="center")
         for side in ("left", "bottom", "top", "right"):
             ax.spines[side].set_visible(False)
+        if judge is not None:
+            from vaelib.judge import judge_images
+
+            verdict = judge_images(judge, x_hat.reshape(len(x_hat), -1).cpu())
+            fig.verdicts[name] = verdict
+            for j, (d, c) in enumerate(zip(verdict.digit.tolist(), verdict.confidence.tolist())):
+                ax.text(w + 4 + j * (w + 1) + w / 2, h + 0.5, f"{d} {c:.2f}".replace("0.", "."), ha="center", va="top",
+                        fontsize=6.5, color="black" if c >= 0.9 else "0.55")
     if title:
         axes[0, 0].set_title(title)
+    if judge is not None:
+        fig.text(0.01, 0.0, "under each decode: the judge's digit and confidence (grey: below 0.9)", fontsize=6.5, color="0.4")
     return fig
 
 
@@ -312,26 +327,47 @@ def training_curves(histories, *, keys: Sequence[str] = ("loss", "recon", "kl"))
     return fig
 
 
-def kl_bars(kl_dims: Mapping[str, object], *, threshold: float | None = 0.01) -> Figure:
-    """Per-dimension KL of several models, sorted from largest to smallest, one panel each.
+def kl_bars(kl_dims: Mapping[str, object], activity: Mapping[str, object] | None = None, *, threshold: float = 0.01) -> Figure:
+    """Per-dimension KL of several models (top row) and, optionally, each dimension's activity (bottom row).
+
+    The KL row shows KL_k = E_x KL(q(z_k | x) || N(0, 1)), sorted from largest to smallest; it
+    has no threshold line, because no threshold is defined on it. The activity row shows, in the
+    same order of dimensions, A_k = Var_x(mu_k(x)), the statistic of the active-unit test
+    (Burda et al. 2016, Section 5.2), with its threshold (0.01) as a dotted line.
 
     Args:
         kl_dims: ``{"name": tensor (K,)}`` from :func:`vaelib.objectives.kl_per_dimension`.
-        threshold: draw this level as a dotted line (None: no line).
+        activity: ``{"name": tensor (K,)}``, e.g. ``objectives.active_units(model, x).variance``,
+            with the same names, or None for the KL row alone.
+        threshold: the active-unit threshold drawn on the activity row.
 
     Returns:
-        the Figure; ``fig.axes[i].patches`` are the bars of the i-th model.
+        the Figure; ``fig.kl_axes[i].patches`` are the KL bars of the i-th model and
+        ``fig.activity_axes[i]`` (if ``activity``) its activity bars with the threshold line.
     """
-    fig, axes = plt.subplots(1, len(kl_dims), figsize=(2.6 * len(kl_dims), 2.4), squeeze=False, sharey=True)
-    for ax, (name, kl) in zip(axes[0], kl_dims.items()):
-        kl = np.sort(_numpy(kl))[::-1]
-        ax.bar(np.arange(len(kl)), kl, color="C0", width=0.8)
-        if threshold is not None:
-            ax.axhline(threshold, color="0.3", ls=":", lw=1)
+    if activity is not None and list(activity) != list(kl_dims):
+        raise ValueError(f"activity must have the same names as kl_dims, {list(kl_dims)}; got {list(activity)}.")
+    rows = 1 if activity is None else 2
+    fig, axes = plt.subplots(rows, len(kl_dims), figsize=(2.6 * len(kl_dims), 2.2 * rows + 0.2), squeeze=False, sharey="row")
+    for i, (name, kl) in enumerate(kl_dims.items()):
+        kl = _numpy(kl)
+        order = np.argsort(-kl, kind="stable")
+        ax = axes[0, i]
+        ax.bar(np.arange(len(kl)), kl[order], color="C0", width=0.8)
         ax.set_yscale("symlog", linthresh=1e-2)
         ax.set_title(name, fontsize=9)
-        ax.set_xlabel("latent dimension (sorted)")
-    axes[0, 0].set_ylabel("KL per dimension (nats)")
+        if activity is not None:
+            a = _numpy(activity[name])[order]
+            ax2 = axes[1, i]
+            ax2.bar(np.arange(len(a)), a, color=["C2" if v > threshold else "0.6" for v in a], width=0.8)
+            ax2.axhline(threshold, color="0.2", ls=":", lw=1.2)
+            ax2.set_yscale("symlog", linthresh=1e-3)
+        axes[-1, i].set_xlabel("latent dimension (sorted by KL)")
+    axes[0, 0].set_ylabel("KL$_k$ (nats)")
+    if activity is not None:
+        axes[1, 0].set_ylabel(f"Var$_x(\\mu_k)$\n(active if > {threshold:g}: dotted)")
+    fig.kl_axes = list(axes[0])
+    fig.activity_axes = list(axes[1]) if activity is not None else []
     fig.tight_layout()
     return fig
 

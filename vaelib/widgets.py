@@ -33,11 +33,15 @@ import torch
 
 from vaelib import plots
 
-__all__ = ["interpolation_explorer", "latent_plane_explorer", "InterpolationExplorer", "LatentPlaneExplorer", "png_bytes"]
+__all__ = ["interpolation_explorer", "latent_plane_explorer", "InterpolationExplorer", "LatentPlaneExplorer", "png_bytes", "a_digit"]
 
-_SCALE = 4  # decoded 28x28 digits are shown at 4x (112x112 pixels)
+_SCALE = 4  # decoded 28x28 digits are shown at 4x (112x112 CSS pixels) ...
+_HIDPI = 2  # ... from PNGs with twice as many pixels per side, so a HiDPI (2x) screen shows them crisp
 _PATH_RGB = np.array([20, 20, 20], dtype=np.uint8)
 _END_RGB = {"a": np.array([214, 39, 40], dtype=np.uint8), "b": np.array([31, 119, 180], dtype=np.uint8)}
+# Scatters are sent as palette PNGs (one byte a pixel: a third of the bytes to compress per slider step).
+# The backgrounds share 249 colours; the last entries are reserved for what is painted on them.
+_INDEX = {"path": 249, "a": 250, "b": 251, "black": 252, "white": 253, "gap": 255}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -45,14 +49,20 @@ _END_RGB = {"a": np.array([214, 39, 40], dtype=np.uint8), "b": np.array([31, 119
 # ---------------------------------------------------------------------------------------------
 
 
-def png_bytes(image: np.ndarray) -> bytes:
+def png_bytes(image: np.ndarray, palette: np.ndarray | None = None) -> bytes:
     """Encode a uint8 grey ``(H, W)`` or RGB ``(H, W, 3)`` array as PNG (zlib level 1: fast).
 
-    A minimal encoder of the PNG specification (W3C, 2003): one IHDR, one IDAT, one IEND
-    chunk, filter type 0 on every row.
+    With ``palette`` (a uint8 ``(256, 3)`` array of RGB colours), a ``(H, W)`` array is read as
+    indices into it (an indexed-colour PNG). A minimal encoder of the PNG specification (W3C,
+    2003): one IHDR, (PLTE,) one IDAT, one IEND chunk, filter type 0 on every row.
     """
     image = np.ascontiguousarray(image, dtype=np.uint8)
-    if image.ndim == 2:
+    if palette is not None:
+        palette = np.ascontiguousarray(palette, dtype=np.uint8)
+        if image.ndim != 2 or palette.shape != (256, 3):
+            raise ValueError(f"an indexed image must have shape (H, W) and its palette (256, 3); got {image.shape}, {palette.shape}.")
+        color_type, channels = 3, 1
+    elif image.ndim == 2:
         color_type, channels = 0, 1
     elif image.ndim == 3 and image.shape[2] == 3:
         color_type, channels = 2, 3
@@ -66,11 +76,13 @@ def png_bytes(image: np.ndarray) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", w, h, 8, color_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw.tobytes(), 1)) + chunk(b"IEND", b"")
+    plte = chunk(b"PLTE", palette.tobytes()) if palette is not None else b""
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + plte + chunk(b"IDAT", zlib.compress(raw.tobytes(), 1))
+            + chunk(b"IEND", b""))
 
 
-def _gray_u8(x_hat: np.ndarray, shape: tuple[int, int], scale: int = _SCALE) -> np.ndarray:
-    """A flattened image in [0, 1] as an upscaled uint8 array (white digit on black)."""
+def _gray_u8(x_hat: np.ndarray, shape: tuple[int, int], scale: int = _SCALE * _HIDPI) -> np.ndarray:
+    """A flattened image in [0, 1] as an upscaled uint8 array (white digit on black), nearest-neighbour."""
     img = np.clip(x_hat.reshape(shape) * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return np.repeat(np.repeat(img, scale, axis=0), scale, axis=1)
 
@@ -78,13 +90,13 @@ def _gray_u8(x_hat: np.ndarray, shape: tuple[int, int], scale: int = _SCALE) -> 
 class _ScatterCanvas:
     """A latent scatter rendered once to RGB, with a map from latent coordinates to pixels."""
 
-    def __init__(self, z, y, extent, title: str, size_in: float = 2.6, dpi: int = 90):
+    def __init__(self, z, y, extent, title: str, size_in: float = 2.6, dpi: int = 90 * _HIDPI):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
         fig = Figure(figsize=(size_in, size_in), dpi=dpi)
         FigureCanvasAgg(fig)
-        ax = fig.add_axes((0.16, 0.14, 0.8, 0.76))
+        ax = fig.add_axes((0.22, 0.17, 0.73, 0.72))  # room for the tick labels and the axis labels
         if z is not None:
             z = plots._numpy(z)
             if y is None:
@@ -98,20 +110,20 @@ class _ScatterCanvas:
         ax.set_ylim(extent[2], extent[3])
         ax.set_title(title, fontsize=9)
         ax.tick_params(labelsize=7)
-        ax.set_xlabel("$z_1$", fontsize=8, labelpad=1)
-        ax.set_ylabel("$z_2$", fontsize=8, labelpad=1)
+        ax.set_xlabel("$z_1$", fontsize=8, labelpad=2)
+        ax.set_ylabel("$z_2$", fontsize=8, labelpad=2)
         fig.canvas.draw()
         self.background = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()  # (H, W, 3)
         self.height = self.background.shape[0]
         self._transform = ax.transData.frozen()
         bbox = ax.bbox
         self._clip = (bbox.x0, bbox.x1, bbox.y0, bbox.y1)
-        r = 5  # marker radius in pixels
+        r = 5 * _HIDPI  # marker radius in pixels
         yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
         d2 = yy**2 + xx**2
         self._disk = np.stack([yy[d2 <= r * r], xx[d2 <= r * r]], axis=1)
         self._ring = np.stack([yy[(d2 <= r * r) & (d2 > (r - 2) ** 2)], xx[(d2 <= r * r) & (d2 > (r - 2) ** 2)]], axis=1)
-        self._dot = self._disk[(self._disk**2).sum(1) <= 9]
+        self._dot = self._disk[(self._disk**2).sum(1) <= (3 * _HIDPI) ** 2]
 
     def to_pixels(self, z: np.ndarray) -> np.ndarray:
         """Latent points ``(N, 2)`` -> (row, col) pixel positions ``(N, 2)`` (may lie outside)."""
@@ -123,21 +135,48 @@ class _ScatterCanvas:
         ok = (pts[:, 0] >= 0) & (pts[:, 0] < img.shape[0]) & (pts[:, 1] >= 0) & (pts[:, 1] < img.shape[1])
         img[pts[ok, 0], pts[ok, 1]] = rgb
 
-    def draw(self, path: tuple[np.ndarray, np.ndarray] | None, marker: np.ndarray) -> np.ndarray:
-        """A copy of the background with the segment ``path = (z_a, z_b)`` and the marker painted."""
-        img = self.background.copy()
+    def draw_indexed(self, path: tuple[np.ndarray, np.ndarray] | None, marker: np.ndarray) -> np.ndarray:
+        """Palette indices ``(H, W)``: the background with the segment ``path = (z_a, z_b)`` and the marker painted.
+
+        Needs :func:`_share_palette` to have been called on this canvas.
+        """
+        img = self.background_index.copy()
         if path is not None:
             ends = self.to_pixels(np.stack(path))  # (2, 2)
             n = int(np.abs(ends[1] - ends[0]).max()) + 2
             line = ends[0] + np.linspace(0, 1, n)[:, None] * (ends[1] - ends[0])  # (n, 2)
-            for dr, dc in ((0, 0), (1, 0), (0, 1)):  # two pixels wide
-                self._paint(img, np.zeros(2), np.round(line).astype(int) + [dr, dc], _PATH_RGB)
-            self._paint(img, ends[0], self._dot, _END_RGB["a"])
-            self._paint(img, ends[1], self._dot, _END_RGB["b"])
+            for dr, dc in [(i, j) for i in range(_HIDPI + 1) for j in range(_HIDPI + 1) if i + j <= _HIDPI]:  # a line about 2 CSS px wide
+                self._paint(img, np.zeros(2), np.round(line).astype(int) + [dr, dc], _INDEX["path"])
+            self._paint(img, ends[0], self._dot, _INDEX["a"])
+            self._paint(img, ends[1], self._dot, _INDEX["b"])
         center = self.to_pixels(marker)[0]
-        self._paint(img, center, self._disk, (0, 0, 0))
-        self._paint(img, center, self._ring, (255, 255, 255))
+        self._paint(img, center, self._disk, _INDEX["black"])
+        self._paint(img, center, self._ring, _INDEX["white"])
         return img
+
+    def draw(self, path: tuple[np.ndarray, np.ndarray] | None, marker: np.ndarray) -> np.ndarray:
+        """The same picture as :meth:`draw_indexed`, as RGB ``(H, W, 3)``."""
+        return self.palette[self.draw_indexed(path, marker)]
+
+
+def _share_palette(canvases: Sequence[_ScatterCanvas]) -> np.ndarray:
+    """Quantize the canvases' backgrounds to one palette of 249 colours (plus the painted ones); return it."""
+    from PIL import Image
+
+    joint = np.concatenate([c.background for c in canvases], axis=1)  # (H, sum W, 3)
+    quantized = Image.fromarray(joint).quantize(colors=_INDEX["path"], method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    indices = np.asarray(quantized, dtype=np.uint8)
+    palette = np.full((256, 3), 255, dtype=np.uint8)
+    colours = np.array(quantized.getpalette()[: 3 * _INDEX["path"]], dtype=np.uint8).reshape(-1, 3)
+    palette[: len(colours)] = colours
+    palette[_INDEX["path"]], palette[_INDEX["a"]], palette[_INDEX["b"]] = _PATH_RGB, _END_RGB["a"], _END_RGB["b"]
+    palette[_INDEX["black"]], palette[_INDEX["white"]] = 0, 255
+    start = 0
+    for c in canvases:
+        w = c.background.shape[1]
+        c.background_index, c.palette = indices[:, start : start + w].copy(), palette
+        start += w
+    return palette
 
 
 def _model_device(model) -> torch.device:
@@ -176,6 +215,43 @@ def _side_by_side(images: Sequence[np.ndarray], gap: int = 8) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
+def _show(image_widget, array: np.ndarray, palette: np.ndarray | None = None) -> None:
+    """Put ``array`` (HiDPI pixels) into an ``Image`` widget, displayed at 1/_HIDPI of its pixel size."""
+    image_widget.value = png_bytes(array, palette)
+    image_widget.width = str(array.shape[1] // _HIDPI)
+    image_widget.height = str(array.shape[0] // _HIDPI)
+
+
+def a_digit(d: int) -> str:
+    """"a 2", "an 8": the digit with its indefinite article."""
+    return f"{'an' if int(d) == 8 else 'a'} {int(d)}"
+
+
+def _pixel_figure(panels: Sequence[tuple[np.ndarray, str]], title_px: int = 18):
+    """A matplotlib figure showing uint8 arrays (HiDPI pixels) one above the other, each under a title.
+
+    The figure is sized so that each array is drawn at 1/_HIDPI of its pixel size at the
+    figure's dpi: on a 2x screen (or a 2x-dpi figure) every pixel lands on one screen pixel.
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    dpi = float(matplotlib.rcParams["figure.dpi"])
+    width = max(a.shape[1] for a, _ in panels) / _HIDPI  # CSS pixels
+    height = sum(a.shape[0] / _HIDPI + title_px for a, _ in panels)
+    fig = plt.figure(figsize=(width / dpi, height / dpi))
+    top = height
+    for array, title in panels:
+        h, w = array.shape[0] / _HIDPI, array.shape[1] / _HIDPI
+        top -= title_px
+        ax = fig.add_axes(((width - w) / 2 / width, (top - h) / height, w / width, h / height))
+        ax.imshow(array, cmap="gray" if array.ndim == 2 else None, vmin=0, vmax=255, interpolation="antialiased")
+        ax.set_axis_off()
+        ax.set_title(title, fontsize=9, pad=3)
+        top -= h
+    return fig
+
+
 # ---------------------------------------------------------------------------------------------
 # The interpolation explorer
 # ---------------------------------------------------------------------------------------------
@@ -199,8 +275,10 @@ class InterpolationExplorer(widgets.VBox):
     """
 
     def __init__(self, ae, vae, x, y, *, digit_a: int, digit_b: int, index_a: int | None, index_b: int | None,
-                 labels: Sequence[str], scatter_points: int, image_shape):
+                 labels: Sequence[str], scatter_points: int, image_shape, judge=None):
         self.models = {labels[0]: ae, labels[1]: vae}
+        self.judge = judge
+        self.verdicts: dict = {}
         self.x = torch.as_tensor(x, dtype=torch.float32)
         self.y = plots._numpy(y).astype(int)
         self.image_shape = tuple(image_shape)
@@ -212,6 +290,7 @@ class InterpolationExplorer(widgets.VBox):
             name: _ScatterCanvas(z[shown], self.y[shown], plots.latent_extent(z), f"{name} latent space")
             for name, z in self._codes.items()
         }
+        self._palette = _share_palette(list(self._canvas.values()))
         classes = sorted(int(c) for c in np.unique(self.y))
         examples = {"a": 0, "b": 0}
         for end, index in (("a", index_a), ("b", index_b)):
@@ -244,10 +323,11 @@ class InterpolationExplorer(widgets.VBox):
         self.end_image = widgets.Image(format="png")
         self.scatter_image = widgets.Image(format="png")
         self.title = widgets.HTML()
+        self.verdict = widgets.HTML()
         names = list(self.models)
         size = self.image_shape[1] * _SCALE
         caption = widgets.HTML(
-            f"<div style='display:flex;gap:8px;font-size:12px'><div style='width:{size}px;text-align:center'>{names[0]}</div>"
+            f"<div style='display:flex;gap:{8}px;font-size:12px'><div style='width:{size}px;text-align:center'>{names[0]}</div>"
             f"<div style='width:{size}px;text-align:center'>{names[1]}</div></div>"
         )
         ends_style = "font-size:12px;text-align:center"
@@ -255,7 +335,7 @@ class InterpolationExplorer(widgets.VBox):
         images_row = widgets.HBox(
             [
                 widgets.VBox([widgets.HTML(f"<div style='{ends_style}'>start</div>"), self.start_image], layout=spaced()),
-                widgets.VBox([caption, self.decode_image], layout=spaced()),
+                widgets.VBox([caption, self.decode_image, self.verdict], layout=spaced()),
                 widgets.VBox([widgets.HTML(f"<div style='{ends_style}'>end</div>"), self.end_image]),
             ],
             layout=widgets.Layout(align_items="flex-end"),
@@ -293,18 +373,18 @@ class InterpolationExplorer(widgets.VBox):
                 raise ValueError(f"{name} must be a row of x, an integer in [0, {len(self.x) - 1}]; got {i!r}.")
         self.index_a, self.index_b = int(index_a), int(index_b)
         self.ends = {name: (z[self.index_a], z[self.index_b]) for name, z in self._codes.items()}
-        self.start_image.value = png_bytes(_gray_u8(self.x[self.index_a].numpy(), self.image_shape))
-        self.end_image.value = png_bytes(_gray_u8(self.x[self.index_b].numpy(), self.image_shape))
+        _show(self.start_image, _gray_u8(self.x[self.index_a].numpy(), self.image_shape))
+        _show(self.end_image, _gray_u8(self.x[self.index_b].numpy(), self.image_shape))
         self.title.value = (
-            f"<b>Straight latent path from a {self.y[self.index_a]} (x[{self.index_a}]) to a "
-            f"{self.y[self.index_b]} (x[{self.index_b}])</b>: move t; red dot = start, blue dot = end."
+            f"<b>Straight latent path from {a_digit(self.y[self.index_a])} (x[{self.index_a}]) to "
+            f"{a_digit(self.y[self.index_b])} (x[{self.index_b}])</b>: move t; red dot = start, blue dot = end."
         )
         self.redraw()
 
     def __repr__(self) -> str:
         a, b = self.models
-        return (f"InterpolationExplorer({a} vs {b}: from x[{self.index_a}] (a {self.y[self.index_a]}) to "
-                f"x[{self.index_b}] (a {self.y[self.index_b]}), t={self.t:.2f})")
+        return (f"InterpolationExplorer({a} vs {b}: from x[{self.index_a}] ({a_digit(self.y[self.index_a])}) to "
+                f"x[{self.index_b}] ({a_digit(self.y[self.index_b])}), t={self.t:.2f})")
 
     @property
     def t(self) -> float:
@@ -327,29 +407,38 @@ class InterpolationExplorer(widgets.VBox):
             self.marker[name] = z
             self.marker_pixels[name] = self._canvas[name].to_pixels(z)[0]
             decodes.append(_gray_u8(x_hat, self.image_shape))
-            scatters.append(self._canvas[name].draw((z_a, z_b), z))
-        self.decode_image.value = png_bytes(_side_by_side(decodes))
-        self.scatter_image.value = png_bytes(_side_by_side(scatters))
+            scatters.append(self._canvas[name].draw_indexed((z_a, z_b), z))
+        _show(self.decode_image, _side_by_side(decodes, gap=8 * _HIDPI))
+        _show(self.scatter_image, _side_by_side(scatters, gap=8 * _HIDPI), palette=self._palette)
+        if self.judge is not None:
+            self._judge_decodes()
         self.redraw_ms = (time.perf_counter() - start) * 1e3
         self.redraw_times_ms.append(self.redraw_ms)
 
-    def figure(self):
-        """A static matplotlib figure of what the explorer shows now (for a static render)."""
-        import matplotlib.pyplot as plt
+    def _judge_decodes(self) -> None:
+        from vaelib.judge import judge_images
 
+        names = list(self.images)
+        batch = torch.as_tensor(np.stack([self.images[n].reshape(-1) for n in names]))
+        verdict = judge_images(self.judge, batch)
+        self.verdicts = {n: (int(d), float(c)) for n, d, c in zip(names, verdict.digit, verdict.confidence)}
+        size = self.image_shape[1] * _SCALE
+        cells = "".join(f"<div style='width:{size}px;text-align:center'>judge: {d} ({c:.2f})</div>"
+                        for d, c in self.verdicts.values())
+        self.verdict.value = f"<div style='display:flex;gap:8px;font-size:11px;color:#444'>{cells}</div>"
+
+    def figure(self):
+        """A static matplotlib figure of what the explorer shows now (for a static render), pixel-exact."""
         strip = _side_by_side([_gray_u8(self.x[self.index_a].numpy(), self.image_shape)]
                               + [_gray_u8(im, self.image_shape) for im in self.images.values()]
-                              + [_gray_u8(self.x[self.index_b].numpy(), self.image_shape)], gap=12)
-        scatters = _side_by_side([self._canvas[n].draw(self.ends[n], self.marker[n]) for n in self.models])
-        fig, axes = plt.subplots(2, 1, figsize=(5.6, 4.6), gridspec_kw={"height_ratios": [1, 2]})
-        axes[0].imshow(strip, cmap="gray", vmin=0, vmax=255)
+                              + [_gray_u8(self.x[self.index_b].numpy(), self.image_shape)], gap=12 * _HIDPI)
+        scatters = _side_by_side([self._canvas[n].draw(self.ends[n], self.marker[n]) for n in self.models], gap=8 * _HIDPI)
         names = list(self.models)
-        axes[0].set_title(f"start  |  {names[0]}  |  {names[1]}  |  end    (t = {self.t:.2f})", fontsize=9)
-        axes[1].imshow(scatters)
-        for ax in axes:
-            ax.set_axis_off()
-        fig.tight_layout()
-        return fig
+        judged = ""
+        if self.verdicts:
+            judged = "   judge: " + ", ".join(f"{n} {d} ({c:.2f})" for n, (d, c) in self.verdicts.items())
+        return _pixel_figure([(strip, f"start | {names[0]} | {names[1]} | end   (t = {self.t:.2f}){judged}"),
+                              (scatters, "the path (red: start, blue: end) and the point at t")])
 
 
 def interpolation_explorer(
@@ -365,6 +454,7 @@ def interpolation_explorer(
     labels: Sequence[str] = ("AE", "VAE"),
     scatter_points: int = 1000,
     image_shape: tuple[int, int] = (28, 28),
+    judge=None,
 ) -> InterpolationExplorer:
     """An explorer of the straight latent path between two images, for two models side by side.
 
@@ -380,6 +470,8 @@ def interpolation_explorer(
         labels: the two models' names.
         scatter_points: how many points of ``x`` to draw in the scatters.
         image_shape: ``(H, W)``.
+        judge: a :class:`vaelib.judge.DigitJudge`, or None; if given, the explorer shows the judge's
+            digit and confidence under each decode (``explorer.verdicts``).
 
     Returns:
         an :class:`InterpolationExplorer` (an ``ipywidgets.VBox``): display it, or drive it
@@ -395,7 +487,7 @@ def interpolation_explorer(
     if len(labels) != 2:
         raise ValueError(f"labels must name the two models, e.g. ('AE', 'VAE'); got {labels!r}.")
     return InterpolationExplorer(ae, vae, x, y, digit_a=digit_a, digit_b=digit_b, index_a=index_a, index_b=index_b, labels=labels,
-                                 scatter_points=scatter_points, image_shape=image_shape)
+                                 scatter_points=scatter_points, image_shape=image_shape, judge=judge)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -430,6 +522,7 @@ class LatentPlaneExplorer(widgets.VBox):
             extent = plots.latent_extent(z) if z is not None else (-3.0, 3.0, -3.0, 3.0)
         self.extent = tuple(float(e) for e in extent)
         self._canvas = _ScatterCanvas(z, y, self.extent, f"{name} latent space")
+        self._palette = _share_palette([self._canvas])
         x0, x1, y0, y1 = self.extent
         step = (x1 - x0) / 100
         self.z1 = widgets.FloatSlider(value=(x0 + x1) / 2, min=x0, max=x1, step=step, description="z1", readout_format=".2f",
@@ -460,13 +553,21 @@ class LatentPlaneExplorer(widgets.VBox):
         """A static matplotlib figure of what the explorer shows now (for a static render)."""
         import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(1, 2, figsize=(4.6, 2.2), gridspec_kw={"width_ratios": [1, 1.6]})
-        axes[0].imshow(self.image, cmap="gray", vmin=0, vmax=1)
-        axes[0].set_title(f"decode of ({self.z1.value:.2f}, {self.z2.value:.2f})", fontsize=9)
-        axes[1].imshow(self._canvas.draw(None, self.marker))
-        for ax in axes:
+        import matplotlib
+
+        dpi = float(matplotlib.rcParams["figure.dpi"])
+        scatter = self._canvas.draw(None, self.marker)
+        sh, sw = scatter.shape[0] / _HIDPI, scatter.shape[1] / _HIDPI  # CSS pixels
+        size, gap, title = self.image_shape[1] * 2 * _SCALE, 16, 18  # the decode at 8x, like the widget
+        width, height = size + gap + sw, max(sh, size + title)
+        fig = plt.figure(figsize=(width / dpi, height / dpi))
+        ax0 = fig.add_axes((0, (height - title - size) / 2 / height, size / width, size / height))
+        ax0.imshow(self.image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax0.set_title(f"decode of ({self.z1.value:.2f}, {self.z2.value:.2f})", fontsize=9)
+        ax1 = fig.add_axes(((size + gap) / width, (height - sh) / 2 / height, sw / width, sh / height))
+        ax1.imshow(scatter, interpolation="antialiased")
+        for ax in (ax0, ax1):
             ax.set_axis_off()
-        fig.tight_layout()
         return fig
 
     def redraw(self) -> None:
@@ -477,8 +578,8 @@ class LatentPlaneExplorer(widgets.VBox):
         self.image = x_hat.reshape(self.image_shape)
         self.marker = z
         self.marker_pixels = self._canvas.to_pixels(z)[0]
-        self.decode_image.value = png_bytes(_gray_u8(x_hat, self.image_shape, scale=2 * _SCALE))
-        self.scatter_image.value = png_bytes(self._canvas.draw(None, z))
+        _show(self.decode_image, _gray_u8(x_hat, self.image_shape, scale=2 * _SCALE * _HIDPI))
+        _show(self.scatter_image, self._canvas.draw_indexed(None, z), palette=self._palette)
         self.redraw_ms = (time.perf_counter() - start) * 1e3
         self.redraw_times_ms.append(self.redraw_ms)
 
