@@ -108,9 +108,11 @@ def ensure_install_cell(nb: nbformat.NotebookNode, repo_url: str | None = None) 
             return changed
     first_code = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
     cell = nbformat.v4.new_code_cell(source, metadata={"tags": list(INSTALL_TAGS)})
-    cell.pop("id", None)
+    if (nb.nbformat, nb.nbformat_minor) < (4, 5):
+        cell.pop("id", None)  # cell ids came with nbformat 4.5
+    else:
+        cell["id"] = INSTALL_TAG  # a stable id: re-running never changes it
     nb.cells.insert(first_code, cell)
-    nbformat.validator.normalize(nb)  # give the new cell an id where the format wants one
     return True
 
 
@@ -216,12 +218,15 @@ def _output_texts(output: nbformat.NotebookNode) -> list[str]:
     return texts
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # terminal colours, as in IPython's tracebacks
+
+
 def absolute_paths(nb: nbformat.NotebookNode) -> list[str]:
     """``cell N: ...path...`` for every absolute path of a machine found in an output."""
     found = []
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
-            for text in _output_texts(out):
+            for text in (_ANSI.sub("", t) for t in _output_texts(out)):
                 for match in ABSOLUTE_PATH.finditer(text):
                     found.append(f"cell {i}: {text[match.start():match.start() + 60].splitlines()[0]!r}")
     return found
