@@ -26,13 +26,28 @@ def _describe(t: Tensor) -> str:
     return f"shape {tuple(t.shape)}, dtype {t.dtype}"
 
 
-def as_tensor(name: str, value, *, like: Tensor | None = None) -> Tensor:
-    """Return ``value`` as a floating tensor, or raise a TypeError naming ``name``."""
+def as_tensor(name: str, value, *, like: Tensor | None = None, cast: bool = False) -> Tensor:
+    """Return ``value`` as a floating tensor, or raise a TypeError naming ``name``.
+
+    Contract: a ``torch.Tensor``, a Python number, a (nested) list of numbers or a numpy array;
+    lists and arrays are converted (to ``like``'s dtype and device if given, else torch's
+    default dtype). Never a bool (``True`` is not a number here), ``None`` or a string. With
+    ``cast=True`` a floating tensor of another dtype than ``like``'s is converted to it (a
+    float64 array from ``torch.from_numpy`` fed to a float32 model).
+    """
+    if value is None or isinstance(value, (bool, str, bytes)) or _is_bool_array(value):
+        what = "None" if value is None else f"{type(value).__name__} {value!r}"[:60]
+        raise TypeError(
+            f"{name} must be a tensor (or a number, list or numpy array of numbers); got {what}. "
+            f"{_HINTS.get(type(value).__name__, 'Pass a torch.Tensor.')}"
+        )
     if isinstance(value, Tensor):
         t = value
     else:
+        dtype = like.dtype if like is not None else torch.get_default_dtype()
+        device = like.device if like is not None else None
         try:
-            t = torch.as_tensor(value, dtype=like.dtype if like is not None else torch.get_default_dtype())
+            t = torch.as_tensor(value, dtype=dtype, device=device)
         except (TypeError, ValueError, RuntimeError) as err:
             raise TypeError(
                 f"{name} must be a tensor or array-like of numbers; got {type(value).__name__}. "
@@ -43,7 +58,107 @@ def as_tensor(name: str, value, *, like: Tensor | None = None) -> Tensor:
             f"{name} must be a floating-point tensor; got {_describe(t)}. "
             f"Convert it first, e.g. {name}.float()."
         )
+    if cast and like is not None and t.dtype != like.dtype:
+        t = t.to(like.dtype)
     return t
+
+
+_HINTS = {
+    "bool": "Booleans are not numbers here: pass 1.0 or 0.0, or a float tensor.",
+    "NoneType": "Pass a torch.Tensor, e.g. torch.zeros(B, K).",
+    "str": "Convert the text to numbers first, e.g. torch.tensor([float(s)]).",
+}
+
+
+def _is_bool_array(value) -> bool:
+    dtype = getattr(value, "dtype", None)
+    return dtype is torch.bool or str(dtype) == "bool"
+
+
+def nonempty(name: str, t: Tensor) -> Tensor:
+    """Raise a ValueError if ``t`` has no elements (an empty batch gives NaN means)."""
+    if t.numel() == 0:
+        raise ValueError(
+            f"{name} is empty ({_describe(t)}); it needs at least one value. Check the slice or "
+            f"the filter that produced it (e.g. a batch of 0 rows)."
+        )
+    return t
+
+
+def real(name: str, value, *, like: Tensor | None = None, cast: bool = False, dims: int | None = None,
+         meaning: str = "") -> Tensor:
+    """The common tensor contract: floating, non-empty, finite, at least ``dims`` dimensions.
+
+    Every vaelib function that takes numbers calls this (or :func:`parameter`, the same with a
+    positivity option) on each tensor argument at its top: a bool, None, a string, an empty
+    tensor or a NaN/inf raises here, naming the argument.
+    """
+    t = as_tensor(name, value, like=like, cast=cast)
+    if dims is not None:
+        min_dims(name, t, dims, meaning)
+    nonempty(name, t)
+    return finite(name, t)
+
+
+def function(name: str, value, example: str):
+    """Raise a TypeError unless ``value`` is callable; ``example`` shows a valid one."""
+    if not callable(value):
+        raise TypeError(f"{name} must be a function, e.g. {example}; got {type(value).__name__} {value!r}"[:300])
+    return value
+
+
+def flag(name: str, value) -> bool:
+    """Raise a TypeError unless ``value`` is True or False (a string "yes" or 2 is refused)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False; got {type(value).__name__} {value!r}.")
+    return value
+
+
+def choice(name: str, value, options: Sequence[str], explain: str = "") -> str:
+    """Raise a ValueError unless ``value`` is one of ``options`` (``explain`` says what each means)."""
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name} must be one of {tuple(options)}; got {value!r}. {explain}".rstrip())
+    return value
+
+
+def generator(value, name: str = "generator") -> torch.Generator | None:
+    """``None``, a ``torch.Generator``, or an int seed (turned into a seeded CPU generator).
+
+    The one place where vaelib accepts a random-number source: ``generator=0`` is the same as
+    ``generator=torch.Generator().manual_seed(0)``.
+    """
+    if value is None or isinstance(value, torch.Generator):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) or _is_numpy_int(value):
+        if int(value) < 0:
+            raise ValueError(f"{name} as a seed must be an integer >= 0; got {value!r}.")
+        return torch.Generator().manual_seed(int(value))
+    raise TypeError(
+        f"{name} must be None, a torch.Generator or an int seed, e.g. "
+        f"{name}=torch.Generator().manual_seed(0) or {name}=0; got {type(value).__name__} {value!r}."
+    )
+
+
+def _is_numpy_int(value) -> bool:
+    return type(value).__module__ == "numpy" and hasattr(value, "dtype") and value.dtype.kind in "iu" \
+        and getattr(value, "ndim", 1) == 0
+
+
+_generator = generator  # for the helpers below, whose argument of the same name shadows it
+
+
+def seed(name: str, value) -> int:
+    """Raise a ValueError unless ``value`` is an integer >= 0 (a seed)."""
+    if _is_numpy_int(value):
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0 (a seed); got {value!r}.")
+    return value
+
+
+def randn(shape, like: Tensor, gen: torch.Generator | None) -> Tensor:
+    """Standard normal noise of ``shape`` on ``like``'s dtype and device, from ``gen`` (or the global RNG)."""
+    return torch.randn(shape, dtype=like.dtype, device=like.device, generator=gen)
 
 
 def finite(name: str, t: Tensor) -> Tensor:
@@ -108,14 +223,37 @@ def broadcastable(names: Sequence[str], tensors: Sequence[Tensor]) -> torch.Size
 
 
 def positive_number(name: str, value: float) -> float:
-    """Raise a ValueError unless ``value`` is a finite number > 0."""
+    """Raise a ValueError unless ``value`` is a finite number > 0 (a numpy or 0-d tensor number is fine)."""
+    value = _plain_number(value)
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0; got {value!r}.")
     return float(value)
 
 
+def number(name: str, value, *, low: float = -math.inf, high: float = math.inf, explain: str = "") -> float:
+    """Raise a ValueError unless ``value`` is a finite number in [low, high] (bools refused)."""
+    value = _plain_number(value)
+    if (
+        not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
+        or not low <= value <= high
+    ):
+        span = "" if (low, high) == (-math.inf, math.inf) else f" in [{low}, {high}]"
+        raise ValueError(f"{name} must be a finite number{span}; got {value!r}. {explain}".rstrip())
+    return float(value)
+
+
+def _plain_number(value):
+    if isinstance(value, Tensor) and value.numel() == 1 and value.dtype is not torch.bool:
+        return value.item()
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0 and value.dtype.kind in "iuf":
+        return value.item()
+    return value
+
+
 def positive_int(name: str, value: int) -> int:
-    """Raise a ValueError unless ``value`` is an int >= 1."""
+    """Raise a ValueError unless ``value`` is an int >= 1 (a numpy integer is fine)."""
+    if _is_numpy_int(value):
+        value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
     return value
@@ -162,10 +300,10 @@ def sample_shape_tuple(sample_shape) -> tuple[int, ...]:
     if isinstance(sample_shape, int) and not isinstance(sample_shape, bool):
         sample_shape = (sample_shape,)
     try:
-        shape = tuple(int(n) for n in sample_shape)
-        ok = all(n >= 0 for n in shape) and all(
-            isinstance(n, int) and not isinstance(n, bool) for n in sample_shape
+        ok = not isinstance(sample_shape, (str, bytes)) and all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in sample_shape
         )
+        shape = tuple(int(n) for n in sample_shape) if ok else ()
     except TypeError:
         ok = False
     if not ok:
@@ -184,6 +322,7 @@ def noise_shape(sample_shape: Sequence[int], *shapes: torch.Size) -> torch.Size:
 
 def fresh_uniform(shape: torch.Size, like: Tensor, generator: torch.Generator | None) -> Tensor:
     """Uniform(0, 1) noise kept strictly inside (0, 1), so that log(u) and log(1 - u) are finite."""
+    generator = _generator(generator)
     u = torch.rand(shape, dtype=like.dtype, device=like.device, generator=generator)
     tiny = torch.finfo(like.dtype).tiny
     return u.clamp(min=tiny, max=1.0 - torch.finfo(like.dtype).eps)
@@ -191,10 +330,10 @@ def fresh_uniform(shape: torch.Size, like: Tensor, generator: torch.Generator | 
 
 def uniform_noise(name: str, u, like: Tensor, shape: torch.Size, generator) -> Tensor:
     """Validate the user's uniform noise ``u`` (strictly inside (0, 1)) or draw fresh noise."""
+    generator = _generator(generator)
     if u is None:
         return fresh_uniform(shape, like, generator)
-    u = as_tensor(name, u, like=like)
-    finite(name, u)
+    u = real(name, u, like=like, cast=True)
     bad = (u <= 0) | (u >= 1)
     if bad.any():
         raise ValueError(
@@ -207,8 +346,7 @@ def uniform_noise(name: str, u, like: Tensor, shape: torch.Size, generator) -> T
 
 def parameter(name: str, value, *, like: Tensor | None = None, positive: bool = False) -> Tensor:
     """A finite floating tensor (strictly positive if asked), or a ValueError naming ``name``."""
-    t = as_tensor(name, value, like=like)
-    finite(name, t)
+    t = real(name, value, like=like)
     return _require_positive(name, t) if positive else t
 
 
@@ -234,6 +372,7 @@ def logits(name: str, value) -> Tensor:
     """Logits may be -inf (a class with probability 0) but never NaN or +inf."""
     t = as_tensor(name, value)
     min_dims(name, t, 1, "(the last one indexes the C classes)")
+    nonempty(name, t)
     if torch.isnan(t).any() or (t == math.inf).any():
         bad = int((torch.isnan(t) | (t == math.inf)).sum())
         raise ValueError(
@@ -252,6 +391,7 @@ def logits(name: str, value) -> Tensor:
 def probabilities(name: str, value) -> Tensor:
     """Probabilities must lie in [0, 1]."""
     p = as_tensor(name, value)
+    nonempty(name, p)
     if torch.isnan(p).any():
         raise ValueError(
             f"{name} contains {int(torch.isnan(p).sum())} NaN value(s) (shape {tuple(p.shape)}). "

@@ -28,12 +28,10 @@ def _noise(
     A given ``eps`` may carry its own leading sample dimensions; its trailing dimensions must
     equal ``shape``.
     """
+    generator = _validate.generator(generator)
     if eps is None:
-        return torch.randn(
-            (*sample_shape, *shape), dtype=like.dtype, device=like.device, generator=generator
-        )
-    eps = _validate.as_tensor("eps", eps, like=like)
-    _validate.finite("eps", eps)
+        return _validate.randn((*sample_shape, *shape), like, generator)
+    eps = _validate.real("eps", eps, like=like, cast=True)
     n = len(shape)
     trailing = tuple(eps.shape[eps.dim() - n :]) if n else ()
     if sample_shape:
@@ -84,10 +82,8 @@ def diag_gaussian(
         ValueError: negative ``std``; NaN or inf in any input; shapes that do not broadcast;
             ``eps`` of the wrong shape.
     """
-    mu = _validate.as_tensor("mu", mu)
-    std = _validate.as_tensor("std", std, like=mu)
-    _validate.finite("mu", mu)
-    _validate.finite("std", std)
+    mu = _validate.real("mu", mu)
+    std = _validate.real("std", std, like=mu)
     try:
         _validate.positive("std", std, allow_zero=True)
     except ValueError as err:
@@ -137,12 +133,15 @@ def full_gaussian(
     """
     mu = _validate.as_tensor("mu", mu)
     scale = _validate.as_tensor("scale", scale, like=mu)
+    dtype = torch.promote_types(mu.dtype, scale.dtype)
+    mu, scale = mu.to(dtype), scale.to(dtype)
     _validate.min_dims("mu", mu, 1, "(..., K)")
     _validate.square_matrices(
         "scale", scale, "mu", mu, "a square matrix",
         "Reshape a network's K*K outputs with raw.view(*raw.shape[:-1], K, K).",
     )
     K = mu.shape[-1]
+    _validate.nonempty("mu", mu)
     _validate.finite("mu", mu)
     _validate.finite("scale", scale)
     try:
@@ -153,9 +152,8 @@ def full_gaussian(
             f"scale {tuple(scale.shape[:-2])} (from scale {tuple(scale.shape)}) do not "
             f"broadcast. Give both the same batch shape, e.g. mu (B, K) with scale (B, K, K)."
         ) from err
-    like = mu if mu.dtype == torch.promote_types(mu.dtype, scale.dtype) else scale
     eps = _noise(
-        eps, torch.Size((*batch, K)), _validate.sample_shape_tuple(sample_shape), like, generator, "(*batch, K)"
+        eps, torch.Size((*batch, K)), _validate.sample_shape_tuple(sample_shape), mu, generator, "(*batch, K)"
     )
     return mu + (scale @ eps.unsqueeze(-1)).squeeze(-1)  # (..., K, K) @ (..., K, 1) -> (..., K)
 
@@ -165,18 +163,11 @@ _DIAG_TRANSFORMS = ("softplus", "exp")
 
 def _check_tril_args(K: int, diag_transform: str, min_diag: float) -> None:
     _validate.positive_int("K", K)
-    if diag_transform not in _DIAG_TRANSFORMS:
-        raise ValueError(
-            f"diag_transform must be one of {_DIAG_TRANSFORMS}; got {diag_transform!r}. "
-            f"'softplus' grows linearly (stable); 'exp' matches a log-std parameterisation."
-        )
-    if (
-        not isinstance(min_diag, (int, float))
-        or isinstance(min_diag, bool)
-        or not min_diag >= 0
-        or min_diag == float("inf")
-    ):
-        raise ValueError(f"min_diag must be a finite number >= 0; got {min_diag!r}.")
+    _validate.choice(
+        "diag_transform", diag_transform, _DIAG_TRANSFORMS,
+        "'softplus' grows linearly (stable); 'exp' matches a log-std parameterisation.",
+    )
+    _validate.number("min_diag", min_diag, low=0.0)
 
 
 def _tril_layout(K: int, device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -220,6 +211,7 @@ def scale_tril_from_unconstrained(
     """
     _check_tril_args(K, diag_transform, min_diag)
     raw = _validate.as_tensor("raw", raw)
+    _validate.nonempty("raw", raw)
     n = K * (K + 1) // 2
     if raw.dim() < 1 or raw.shape[-1] != n:
         raise ValueError(
