@@ -169,7 +169,7 @@ entry("estimators.grad_per_copy", {"values": "tensor", "theta_copies": "tensor"}
 entry("estimators.leave_one_out_baseline", {"values": "tensor"})(
     lambda: (estimators.leave_one_out_baseline, dict(values=_randn(5))))
 entry("estimators.score_function", {"dist_fn": "fn", "theta": "tensor", "f": "fn", "num_samples": "int",
-                                    "baseline": "real"})(
+                                    "baseline": "real"}, skip=("baseline:none",))(  # None: no baseline
     lambda: (estimators.score_function, dict(dist_fn=_normal, theta=_randn(2), f=_sq, num_samples=8, baseline=1.0)))
 entry("estimators.score_function[z]", {"z": "tensor"})(
     lambda: (estimators.score_function, dict(dist_fn=_normal, theta=_randn(2), f=_sq, z=_randn(8, 2))))
@@ -195,7 +195,7 @@ entry("discrete.exact_gradient", {"dist_fn": "fn", "theta": "tensor", "f": "fn",
 entry("discrete.leave_one_out_groups", {"values": "tensor", "group_size": "int"})(
     lambda: (discrete.leave_one_out_groups, dict(values=_randn(6), group_size=3)))
 entry("discrete.moving_average_baseline", {"values": "tensor", "decay": "num", "initial": "real",
-                                           "group_size": "int"})(
+                                           "group_size": "int"}, skip=("decay:zero",))(  # 0 is valid
     lambda: (discrete.moving_average_baseline, dict(values=_randn(6), decay=0.5, initial=0.0, group_size=2)))
 entry("discrete.straight_through", {"logits": "logits", "f": "fn", "num_samples": "int", "generator": "gen"})(
     lambda: (discrete.straight_through, dict(logits=_randn(2, 3), f=_sq, num_samples=4, generator=_g())))

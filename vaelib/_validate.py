@@ -100,6 +100,29 @@ def real(name: str, value, *, like: Tensor | None = None, cast: bool = False, di
     return finite(name, t)
 
 
+def real_or_symbolic(name: str, value):
+    """A finite tensor (as :func:`real`), or a sympy expression passed through unchanged.
+
+    For closed forms written as plain arithmetic (lecture 01's toy problem), which the tests
+    also evaluate on sympy symbols. A Python number stays a number; a list or array becomes a
+    tensor.
+    """
+    if type(value).__module__.split(".")[0] == "sympy":
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise NonFiniteError(f"{name} must be finite; got {value!r}.")
+        return value
+    return real(name, value)
+
+
+def draws(name: str, value) -> Tensor:
+    """Samples of a distribution: an integer tensor (categorical draws) as it is, else :func:`real`."""
+    if isinstance(value, Tensor) and not value.is_floating_point() and value.dtype is not torch.bool:
+        return nonempty(name, value)
+    return real(name, value)
+
+
 def function(name: str, value, example: str):
     """Raise a TypeError unless ``value`` is callable; ``example`` shows a valid one."""
     if not callable(value):
