@@ -285,10 +285,15 @@ def test_monte_carlo_kl_generator_is_reproducible_and_leaves_the_global_state_al
     assert mu.grad is not None
 
 
-def test_monte_carlo_kl_rejects_a_generator_that_is_not_one():
+def test_monte_carlo_kl_takes_an_int_seed_and_rejects_other_generators():
+    """generator=0 means torch.Generator().manual_seed(0) (issue 10: it used to be a torch error)."""
+    q, p = Normal(torch.zeros(3), 1.0), Normal(torch.ones(3), 1.0)
+    by_seed = kl.monte_carlo_kl(q, p, 10, generator=0)
+    by_generator = kl.monte_carlo_kl(q, p, 10, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(by_seed[0], by_generator[0])
     with pytest.raises(TypeError) as info:
-        kl.monte_carlo_kl(Normal(0.0, 1.0), Normal(1.0, 1.0), 10, generator=0)
-    for word in ["generator must be a torch.Generator", "int", "torch.Generator().manual_seed(0)"]:
+        kl.monte_carlo_kl(q, p, 10, generator="0")
+    for word in ["generator must be None, a torch.Generator or an int seed", "str", "torch.Generator().manual_seed(0)"]:
         assert word in str(info.value), (word, str(info.value))
 
 

@@ -170,6 +170,33 @@ def _is_numpy_int(value) -> bool:
 _generator = generator  # for the helpers below, whose argument of the same name shadows it
 
 
+def draw_with_generator(draw, generator: torch.Generator, what: str = "q") -> Tensor:
+    """Run ``draw()`` (which uses torch's global generator) seeded from ``generator``.
+
+    For code that cannot take a generator (``torch.distributions``' ``sample``/``rsample``): one
+    seed is drawn from ``generator`` and ``draw()`` runs under ``torch.random.fork_rng`` with the
+    global generator of ``generator``'s device seeded with it, so the result is a deterministic
+    function of ``generator``'s state, ``generator`` advances, and the global random state is
+    left exactly as it was. ``what`` names the object that draws, for the device error.
+    """
+    device = generator.device
+    seed = int(torch.randint(0, 2**62, (), generator=generator, device=device))
+    on_cuda = device.type == "cuda"
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] if on_cuda else []
+    with torch.random.fork_rng(devices=devices):
+        if on_cuda:
+            torch.cuda.manual_seed(seed)
+        else:
+            torch.random.default_generator.manual_seed(seed)
+        z = draw()
+    if z.device.type != device.type:
+        raise ValueError(
+            f"generator is on {device} but {what} draws its samples on {z.device}; pass a generator on "
+            f"the same device, e.g. torch.Generator(device='{z.device}').manual_seed(0)."
+        )
+    return z
+
+
 def seed(name: str, value) -> int:
     """Raise a ValueError unless ``value`` is an integer >= 0 (a seed)."""
     if _is_numpy_int(value):
@@ -311,6 +338,51 @@ def square_matrices(name: str, t: Tensor, mu_name: str, mu: Tensor, what: str, f
             f"K latent dimensions."
         )
     return t
+
+
+def scale_tril(name: str, value, mu_name: str, mu: Tensor) -> Tensor:
+    """A Cholesky factor ``(..., K, K)`` for the mean ``mu`` ``(..., K)``: square, K matching, finite,
+    lower-triangular with a strictly positive diagonal, batch shapes broadcasting; else a ValueError.
+
+    A general square factor S (as a network's reshaped K*K output) is refused with the fix
+    ``torch.linalg.cholesky(S @ S.mT)``: a density or KL computed from a non-triangular S as if
+    it were triangular is silently wrong.
+    """
+    scale_tril = as_tensor(name, value, like=mu, cast=True)
+    nonempty(name, scale_tril)
+    square_matrices(
+        name, scale_tril, mu_name, mu, "a lower-triangular K x K matrix",
+        "Build it with vaelib.reparam.scale_tril_from_unconstrained(raw, K).",
+    )
+    finite(name, scale_tril)
+    above = torch.triu(scale_tril, diagonal=1)
+    if (above != 0).any():
+        n_bad = int((above != 0).sum())
+        worst = above.abs().max().item()
+        raise ValueError(
+            f"{name} must be lower-triangular (zeros above the diagonal); got {n_bad} nonzero "
+            f"entries above the diagonal, the largest |value| {worst:.4g} (shape "
+            f"{tuple(scale_tril.shape)}). Use torch.tril(...) or "
+            f"vaelib.reparam.scale_tril_from_unconstrained; for a general square factor S "
+            f"(covariance S S^T) pass torch.linalg.cholesky(S @ S.mT)."
+        )
+    diag = scale_tril.diagonal(dim1=-2, dim2=-1)
+    if (diag <= 0).any():
+        raise ValueError(
+            f"{name} must have a strictly positive diagonal (it is a Cholesky factor); got "
+            f"{int((diag <= 0).sum())} diagonal entries <= 0, the smallest "
+            f"{diag.min().item():.4g} (shape {tuple(scale_tril.shape)}). Map the raw diagonal "
+            f"through softplus or exp, as vaelib.reparam.scale_tril_from_unconstrained does."
+        )
+    try:
+        torch.broadcast_shapes(mu.shape[:-1], scale_tril.shape[:-2])
+    except RuntimeError as err:
+        raise ValueError(
+            f"the batch shapes of {mu_name} {tuple(mu.shape[:-1])} and {name} "
+            f"{tuple(scale_tril.shape[:-2])} do not broadcast (full shapes {tuple(mu.shape)} and "
+            f"{tuple(scale_tril.shape)}). Use mu (B, K) with scale_tril (B, K, K)."
+        ) from err
+    return scale_tril
 
 
 # ---------------------------------------------------------------------------------------------
