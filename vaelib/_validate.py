@@ -385,6 +385,41 @@ def scale_tril(name: str, value, mu_name: str, mu: Tensor) -> Tensor:
     return scale_tril
 
 
+def covariance(name: str, value, K: int | None = None, *, like: Tensor | None = None) -> Tensor:
+    """A finite, symmetric ``(K, K)`` matrix (a covariance or a precision), or a ValueError naming ``name``."""
+    cov = real(name, value, like=like, cast=True)
+    if cov.dim() != 2 or cov.shape[0] != cov.shape[1]:
+        raise ValueError(
+            f"{name} must be a square (K, K) covariance matrix; got shape {tuple(cov.shape)}. "
+            f"Pass one matrix, e.g. S @ S.T."
+        )
+    if K is not None and cov.shape[0] != K:
+        raise ValueError(
+            f"{name} must be ({K}, {K}) to match the {K}-dim mean/samples; got shape "
+            f"{tuple(cov.shape)}. Use the covariance of the same variables."
+        )
+    if not torch.allclose(cov, cov.T, atol=1e-6, rtol=1e-5):
+        raise ValueError(
+            f"{name} must be symmetric; the largest |cov - cov.T| is "
+            f"{(cov - cov.T).abs().max().item():.3g}. Build it as S @ S.T, or symmetrise it with "
+            f"(cov + cov.T) / 2."
+        )
+    return cov
+
+
+def cholesky(name: str, cov: Tensor) -> Tensor:
+    """The Cholesky factor of ``cov``, or a ValueError saying it is not positive definite."""
+    L, info = torch.linalg.cholesky_ex(cov)
+    if info.item() != 0:
+        raise ValueError(
+            f"{name} must be positive definite (a density exists only then); its Cholesky "
+            f"factorisation failed at column {info.item()} (smallest eigenvalue "
+            f"{torch.linalg.eigvalsh(cov).min().item():.3g}). A singular covariance describes a "
+            f"degenerate Gaussian that lives on a subspace: it has no density and no Mahalanobis distance."
+        )
+    return L
+
+
 # ---------------------------------------------------------------------------------------------
 # Contracts shared by the samplers (reparam, families, relaxations) and the estimators
 # ---------------------------------------------------------------------------------------------
