@@ -116,7 +116,7 @@ def test_mahalanobis_rejects_singular_and_mismatched_inputs():
         gaussians.mahalanobis_sq(z, torch.zeros(2, dtype=torch.float64), singular)
     with pytest.raises(ValueError, match="mean must have shape \\(2,\\)"):
         gaussians.mahalanobis_sq(z, torch.zeros(3, dtype=torch.float64), torch.eye(2, dtype=torch.float64))
-    with pytest.raises(ValueError, match="must be \\(2, 2\\)"):
+    with pytest.raises(ValueError, match="must have shape \\(K, K\\) = \\(2, 2\\)"):
         gaussians.mahalanobis_sq(z, torch.zeros(2, dtype=torch.float64), torch.eye(3, dtype=torch.float64))
     with pytest.raises(ValueError, match="symmetric"):
         gaussians.mahalanobis_sq(z, torch.zeros(2, dtype=torch.float64), torch.tensor([[1.0, 0.5], [0.0, 1.0]], dtype=torch.float64))

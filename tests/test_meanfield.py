@@ -349,7 +349,7 @@ def test_fit_per_point_rejects_bad_input(setting):
         meanfield.fit_per_point(model.elbo, x[0], 3)
     with pytest.raises(ValueError, match=r"init_mu must have shape \(B, K\) = \(20, 3\)"):
         meanfield.fit_per_point(model.elbo, x, 3, init_mu=torch.zeros(20, 2, dtype=F64))
-    with pytest.raises(ValueError, match="the diagonal of init_scale_tril must be strictly positive"):
+    with pytest.raises(ValueError, match="init_scale_tril must have a strictly positive diagonal"):
         meanfield.fit_per_point(model.elbo, x, 3, init_scale_tril=torch.zeros(20, 3, 3, dtype=F64))
     with pytest.raises(ValueError, match=r"elbo_fn must return one ELBO per point, shape \(20,\)"):
         meanfield.fit_per_point(lambda x, mu, L: model.elbo(x, mu, L).sum(), x, 3)
@@ -367,7 +367,7 @@ def test_monte_carlo_elbo_rejects_bad_shapes(setting):
 def test_coordinate_ascent_rejects_bad_input():
     with pytest.raises(ValueError, match=r"precision must have shape \(K, K\) = \(2, 2\)"):
         meanfield.coordinate_ascent_gaussian(torch.zeros(1, 2), torch.eye(3))
-    with pytest.raises(ValueError, match="the diagonal of precision must be strictly positive"):
+    with pytest.raises(ValueError, match="precision must be positive definite"):
         meanfield.coordinate_ascent_gaussian(torch.zeros(1, 2), -torch.eye(2))
 
 

@@ -140,7 +140,8 @@ def flag(name: str, value) -> bool:
 def choice(name: str, value, options: Sequence[str], explain: str = "") -> str:
     """Raise a ValueError unless ``value`` is one of ``options`` (``explain`` says what each means)."""
     if not isinstance(value, str) or value not in options:
-        raise ValueError(f"{name} must be one of {tuple(options)}; got {value!r}. {explain}".rstrip())
+        allowed = " or ".join(repr(o) for o in options)
+        raise ValueError(f"{name} must be {allowed}; got {value!r}. {explain}".rstrip())
     return value
 
 
@@ -395,7 +396,7 @@ def covariance(name: str, value, K: int | None = None, *, like: Tensor | None = 
         )
     if K is not None and cov.shape[0] != K:
         raise ValueError(
-            f"{name} must be ({K}, {K}) to match the {K}-dim mean/samples; got shape "
+            f"{name} must have shape (K, K) = ({K}, {K}) to match the {K}-dim mean/samples; got shape "
             f"{tuple(cov.shape)}. Use the covariance of the same variables."
         )
     if not torch.allclose(cov, cov.T, atol=1e-6, rtol=1e-5):

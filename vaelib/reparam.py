@@ -184,6 +184,7 @@ def scale_tril_from_unconstrained(
     diag_transform: str = "softplus",
     *,
     min_diag: float = 0.0,
+    family: str = "full",
 ) -> Tensor:
     """Map K(K+1)/2 unconstrained numbers per row to a lower-triangular L with positive diagonal.
 
@@ -193,7 +194,9 @@ def scale_tril_from_unconstrained(
     The packed order is the row-major lower triangle (``torch.tril_indices(K, K)``):
     (0,0), (1,0), (1,1), (2,0), ... This is how an encoder outputs a Cholesky factor
     (the "full-covariance" head), so L L^T is a valid covariance for any network output.
-    Introduced in lecture 03.
+    With ``family="diag"`` there are K numbers per row, the raw diagonal, and L is diagonal
+    (mean-field; ``diag_transform="exp"`` with raw = log std). The one Cholesky-from-raw-outputs
+    map of vaelib (lecture 04's per-point fits use it too). Introduced in lecture 03.
 
     Args:
         raw: unconstrained numbers, shape ``(..., K(K+1)/2)``.
@@ -202,6 +205,7 @@ def scale_tril_from_unconstrained(
             ``"exp"`` (raw diagonal = log of the diagonal).
         min_diag: added to the transformed diagonal, a floor that keeps log L_ii finite
             when softplus underflows (e.g. 1e-4); 0 by default.
+        family: ``"full"`` (K(K+1)/2 numbers per row) or ``"diag"`` (K numbers, a diagonal L).
 
     Returns:
         scale_tril, shape ``(..., K, K)``.
@@ -212,23 +216,31 @@ def scale_tril_from_unconstrained(
     _check_tril_args(K, diag_transform, min_diag)
     raw = _validate.as_tensor("raw", raw)
     _validate.nonempty("raw", raw)
-    n = K * (K + 1) // 2
+    family = _validate.choice("family", family, ("full", "diag"), "'diag' takes K raw numbers per row, 'full' K(K+1)/2.")
+    n = K * (K + 1) // 2 if family == "full" else K
     if raw.dim() < 1 or raw.shape[-1] != n:
         raise ValueError(
             f"raw must have K(K+1)/2 = {n} entries in its last dimension for K={K}; got shape "
             f"{tuple(raw.shape)}. A network head for a K x K Cholesky factor outputs "
             f"K(K+1)/2 numbers per row (shape (B, {n}))."
+        ) if family == "full" else ValueError(
+            f"raw must have K = {K} entries (the raw diagonal) in its last dimension for "
+            f"family='diag'; got shape {tuple(raw.shape)}."
         )
     _validate.finite("raw", raw)
+    if family == "diag":
+        return torch.diag_embed(_positive_diagonal(raw, diag_transform, min_diag))  # (..., K, K)
     diag_pos, off_pos, off_rows, off_cols = _tril_layout(K, raw.device)
-    raw_diag = raw[..., diag_pos]  # (..., K)
-    if diag_transform == "softplus":
-        diag = torch.nn.functional.softplus(raw_diag) + min_diag
-    else:
-        diag = torch.exp(raw_diag) + min_diag
+    diag = _positive_diagonal(raw[..., diag_pos], diag_transform, min_diag)  # (..., K)
     scale_tril = raw.new_zeros(*raw.shape[:-1], K, K)  # (..., K, K)
     scale_tril[..., off_rows, off_cols] = raw[..., off_pos]
     return scale_tril + torch.diag_embed(diag)
+
+
+def _positive_diagonal(raw_diag: Tensor, diag_transform: str, min_diag: float) -> Tensor:
+    if diag_transform == "softplus":
+        return torch.nn.functional.softplus(raw_diag) + min_diag
+    return torch.exp(raw_diag) + min_diag
 
 
 def unconstrained_from_scale_tril(

@@ -159,5 +159,5 @@ def moments(theta, estimator: str, *, baseline=0.0):
     elif estimator == "pathwise":
         variance = 4 + 0 * theta
     else:
-        _validate.choice("estimator", estimator, ESTIMATORS)
+        raise ValueError(f"estimator must be one of {ESTIMATORS}; got {estimator!r}.")
     return mean, variance
