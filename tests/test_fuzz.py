@@ -229,6 +229,8 @@ entry("toy.moments", {"theta": "tensor", "estimator": "choice", "baseline": "rea
 
 entry("kl.diag_gaussian_to_std_normal", {"mu": "tensor", "log_var": "tensor"})(
     lambda: (kl.diag_gaussian_to_std_normal, dict(mu=_randn(2, 3), log_var=_randn(2, 3, seed=1))))
+entry("kl.diag_gaussian_to_std_normal_per_dim", {"mu": "tensor", "log_var": "tensor"})(
+    lambda: (kl.diag_gaussian_to_std_normal_per_dim, dict(mu=_randn(2, 3), log_var=_randn(2, 3, seed=1))))
 entry("kl.full_gaussian_to_std_normal", {"mu": "tensor", "scale_tril": "tril"})(
     lambda: (kl.full_gaussian_to_std_normal, dict(mu=_randn(2, 3), scale_tril=_tril())))
 entry("kl.diag_gaussian_to_diag_gaussian", {"mu_q": "tensor", "log_var_q": "tensor", "mu_p": "tensor",
@@ -269,6 +271,13 @@ entry("gaussians.two_sample_projection_test", {"x": "tensor", "y": "tensor", "nu
                                                         num_directions=4, seed=0)))
 entry("gaussians.best_diagonal_reverse_kl", {"mu_p": "tensor", "cov_p": "cov"})(
     lambda: (gaussians.best_diagonal_reverse_kl, dict(mu_p=_randn(3), cov_p=_spd())))
+
+entry("gaussians.best_diagonal_forward_kl", {"mu_p": "tensor", "cov_p": "cov"})(
+    lambda: (gaussians.best_diagonal_forward_kl, dict(mu_p=_randn(3), cov_p=_spd())))
+entry("gaussians.log_density", {"z": "tensor", "mu": "tensor", "scale_tril": "tril"})(
+    lambda: (gaussians.log_density, dict(z=_randn(2, 3), mu=_randn(3, seed=1), scale_tril=_tril())))
+entry("gaussians.diag_log_density", {"z": "tensor", "mu": "tensor", "log_var": "tensor"})(
+    lambda: (gaussians.diag_log_density, dict(z=_randn(2, 3), mu=_randn(3, seed=1), log_var=_randn(2, 3, seed=2))))
 
 # ---------------------------------------------------------------------------------------------
 # linear_gaussian
@@ -442,18 +451,56 @@ NOT_FUZZED = {
     "train.History": "a record; History.as_dict takes no argument",
     "train.save_checkpoint": "files; tested in test_train.py",
     "train.load_checkpoint": "files; tested in test_train.py",
-    "InferenceGaps.mean": "takes no argument",
+    "gaps.InferenceGaps": "a record of three tensors; its mean() takes no argument",
+    "kl.diag_gaussian_to_std_normal_unchecked": "unchecked by design (fit's hot path): garbage in, garbage out",
 }
 
-# Entries of other engineers' modules that fail today, with the owner who fixes them.
-OTHERS_FAILING: dict[str, str] = {}
+# Entries of other engineers' modules that fail today (before their branches are merged), with
+# the owner who fixes them. strict: once fixed, the entry XPASSes and fails, so drop it here.
+OTHERS_FAILING: dict[str, str] = {
+    "Autoencoder.embed": "owned by the fit engineer; fixed in the fit branch",
+    "Autoencoder.encode": "owned by the fit engineer; fixed in the fit branch",
+    "Autoencoder.forward": "owned by the fit engineer; fixed in the fit branch",
+    "Autoencoder.loss": "owned by the fit engineer; fixed in the fit branch",
+    "CategoricalVAE.decode": "owned by the fit engineer; fixed in the fit branch",
+    "CategoricalVAE.elbo": "owned by the fit engineer; fixed in the fit branch",
+    "CategoricalVAE.encode": "owned by the fit engineer; fixed in the fit branch",
+    "CategoricalVAE.loss": "owned by the fit engineer; fixed in the fit branch",
+    "CategoricalVAE.reconstruct": "owned by the fit engineer; fixed in the fit branch",
+    "CategoricalVAE.sample": "owned by the fit engineer; fixed in the fit branch",
+    "GaussianEncoder.forward": "owned by the fit engineer; fixed in the fit branch",
+    "VAE.embed": "owned by the fit engineer; fixed in the fit branch",
+    "VAE.encode": "owned by the fit engineer; fixed in the fit branch",
+    "VAE.forward": "owned by the fit engineer; fixed in the fit branch",
+    "VAE.loss": "owned by the fit engineer; fixed in the fit branch",
+    "VAE.sample": "owned by the fit engineer; fixed in the fit branch",
+    "categorical_vae.CategoricalVAE": "owned by the fit engineer; fixed in the fit branch",
+    "meanfield.train_encoder": "owned by the fit engineer; fixed in the fit branch",
+    "models.Autoencoder": "owned by the fit engineer; fixed in the fit branch",
+    "models.VAE": "owned by the fit engineer; fixed in the fit branch",
+    "models.check_images": "owned by the fit engineer; fixed in the fit branch",
+    "models.latent_path": "owned by the fit engineer; fixed in the fit branch",
+    "models.mlp": "owned by the fit engineer; fixed in the fit branch",
+    "objectives.active_units": "owned by the fit engineer; fixed in the fit branch",
+    "objectives.bernoulli_nll": "owned by the fit engineer; fixed in the fit branch",
+    "objectives.elbo": "owned by the fit engineer; fixed in the fit branch",
+    "objectives.iwae_bound": "owned by the fit engineer; fixed in the fit branch",
+    "objectives.kl_per_dimension": "owned by the fit engineer; fixed in the fit branch",
+    "objectives.log_importance_weights": "owned by the fit engineer; fixed in the fit branch",
+    "objectives.negative_elbo": "owned by the fit engineer; fixed in the fit branch",
+    "objectives.sample_latent": "owned by the fit engineer; fixed in the fit branch",
+    "plots.latent_extent": "owned by the lecture 05 engineer (plots.py); fixed in the lecture 05 branch",
+    "plots.tile": "owned by the lecture 05 engineer (plots.py); fixed in the lecture 05 branch",
+    "train.Cyclical": "owned by the fit engineer; fixed in the fit branch",
+    "train.LinearWarmup": "owned by the fit engineer; fixed in the fit branch",
+    "train.fit": "owned by the fit engineer; fixed in the fit branch",
+}
 
 
 def _param(e: Entry):
     marks = []
     if e.name in OTHERS_FAILING:
-        marks.append(pytest.mark.xfail(strict=True, reason=f"owned by {OTHERS_FAILING[e.name]}; "
-                                                           f"fixed in the fit/packaging branch"))
+        marks.append(pytest.mark.xfail(strict=True, reason=OTHERS_FAILING[e.name]))
     return pytest.param(e, id=e.name, marks=marks)
 
 
