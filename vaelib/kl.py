@@ -172,7 +172,9 @@ def gaussian_to_gaussian(
     tr(Sigma_p^-1 Sigma_q) = ||M||_F^2, the quadratic form = ||d||^2 and
     log det Sigma_p - log det Sigma_q = -2 sum_i log M_ii, so
     KL = 1/2 [sum_i (M_ii^2 - 1 - log M_ii^2) + sum_{i>j} M_ij^2 + ||d||^2], each term >= 0.
-    No matrix is inverted. Source: the Gaussian KL (e.g. Rasmussen & Williams 2006, Eq. A.23).
+    No matrix is inverted, and no determinant taken by LU: on the course's CPU build torch's
+    2-thread float64 batched ``slogdet``/``inv`` are wrong for K >= 192, while this (Cholesky and
+    triangular solves) is right with any thread count (tests/test_threads_linalg.py). Source: the Gaussian KL (e.g. Rasmussen & Williams 2006, Eq. A.23).
     Introduced in lecture 03.
 
     Args:
