@@ -381,3 +381,14 @@ def test_gaussian_to_gaussian_errors_name_the_argument():
         kl.gaussian_to_gaussian(torch.zeros(3), good, torch.zeros(2), torch.eye(2))
     with pytest.raises(ValueError, match="log_var_p contains 1 non-finite"):
         kl.diag_gaussian_to_diag_gaussian(torch.zeros(2), torch.zeros(2), torch.zeros(2), torch.tensor([0.0, float("nan")]))
+
+
+def test_per_dimension_kl_sums_to_the_kl_and_matches_torch():
+    """kl.diag_gaussian_to_std_normal_per_dim: the terms of the diagonal KL (objectives.kl_per_dimension's formula)."""
+    g = torch.Generator().manual_seed(11)
+    mu, log_var = torch.randn(4, 3, generator=g, dtype=F64), 3 * torch.randn(4, 3, generator=g, dtype=F64)
+    per_dim = kl.diag_gaussian_to_std_normal_per_dim(mu, log_var)
+    assert per_dim.shape == (4, 3) and (per_dim >= 0).all()
+    assert torch.allclose(per_dim.sum(-1), kl.diag_gaussian_to_std_normal(mu, log_var))
+    expected = torch.distributions.kl_divergence(Normal(mu, (0.5 * log_var).exp()), Normal(0.0, 1.0))
+    assert torch.allclose(per_dim, expected, rtol=1e-10)
