@@ -607,6 +607,8 @@ def figures_by_module(prefixes=()) -> dict[str, Figures]:
         module = e.name.split(".")[0]
         module = {"LinearGaussianModel": "linear_gaussian", "GaussianEncoder": "meanfield", "VAE": "models",
                   "Autoencoder": "models", "CategoricalVAE": "categorical_vae"}.get(module, module)
+        if e.owner != "validation" and module == "meanfield":
+            module = "meanfield (fit)"  # the encoder and its training loop: the fit engineer's
         out.setdefault(module, Figures()).add(run_entry(e))
     return out
 

@@ -82,8 +82,11 @@ def test_defect_empty_inputs_raise_instead_of_nan():
         meanfield.monte_carlo_elbo(model.log_joint, x, mu, L, eps=torch.empty(0, 2, 2))
     with pytest.raises(ValueError, match="values is empty"):
         discrete.moving_average_baseline(torch.empty(0))
-    with pytest.raises(ValueError, match="mu is empty"):
-        kl.diag_gaussian_to_std_normal(torch.empty(0), torch.empty(0))
+    with pytest.raises(ValueError, match="grads is empty"):
+        estimators.summarize(torch.empty(0))
+    # elementwise maps keep an empty batch empty (no NaN to hide): one KL per row of nothing
+    assert kl.diag_gaussian_to_std_normal(torch.empty(0, 3), torch.empty(0, 3)).shape == (0,)
+    assert reparam.diag_gaussian(torch.empty(0, 3), torch.ones(3)).shape == (0, 3)
 
 
 @pytest.mark.parametrize(

@@ -86,17 +86,20 @@ def nonempty(name: str, t: Tensor) -> Tensor:
 
 
 def real(name: str, value, *, like: Tensor | None = None, cast: bool = False, dims: int | None = None,
-         meaning: str = "") -> Tensor:
+         meaning: str = "", allow_empty: bool = False) -> Tensor:
     """The common tensor contract: floating, non-empty, finite, at least ``dims`` dimensions.
 
     Every vaelib function that takes numbers calls this (or :func:`parameter`, the same with a
     positivity option) on each tensor argument at its top: a bool, None, a string, an empty
-    tensor or a NaN/inf raises here, naming the argument.
+    tensor or a NaN/inf raises here, naming the argument. ``allow_empty=True`` is for
+    elementwise maps (a sampler, a per-row KL), where an empty batch in gives an empty batch out;
+    everything that averages over a dimension refuses it (the mean of nothing is NaN).
     """
     t = as_tensor(name, value, like=like, cast=cast)
     if dims is not None:
         min_dims(name, t, dims, meaning)
-    nonempty(name, t)
+    if not allow_empty:
+        nonempty(name, t)
     return finite(name, t)
 
 
@@ -350,7 +353,6 @@ def scale_tril(name: str, value, mu_name: str, mu: Tensor) -> Tensor:
     it were triangular is silently wrong.
     """
     scale_tril = as_tensor(name, value, like=mu, cast=True)
-    nonempty(name, scale_tril)
     square_matrices(
         name, scale_tril, mu_name, mu, "a lower-triangular K x K matrix",
         "Build it with vaelib.reparam.scale_tril_from_unconstrained(raw, K).",
@@ -464,7 +466,7 @@ def uniform_noise(name: str, u, like: Tensor, shape: torch.Size, generator) -> T
     generator = _generator(generator)
     if u is None:
         return fresh_uniform(shape, like, generator)
-    u = real(name, u, like=like, cast=True)
+    u = real(name, u, like=like, cast=True, allow_empty=True)
     bad = (u <= 0) | (u >= 1)
     if bad.any():
         raise ValueError(
@@ -503,7 +505,6 @@ def logits(name: str, value) -> Tensor:
     """Logits may be -inf (a class with probability 0) but never NaN or +inf."""
     t = as_tensor(name, value)
     min_dims(name, t, 1, "(the last one indexes the C classes)")
-    nonempty(name, t)
     if torch.isnan(t).any() or (t == math.inf).any():
         bad = int((torch.isnan(t) | (t == math.inf)).sum())
         raise ValueError(
@@ -522,7 +523,6 @@ def logits(name: str, value) -> Tensor:
 def probabilities(name: str, value) -> Tensor:
     """Probabilities must lie in [0, 1]."""
     p = as_tensor(name, value)
-    nonempty(name, p)
     if torch.isnan(p).any():
         raise ValueError(
             f"{name} contains {int(torch.isnan(p).sum())} NaN value(s) (shape {tuple(p.shape)}). "

@@ -39,7 +39,7 @@ def one_hot_categorical(logits: Tensor) -> torch.distributions.OneHotCategorical
 
     Introduced in lecture 06.
     """
-    return torch.distributions.OneHotCategorical(logits=_validate.logits("logits", logits))
+    return torch.distributions.OneHotCategorical(logits=_validate.nonempty("logits", _validate.logits("logits", logits)))
 
 
 def one_hot_support(num_variables: int, num_classes: int) -> Tensor:
@@ -208,7 +208,7 @@ def _group_size(values: Tensor, group_size: int, *, minimum: int) -> int:
 
 
 def _check_relaxable(logits, num_samples: int) -> tuple[Tensor, int]:
-    logits = _validate.logits("logits", logits)
+    logits = _validate.nonempty("logits", _validate.logits("logits", logits))
     _validate.finite("logits", logits)  # -inf classes have no useful gradient here
     return logits, _validate.positive_int("num_samples", num_samples)
 

@@ -356,7 +356,13 @@ def log_density(z: Tensor, mu: Tensor, scale_tril: Tensor) -> Tensor:
     _validate.broadcastable(("z", "mu"), (z, mu))
     scale_tril = _validate.scale_tril("scale_tril", scale_tril, "mu", mu)
     diff = z - mu  # (..., K)
-    batch = torch.broadcast_shapes(diff.shape[:-1], scale_tril.shape[:-2])
+    try:
+        batch = torch.broadcast_shapes(diff.shape[:-1], scale_tril.shape[:-2])
+    except RuntimeError:
+        raise ValueError(
+            f"the batch shapes of z and mu {tuple(diff.shape[:-1])} and of scale_tril "
+            f"{tuple(scale_tril.shape[:-2])} do not broadcast. Use z (B, K) with scale_tril (B, K, K) or (K, K)."
+        ) from None
     K = diff.shape[-1]
     white = torch.linalg.solve_triangular(
         scale_tril.expand(*batch, K, K), diff.expand(*batch, K).unsqueeze(-1), upper=False

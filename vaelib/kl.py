@@ -36,7 +36,9 @@ def _check_vectors(names: tuple[str, ...], tensors: tuple) -> tuple[tuple[Tensor
     out = []
     for name, t in zip(names, tensors):
         like = out[0] if out else None
-        t = _validate.real(name, t, like=like, dims=1, meaning="(..., K), the last one the K latent dimensions")
+        t = _validate.real(
+            name, t, like=like, dims=1, meaning="(..., K), the last one the K latent dimensions", allow_empty=True
+        )  # one KL per row: an empty batch gives an empty result
         out.append(t)
     shape = _validate.broadcastable(names, out)
     return tuple(out), shape
@@ -123,7 +125,7 @@ def full_gaussian_to_std_normal(mu: Tensor, scale_tril: Tensor) -> Tensor:
         ValueError: ``scale_tril`` not square, not lower-triangular, or with a diagonal
             entry <= 0; K mismatch; NaN or inf; batch shapes that do not broadcast.
     """
-    mu = _validate.real("mu", mu, dims=1, meaning="(..., K), the last one the K latent dimensions")
+    mu = _validate.real("mu", mu, dims=1, meaning="(..., K), the last one the K latent dimensions", allow_empty=True)
     scale_tril = _validate.scale_tril("scale_tril", scale_tril, "mu", mu)
     log_diag = torch.log(scale_tril.diagonal(dim1=-2, dim2=-1))  # (..., K)
     variance_term = _variance_term(2 * log_diag).sum(-1)  # (...): L_ii^2 - 1 - log L_ii^2

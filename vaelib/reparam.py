@@ -31,7 +31,7 @@ def _noise(
     generator = _validate.generator(generator)
     if eps is None:
         return _validate.randn((*sample_shape, *shape), like, generator)
-    eps = _validate.real("eps", eps, like=like, cast=True)
+    eps = _validate.real("eps", eps, like=like, cast=True, allow_empty=True)
     n = len(shape)
     trailing = tuple(eps.shape[eps.dim() - n :]) if n else ()
     if sample_shape:
@@ -82,8 +82,8 @@ def diag_gaussian(
         ValueError: negative ``std``; NaN or inf in any input; shapes that do not broadcast;
             ``eps`` of the wrong shape.
     """
-    mu = _validate.real("mu", mu)
-    std = _validate.real("std", std, like=mu)
+    mu = _validate.real("mu", mu, allow_empty=True)  # elementwise: an empty batch stays empty
+    std = _validate.real("std", std, like=mu, allow_empty=True)
     try:
         _validate.positive("std", std, allow_zero=True)
     except ValueError as err:
@@ -141,7 +141,6 @@ def full_gaussian(
         "Reshape a network's K*K outputs with raw.view(*raw.shape[:-1], K, K).",
     )
     K = mu.shape[-1]
-    _validate.nonempty("mu", mu)
     _validate.finite("mu", mu)
     _validate.finite("scale", scale)
     try:
