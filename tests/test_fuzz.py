@@ -28,7 +28,6 @@ import pkgutil
 import sys
 import tempfile
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -574,13 +573,11 @@ def test_poisoned_entry_is_refused_by_name(shape, dtype, poison, which, pos):
     args = [mu, second]
     args[which] = args[which].clone()
     args[which].view(-1)[pos % args[which].numel()] = poison
-    names = ("mu", "std")
     for fn, arg_names in ((reparam.diag_gaussian, ("mu", "std")),
                           (kl.diag_gaussian_to_std_normal, ("mu", "log_var")),
                           (families.laplace, ("loc", "scale"))):
         with pytest.raises(ValueError, match=arg_names[which]):
             fn(*args)
-    del names
 
 
 @settings(max_examples=40)
