@@ -116,7 +116,7 @@ def test_mahalanobis_rejects_singular_and_mismatched_inputs():
         gaussians.mahalanobis_sq(z, torch.zeros(2, dtype=torch.float64), singular)
     with pytest.raises(ValueError, match="mean must have shape \\(2,\\)"):
         gaussians.mahalanobis_sq(z, torch.zeros(3, dtype=torch.float64), torch.eye(2, dtype=torch.float64))
-    with pytest.raises(ValueError, match="must be \\(2, 2\\)"):
+    with pytest.raises(ValueError, match="must have shape \\(K, K\\) = \\(2, 2\\)"):
         gaussians.mahalanobis_sq(z, torch.zeros(2, dtype=torch.float64), torch.eye(3, dtype=torch.float64))
     with pytest.raises(ValueError, match="symmetric"):
         gaussians.mahalanobis_sq(z, torch.zeros(2, dtype=torch.float64), torch.tensor([[1.0, 0.5], [0.0, 1.0]], dtype=torch.float64))
@@ -251,3 +251,52 @@ def test_best_diagonal_reverse_kl_validates():
         gaussians.best_diagonal_reverse_kl(torch.zeros(1, 2), torch.eye(2))
     with pytest.raises(ValueError, match="positive definite"):
         gaussians.best_diagonal_reverse_kl(torch.zeros(2), torch.tensor([[1.0, 1.0], [1.0, 1.0]]))
+
+
+# ---------------------------------------------------------------------------------------------
+# The one Gaussian log-density (issue 9): against torch.distributions
+# ---------------------------------------------------------------------------------------------
+
+@settings(max_examples=30)
+@given(batch=st.lists(st.integers(1, 3), max_size=2).map(tuple), K=st.integers(1, 4), seed=st.integers(0, 10**6))
+def test_log_density_matches_multivariate_normal(batch, K, seed):
+    g = torch.Generator().manual_seed(seed)
+    A = torch.randn(*batch, K, K, generator=g, dtype=torch.float64)
+    L = torch.linalg.cholesky(A @ A.mT + 0.5 * torch.eye(K, dtype=torch.float64))
+    mu = torch.randn(*batch, K, generator=g, dtype=torch.float64)
+    z = torch.randn(5, *batch, K, generator=g, dtype=torch.float64)  # extra leading sample dim broadcasts
+    expected = torch.distributions.MultivariateNormal(mu, scale_tril=L).log_prob(z)
+    assert torch.allclose(gaussians.log_density(z, mu, L), expected, rtol=1e-10, atol=1e-10)
+
+
+@settings(max_examples=30)
+@given(shape=st.lists(st.integers(1, 3), min_size=1, max_size=3).map(tuple), seed=st.integers(0, 10**6))
+def test_diag_log_density_matches_normal_and_the_full_version(shape, seed):
+    g = torch.Generator().manual_seed(seed)
+    z, mu, log_var = (torch.randn(shape, generator=g, dtype=torch.float64) for _ in range(3))
+    expected = torch.distributions.Normal(mu, (0.5 * log_var).exp()).log_prob(z).sum(-1)
+    assert torch.allclose(gaussians.diag_log_density(z, mu, log_var), expected, rtol=1e-12, atol=1e-12)
+    full = gaussians.log_density(z, mu, torch.diag_embed((0.5 * log_var).exp()))
+    assert torch.allclose(gaussians.diag_log_density(z, mu, log_var), full, rtol=1e-10, atol=1e-10)
+
+
+def test_log_density_refuses_a_general_factor_with_the_fix():
+    S = torch.tensor([[1.0, 0.5], [0.0, 1.0]])  # upper-triangular: not a Cholesky factor
+    with pytest.raises(ValueError, match=r"lower-triangular.*torch.linalg.cholesky\(S @ S.mT\)"):
+        gaussians.log_density(torch.zeros(2), torch.zeros(2), S)
+    with pytest.raises(ValueError, match="log_var contains 1 non-finite"):
+        gaussians.diag_log_density(torch.zeros(2), torch.zeros(2), torch.tensor([0.0, -math.inf]))
+
+
+def test_forward_kl_optimum_lives_beside_the_reverse_one():
+    from vaelib import meanfield
+
+    cov = torch.tensor([[2.0, 0.9], [0.9, 1.0]], dtype=torch.float64)
+    mu = torch.tensor([1.0, -1.0], dtype=torch.float64)
+    assert meanfield.best_diagonal_forward_kl is gaussians.best_diagonal_forward_kl  # importable there for lecture 04
+    _, var_fwd, kl_fwd = gaussians.best_diagonal_forward_kl(mu, cov)
+    _, var_rev, kl_rev = gaussians.best_diagonal_reverse_kl(mu, cov)
+    assert torch.allclose(var_fwd, cov.diagonal()) and (var_rev < var_fwd).all()
+    p = torch.distributions.MultivariateNormal(mu, cov)
+    q = torch.distributions.MultivariateNormal(mu, torch.diag(var_fwd))
+    assert torch.allclose(kl_fwd, torch.distributions.kl_divergence(p, q))

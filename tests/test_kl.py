@@ -285,10 +285,15 @@ def test_monte_carlo_kl_generator_is_reproducible_and_leaves_the_global_state_al
     assert mu.grad is not None
 
 
-def test_monte_carlo_kl_rejects_a_generator_that_is_not_one():
+def test_monte_carlo_kl_takes_an_int_seed_and_rejects_other_generators():
+    """generator=0 means torch.Generator().manual_seed(0) (issue 10: it used to be a torch error)."""
+    q, p = Normal(torch.zeros(3), 1.0), Normal(torch.ones(3), 1.0)
+    by_seed = kl.monte_carlo_kl(q, p, 10, generator=0)
+    by_generator = kl.monte_carlo_kl(q, p, 10, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(by_seed[0], by_generator[0])
     with pytest.raises(TypeError) as info:
-        kl.monte_carlo_kl(Normal(0.0, 1.0), Normal(1.0, 1.0), 10, generator=0)
-    for word in ["generator must be a torch.Generator", "int", "torch.Generator().manual_seed(0)"]:
+        kl.monte_carlo_kl(q, p, 10, generator="0")
+    for word in ["generator must be None, a torch.Generator or an int seed", "str", "torch.Generator().manual_seed(0)"]:
         assert word in str(info.value), (word, str(info.value))
 
 
@@ -376,3 +381,14 @@ def test_gaussian_to_gaussian_errors_name_the_argument():
         kl.gaussian_to_gaussian(torch.zeros(3), good, torch.zeros(2), torch.eye(2))
     with pytest.raises(ValueError, match="log_var_p contains 1 non-finite"):
         kl.diag_gaussian_to_diag_gaussian(torch.zeros(2), torch.zeros(2), torch.zeros(2), torch.tensor([0.0, float("nan")]))
+
+
+def test_per_dimension_kl_sums_to_the_kl_and_matches_torch():
+    """kl.diag_gaussian_to_std_normal_per_dim: the terms of the diagonal KL (objectives.kl_per_dimension's formula)."""
+    g = torch.Generator().manual_seed(11)
+    mu, log_var = torch.randn(4, 3, generator=g, dtype=F64), 3 * torch.randn(4, 3, generator=g, dtype=F64)
+    per_dim = kl.diag_gaussian_to_std_normal_per_dim(mu, log_var)
+    assert per_dim.shape == (4, 3) and (per_dim >= 0).all()
+    assert torch.allclose(per_dim.sum(-1), kl.diag_gaussian_to_std_normal(mu, log_var))
+    expected = torch.distributions.kl_divergence(Normal(mu, (0.5 * log_var).exp()), Normal(0.0, 1.0))
+    assert torch.allclose(per_dim, expected, rtol=1e-10)

@@ -294,3 +294,15 @@ def test_unconstrained_from_scale_tril_errors(L, words):
         unconstrained_from_scale_tril(L)
     for word in words:
         assert word in str(info.value), (word, str(info.value))
+
+
+def test_scale_tril_from_unconstrained_diag_family():
+    """family='diag': K raw numbers per row give a diagonal factor (meanfield's per-point fits use it)."""
+    raw = torch.randn(5, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    for transform, f in (("softplus", torch.nn.functional.softplus), ("exp", torch.exp)):
+        L = scale_tril_from_unconstrained(raw, 3, transform, family="diag", min_diag=1e-3)
+        assert torch.equal(L, torch.diag_embed(f(raw) + 1e-3))
+    with pytest.raises(ValueError, match=r"raw must have K = 3 entries \(the raw diagonal\)"):
+        scale_tril_from_unconstrained(torch.zeros(5, 6), 3, family="diag")
+    with pytest.raises(ValueError, match="family must be 'full' or 'diag'"):
+        scale_tril_from_unconstrained(raw, 3, family="tril")

@@ -12,6 +12,17 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from vaelib._random import (  # noqa: F401  (re-exported: one home for argument contracts)
+    draw_with_generator,
+    fresh_uniform,
+    generator,
+    is_numpy_int,
+    noise_shape,
+    randn,
+    sample_shape_tuple,
+    seed,
+)
+
 
 class NonFiniteError(ValueError):
     """Raised for input holding NaN or infinity.
@@ -26,13 +37,28 @@ def _describe(t: Tensor) -> str:
     return f"shape {tuple(t.shape)}, dtype {t.dtype}"
 
 
-def as_tensor(name: str, value, *, like: Tensor | None = None) -> Tensor:
-    """Return ``value`` as a floating tensor, or raise a TypeError naming ``name``."""
+def as_tensor(name: str, value, *, like: Tensor | None = None, cast: bool = False) -> Tensor:
+    """Return ``value`` as a floating tensor, or raise a TypeError naming ``name``.
+
+    Contract: a ``torch.Tensor``, a Python number, a (nested) list of numbers or a numpy array;
+    lists and arrays are converted (to ``like``'s dtype and device if given, else torch's
+    default dtype). Never a bool (``True`` is not a number here), ``None`` or a string. With
+    ``cast=True`` a floating tensor of another dtype than ``like``'s is converted to it (a
+    float64 array from ``torch.from_numpy`` fed to a float32 model).
+    """
+    if value is None or isinstance(value, (bool, str, bytes)) or _is_bool_array(value):
+        what = "None" if value is None else f"{type(value).__name__} {value!r}"[:60]
+        raise TypeError(
+            f"{name} must be a tensor (or a number, list or numpy array of numbers); got {what}. "
+            f"{_HINTS.get(type(value).__name__, 'Pass a torch.Tensor.')}"
+        )
     if isinstance(value, Tensor):
         t = value
     else:
+        dtype = like.dtype if like is not None else torch.get_default_dtype()
+        device = like.device if like is not None else None
         try:
-            t = torch.as_tensor(value, dtype=like.dtype if like is not None else torch.get_default_dtype())
+            t = torch.as_tensor(value, dtype=dtype, device=device)
         except (TypeError, ValueError, RuntimeError) as err:
             raise TypeError(
                 f"{name} must be a tensor or array-like of numbers; got {type(value).__name__}. "
@@ -43,7 +69,94 @@ def as_tensor(name: str, value, *, like: Tensor | None = None) -> Tensor:
             f"{name} must be a floating-point tensor; got {_describe(t)}. "
             f"Convert it first, e.g. {name}.float()."
         )
+    if cast and like is not None and t.dtype != like.dtype:
+        t = t.to(like.dtype)
     return t
+
+
+_HINTS = {
+    "bool": "Booleans are not numbers here: pass 1.0 or 0.0, or a float tensor.",
+    "NoneType": "Pass a torch.Tensor, e.g. torch.zeros(B, K).",
+    "str": "Convert the text to numbers first, e.g. torch.tensor([float(s)]).",
+}
+
+
+def _is_bool_array(value) -> bool:
+    dtype = getattr(value, "dtype", None)
+    return dtype is torch.bool or str(dtype) == "bool"
+
+
+def nonempty(name: str, t: Tensor) -> Tensor:
+    """Raise a ValueError if ``t`` has no elements (an empty batch gives NaN means)."""
+    if t.numel() == 0:
+        raise ValueError(
+            f"{name} is empty ({_describe(t)}); it needs at least one value. Check the slice or "
+            f"the filter that produced it (e.g. a batch of 0 rows)."
+        )
+    return t
+
+
+def real(name: str, value, *, like: Tensor | None = None, cast: bool = False, dims: int | None = None,
+         meaning: str = "", allow_empty: bool = False) -> Tensor:
+    """The common tensor contract: floating, non-empty, finite, at least ``dims`` dimensions.
+
+    Every vaelib function that takes numbers calls this (or :func:`parameter`, the same with a
+    positivity option) on each tensor argument at its top: a bool, None, a string, an empty
+    tensor or a NaN/inf raises here, naming the argument. ``allow_empty=True`` is for
+    elementwise maps (a sampler, a per-row KL), where an empty batch in gives an empty batch out;
+    everything that averages over a dimension refuses it (the mean of nothing is NaN).
+    """
+    t = as_tensor(name, value, like=like, cast=cast)
+    if dims is not None:
+        min_dims(name, t, dims, meaning)
+    if not allow_empty:
+        nonempty(name, t)
+    return finite(name, t)
+
+
+def real_or_symbolic(name: str, value):
+    """A finite tensor (as :func:`real`), or a sympy expression passed through unchanged.
+
+    For closed forms written as plain arithmetic (lecture 01's toy problem), which the tests
+    also evaluate on sympy symbols. A Python number stays a number; a list or array becomes a
+    tensor.
+    """
+    if type(value).__module__.split(".")[0] == "sympy":
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise NonFiniteError(f"{name} must be finite; got {value!r}.")
+        return value
+    return real(name, value)
+
+
+def draws(name: str, value) -> Tensor:
+    """Samples of a distribution: an integer tensor (categorical draws) as it is, else :func:`real`."""
+    if isinstance(value, Tensor) and not value.is_floating_point() and value.dtype is not torch.bool:
+        return nonempty(name, value)
+    return real(name, value)
+
+
+def function(name: str, value, example: str):
+    """Raise a TypeError unless ``value`` is callable; ``example`` shows a valid one."""
+    if not callable(value):
+        raise TypeError(f"{name} must be a function, e.g. {example}; got {type(value).__name__} {value!r}"[:300])
+    return value
+
+
+def flag(name: str, value) -> bool:
+    """Raise a TypeError unless ``value`` is True or False (a string "yes" or 2 is refused)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False; got {type(value).__name__} {value!r}.")
+    return value
+
+
+def choice(name: str, value, options: Sequence[str], explain: str = "") -> str:
+    """Raise a ValueError unless ``value`` is one of ``options`` (``explain`` says what each means)."""
+    if not isinstance(value, str) or value not in options:
+        allowed = " or ".join(repr(o) for o in options)
+        raise ValueError(f"{name} must be {allowed}; got {value!r}. {explain}".rstrip())
+    return value
 
 
 def finite(name: str, t: Tensor) -> Tensor:
@@ -108,14 +221,37 @@ def broadcastable(names: Sequence[str], tensors: Sequence[Tensor]) -> torch.Size
 
 
 def positive_number(name: str, value: float) -> float:
-    """Raise a ValueError unless ``value`` is a finite number > 0."""
+    """Raise a ValueError unless ``value`` is a finite number > 0 (a numpy or 0-d tensor number is fine)."""
+    value = _plain_number(value)
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0; got {value!r}.")
     return float(value)
 
 
+def number(name: str, value, *, low: float = -math.inf, high: float = math.inf, explain: str = "") -> float:
+    """Raise a ValueError unless ``value`` is a finite number in [low, high] (bools refused)."""
+    value = _plain_number(value)
+    if (
+        not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
+        or not low <= value <= high
+    ):
+        span = "" if (low, high) == (-math.inf, math.inf) else f" in [{low}, {high}]"
+        raise ValueError(f"{name} must be a finite number{span}; got {value!r}. {explain}".rstrip())
+    return float(value)
+
+
+def _plain_number(value):
+    if isinstance(value, Tensor) and value.numel() == 1 and value.dtype is not torch.bool:
+        return value.item()
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0 and value.dtype.kind in "iuf":
+        return value.item()
+    return value
+
+
 def positive_int(name: str, value: int) -> int:
-    """Raise a ValueError unless ``value`` is an int >= 1."""
+    """Raise a ValueError unless ``value`` is an int >= 1 (a numpy integer is fine)."""
+    if is_numpy_int(value):
+        value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
     return value
@@ -152,49 +288,99 @@ def square_matrices(name: str, t: Tensor, mu_name: str, mu: Tensor, what: str, f
     return t
 
 
+def scale_tril(name: str, value, mu_name: str, mu: Tensor) -> Tensor:
+    """A Cholesky factor ``(..., K, K)`` for the mean ``mu`` ``(..., K)``: square, K matching, finite,
+    lower-triangular with a strictly positive diagonal, batch shapes broadcasting; else a ValueError.
+
+    A general square factor S (as a network's reshaped K*K output) is refused with the fix
+    ``torch.linalg.cholesky(S @ S.mT)``: a density or KL computed from a non-triangular S as if
+    it were triangular is silently wrong.
+    """
+    scale_tril = as_tensor(name, value, like=mu, cast=True)
+    square_matrices(
+        name, scale_tril, mu_name, mu, "a lower-triangular K x K matrix",
+        "Build it with vaelib.reparam.scale_tril_from_unconstrained(raw, K).",
+    )
+    finite(name, scale_tril)
+    above = torch.triu(scale_tril, diagonal=1)
+    if (above != 0).any():
+        n_bad = int((above != 0).sum())
+        worst = above.abs().max().item()
+        raise ValueError(
+            f"{name} must be lower-triangular (zeros above the diagonal); got {n_bad} nonzero "
+            f"entries above the diagonal, the largest |value| {worst:.4g} (shape "
+            f"{tuple(scale_tril.shape)}). Use torch.tril(...) or "
+            f"vaelib.reparam.scale_tril_from_unconstrained; for a general square factor S "
+            f"(covariance S S^T) pass torch.linalg.cholesky(S @ S.mT)."
+        )
+    diag = scale_tril.diagonal(dim1=-2, dim2=-1)
+    if (diag <= 0).any():
+        raise ValueError(
+            f"{name} must have a strictly positive diagonal (it is a Cholesky factor); got "
+            f"{int((diag <= 0).sum())} diagonal entries <= 0, the smallest "
+            f"{diag.min().item():.4g} (shape {tuple(scale_tril.shape)}). Map the raw diagonal "
+            f"through softplus or exp, as vaelib.reparam.scale_tril_from_unconstrained does."
+        )
+    try:
+        torch.broadcast_shapes(mu.shape[:-1], scale_tril.shape[:-2])
+    except RuntimeError as err:
+        raise ValueError(
+            f"the batch shapes of {mu_name} {tuple(mu.shape[:-1])} and {name} "
+            f"{tuple(scale_tril.shape[:-2])} do not broadcast (full shapes {tuple(mu.shape)} and "
+            f"{tuple(scale_tril.shape)}). Use mu (B, K) with scale_tril (B, K, K)."
+        ) from err
+    return scale_tril
+
+
+def covariance(name: str, value, K: int | None = None, *, like: Tensor | None = None) -> Tensor:
+    """A finite, symmetric ``(K, K)`` matrix (a covariance or a precision), or a ValueError naming ``name``."""
+    cov = real(name, value, like=like, cast=True)
+    if cov.dim() != 2 or cov.shape[0] != cov.shape[1]:
+        raise ValueError(
+            f"{name} must be a square (K, K) covariance matrix; got shape {tuple(cov.shape)}. "
+            f"Pass one matrix, e.g. S @ S.T."
+        )
+    if K is not None and cov.shape[0] != K:
+        raise ValueError(
+            f"{name} must have shape (K, K) = ({K}, {K}) to match the {K}-dim mean/samples; got shape "
+            f"{tuple(cov.shape)}. Use the covariance of the same variables."
+        )
+    if not torch.allclose(cov, cov.T, atol=1e-6, rtol=1e-5):
+        raise ValueError(
+            f"{name} must be symmetric; the largest |cov - cov.T| is "
+            f"{(cov - cov.T).abs().max().item():.3g}. Build it as S @ S.T, or symmetrise it with "
+            f"(cov + cov.T) / 2."
+        )
+    return cov
+
+
+def cholesky(name: str, cov: Tensor) -> Tensor:
+    """The Cholesky factor of ``cov``, or a ValueError saying it is not positive definite."""
+    L, info = torch.linalg.cholesky_ex(cov)
+    if info.item() != 0:
+        raise ValueError(
+            f"{name} must be positive definite (a density exists only then); its Cholesky "
+            f"factorisation failed at column {info.item()} (smallest eigenvalue "
+            f"{torch.linalg.eigvalsh(cov).min().item():.3g}). A singular covariance describes a "
+            f"degenerate Gaussian that lives on a subspace: it has no density and no Mahalanobis distance."
+        )
+    return L
+
+
 # ---------------------------------------------------------------------------------------------
 # Contracts shared by the samplers (reparam, families, relaxations) and the estimators
 # ---------------------------------------------------------------------------------------------
 
 
-def sample_shape_tuple(sample_shape) -> tuple[int, ...]:
-    """``sample_shape`` as a tuple of non-negative ints, or a ValueError."""
-    if isinstance(sample_shape, int) and not isinstance(sample_shape, bool):
-        sample_shape = (sample_shape,)
-    try:
-        shape = tuple(int(n) for n in sample_shape)
-        ok = all(n >= 0 for n in shape) and all(
-            isinstance(n, int) and not isinstance(n, bool) for n in sample_shape
-        )
-    except TypeError:
-        ok = False
-    if not ok:
-        raise ValueError(
-            f"sample_shape must be a tuple of non-negative ints such as (16,) or (); got "
-            f"{sample_shape!r}."
-        )
-    return shape
-
-
-
-def noise_shape(sample_shape: Sequence[int], *shapes: torch.Size) -> torch.Size:
-    """The shape of fresh noise: ``sample_shape`` followed by the broadcast parameter shape."""
-    return torch.Size(sample_shape_tuple(sample_shape)) + torch.broadcast_shapes(*shapes)
-
-
-def fresh_uniform(shape: torch.Size, like: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Uniform(0, 1) noise kept strictly inside (0, 1), so that log(u) and log(1 - u) are finite."""
-    u = torch.rand(shape, dtype=like.dtype, device=like.device, generator=generator)
-    tiny = torch.finfo(like.dtype).tiny
-    return u.clamp(min=tiny, max=1.0 - torch.finfo(like.dtype).eps)
+_generator = generator  # for uniform_noise, whose argument of the same name shadows it
 
 
 def uniform_noise(name: str, u, like: Tensor, shape: torch.Size, generator) -> Tensor:
     """Validate the user's uniform noise ``u`` (strictly inside (0, 1)) or draw fresh noise."""
+    generator = _generator(generator)
     if u is None:
         return fresh_uniform(shape, like, generator)
-    u = as_tensor(name, u, like=like)
-    finite(name, u)
+    u = real(name, u, like=like, cast=True, allow_empty=True)
     bad = (u <= 0) | (u >= 1)
     if bad.any():
         raise ValueError(
@@ -207,8 +393,7 @@ def uniform_noise(name: str, u, like: Tensor, shape: torch.Size, generator) -> T
 
 def parameter(name: str, value, *, like: Tensor | None = None, positive: bool = False) -> Tensor:
     """A finite floating tensor (strictly positive if asked), or a ValueError naming ``name``."""
-    t = as_tensor(name, value, like=like)
-    finite(name, t)
+    t = real(name, value, like=like)
     return _require_positive(name, t) if positive else t
 
 

@@ -39,7 +39,7 @@ def one_hot_categorical(logits: Tensor) -> torch.distributions.OneHotCategorical
 
     Introduced in lecture 06.
     """
-    return torch.distributions.OneHotCategorical(logits=logits)
+    return torch.distributions.OneHotCategorical(logits=_validate.nonempty("logits", _validate.logits("logits", logits)))
 
 
 def one_hot_support(num_variables: int, num_classes: int) -> Tensor:
@@ -56,7 +56,8 @@ def one_hot_support(num_variables: int, num_classes: int) -> Tensor:
     """
     N = _validate.positive_int("num_variables", num_variables)
     C = _validate.positive_int("num_classes", num_classes)
-    if C < 2 or C**N > 2**20:
+    # compare exponents, not C**N itself: num_variables=10**12 must be refused, not computed
+    if C < 2 or N * math.log2(C) > 20:
         raise ValueError(
             f"one_hot_support needs num_classes >= 2 and at most 2^20 configurations; got "
             f"num_classes={C}, num_variables={N} ({C}^{N} configurations). Enumerate a smaller "
@@ -103,13 +104,25 @@ def exact_gradient(
 
     Introduced in lecture 06.
     """
+    dist_fn = _validate.function("dist_fn", dist_fn, "vaelib.discrete.one_hot_categorical")
+    f = _validate.function("f", f, "lambda z: (z ** 2).sum((-2, -1))")
     theta = _validate.parameter("theta", theta).detach().to(torch.float64).requires_grad_(True)
-    support = _validate.as_tensor("support", support).to(torch.float64)
+    support = _validate.real("support", support).to(torch.float64)
     if support.dim() < 1 or support.shape[0] < 1:
         raise ValueError(f"support must have shape (M, *draw); got {tuple(support.shape)}.")
     M = support.shape[0]
     q = dist_fn(theta)
-    log_q = q.log_prob(support).reshape(M, -1).sum(-1)  # (M,): log q_theta(z_m), one per value
+    if not isinstance(q, torch.distributions.Distribution):
+        raise TypeError(f"dist_fn must return a torch.distributions.Distribution; got {type(q).__name__}.")
+    try:
+        log_q = q.log_prob(support)
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(
+            f"support of shape {tuple(support.shape)} does not fit dist_fn(theta) (batch shape "
+            f"{tuple(q.batch_shape)}, event shape {tuple(q.event_shape)}) for theta of shape "
+            f"{tuple(theta.shape)}: {str(err)[:200]}"
+        ) from None
+    log_q = log_q.reshape(M, -1).sum(-1)  # (M,): log q_theta(z_m), one per value
     prob = log_q.exp()
     total = prob.sum().item()
     if abs(total - 1.0) > 1e-9:
@@ -141,6 +154,7 @@ def leave_one_out_groups(values: Tensor, group_size: int) -> Tensor:
     Returns:
         baselines, shape ``(S,)``.
     """
+    values = _validate.real("values", values)
     K = _group_size(values, group_size, minimum=2)
     groups = values.reshape(-1, K)  # (S/K, K)
     return ((groups.sum(1, keepdim=True) - groups) / (K - 1)).reshape(-1)
@@ -168,11 +182,12 @@ def moving_average_baseline(
     Returns:
         baselines, shape ``(S,)``, constant within each group.
     """
+    values = _validate.real("values", values)
     K = _group_size(values, group_size, minimum=1)
-    if not isinstance(decay, (int, float)) or isinstance(decay, bool) or not 0 <= decay < 1:
-        raise ValueError(
-            f"decay must be a number in [0, 1); got {decay!r}. 0.9 averages about the last 10 steps."
-        )
+    decay = _validate.number("decay", decay, low=0.0, high=1.0)
+    if decay == 1.0:
+        raise ValueError("decay must be a number in [0, 1); got 1. 0.9 averages about the last 10 steps.")
+    initial = _validate.number("initial", initial)
     step_means = values.detach().to(torch.float64).reshape(-1, K).mean(1).tolist()  # (S/K,)
     b, out = float(initial), []
     for m in step_means:
@@ -193,7 +208,7 @@ def _group_size(values: Tensor, group_size: int, *, minimum: int) -> int:
 
 
 def _check_relaxable(logits, num_samples: int) -> tuple[Tensor, int]:
-    logits = _validate.logits("logits", logits)
+    logits = _validate.nonempty("logits", _validate.logits("logits", logits))
     _validate.finite("logits", logits)  # -inf classes have no useful gradient here
     return logits, _validate.positive_int("num_samples", num_samples)
 
@@ -227,6 +242,8 @@ def straight_through(
     Introduced in lecture 06.
     """
     logits, S = _check_relaxable(logits, num_samples)
+    f = _validate.function("f", f, "lambda z: (z ** 2).sum((-2, -1))")
+    generator = _validate.generator(generator)
     copies = estimators.per_sample_copies(logits, S)  # (S, ..., C)
     p = torch.softmax(copies, dim=-1)
     hard = relaxations.gumbel_max(copies.detach(), generator=generator)  # exact Categorical(p) draws
@@ -265,6 +282,8 @@ def gumbel_softmax_gradient(
     Introduced in lecture 06.
     """
     logits, S = _check_relaxable(logits, num_samples)
+    f = _validate.function("f", f, "lambda y: (y ** 2).sum((-2, -1))")
+    hard = _validate.flag("hard", hard)
     copies = estimators.per_sample_copies(logits, S)  # (S, ..., C)
     y = relaxations.gumbel_softmax(copies, temperature, hard=hard, generator=generator)
     return estimators.grad_per_copy(estimators.per_sample_values(f, y, S), copies).detach()
@@ -317,10 +336,8 @@ def bias_variance(estimates: Tensor, exact: Tensor, *, group_size: int = 1) -> B
 
     Introduced in lecture 06 (the bias/variance table).
     """
-    estimates = _validate.as_tensor("estimates", estimates).detach().to(torch.float64)
-    exact = _validate.as_tensor("exact", exact).detach().to(torch.float64)
-    _validate.finite("estimates", estimates)
-    _validate.finite("exact", exact)
+    estimates = _validate.real("estimates", estimates).detach().to(torch.float64)
+    exact = _validate.real("exact", exact).detach().to(torch.float64)
     if estimates.dim() != exact.dim() + 1 or tuple(estimates.shape[1:]) != tuple(exact.shape):
         raise ValueError(
             f"estimates must have shape (S, *exact.shape) = (S, {', '.join(map(str, exact.shape))}); "
@@ -330,6 +347,11 @@ def bias_variance(estimates: Tensor, exact: Tensor, *, group_size: int = 1) -> B
     if estimates.shape[0] % K:
         raise ValueError(
             f"group_size={K} must divide the number of estimates; got {estimates.shape[0]}."
+        )
+    if estimates.shape[0] < 4 * K:
+        raise ValueError(
+            f"estimates must hold S >= 4 groups of group_size={K} ({4 * K} estimates) for a "
+            f"variance with a standard error; got {estimates.shape[0]} estimates. Draw more."
         )
     grouped = estimates.reshape(-1, K, *exact.shape).mean(1)  # (R, *theta.shape)
     stats = estimators.summarize(grouped)

@@ -35,6 +35,8 @@ def per_sample_copies(theta: Tensor, num_samples: int) -> Tensor:
 
     A building block of every per-sample estimator here and in :mod:`vaelib.discrete`.
     """
+    theta = _validate.parameter("theta", theta)
+    num_samples = _validate.positive_int("num_samples", num_samples)
     return theta.detach().expand(num_samples, *theta.shape).clone().requires_grad_(True)
 
 
@@ -61,7 +63,11 @@ def _per_copy_distribution(dist_fn: Callable, theta_copies: Tensor) -> torch.dis
 
 
 def per_sample_values(f: Callable, z: Tensor, num_samples: int) -> Tensor:
-    """f(z), checked to be one value per sample, shape ``(S,)`` (a ValueError otherwise)."""
+    """f(z), checked to be one finite value per sample, shape ``(S,)`` (a ValueError otherwise)."""
+    f = _validate.function("f", f, "lambda z: (z ** 2).sum(-1)")
+    z = _validate.draws("z", z)
+    _validate.min_dims("z", z, 1, "(S, *draw): the first one indexes the samples")
+    num_samples = _validate.positive_int("num_samples", num_samples)
     values = f(z)
     if not isinstance(values, Tensor) or tuple(values.shape) != (num_samples,):
         got = tuple(values.shape) if isinstance(values, Tensor) else type(values).__name__
@@ -70,15 +76,39 @@ def per_sample_values(f: Callable, z: Tensor, num_samples: int) -> Tensor:
             f"{got} for z of shape {tuple(z.shape)}. Reduce over the dimensions of one draw "
             f"inside f, e.g. f = lambda z: (z ** 2).sum(-1)."
         )
+    if values.is_floating_point() and not torch.isfinite(values.detach()).all():
+        raise _validate.NonFiniteError(
+            f"f returned {int((~torch.isfinite(values.detach())).sum())} non-finite value(s) "
+            f"(NaN or inf) for z of shape {tuple(z.shape)}; an estimate built on them would be NaN. "
+            f"Check f where it is evaluated (a log of 0, a division by 0)."
+        )
     return values
 
 
 def grad_per_copy(values: Tensor, theta_copies: Tensor) -> Tensor:
     """Row s = d values[s] / d theta_copies[s], shape ``(S, *theta.shape)``; zeros where the
     values do not depend on theta."""
+    values = _validate.real("values", values, dims=1, meaning="(S,): one value per sample")
+    if not isinstance(theta_copies, Tensor) or not theta_copies.requires_grad:
+        raise TypeError(
+            f"theta_copies must be the tensor returned by per_sample_copies(theta, S) (a leaf that "
+            f"requires grad); got {type(theta_copies).__name__}"
+            f"{'' if not isinstance(theta_copies, Tensor) else ' without requires_grad'}."
+        )
+    if theta_copies.dim() < 1 or theta_copies.shape[0] != values.shape[0]:
+        raise ValueError(
+            f"theta_copies must have one copy per value, shape ({values.shape[0]}, ...); got "
+            f"shape {tuple(theta_copies.shape)} for values of shape {tuple(values.shape)}."
+        )
     if not values.requires_grad:  # e.g. a step function of z: its derivative is 0 a.e.
         return torch.zeros_like(theta_copies)
-    (grad,) = torch.autograd.grad(values.sum(), theta_copies, allow_unused=True)
+    try:
+        (grad,) = torch.autograd.grad(values.sum(), theta_copies, allow_unused=True)
+    except RuntimeError as err:
+        raise ValueError(
+            f"values must be computed from theta_copies (the output of per_sample_copies); "
+            f"autograd could not differentiate them: {err}"
+        ) from None
     return torch.zeros_like(theta_copies) if grad is None else grad  # (S, *theta.shape)
 
 
@@ -97,6 +127,7 @@ def leave_one_out_baseline(values: Tensor) -> Tensor:
     Returns:
         baselines, shape ``(S,)``.
     """
+    values = _validate.real("values", values)
     if values.dim() != 1 or values.shape[0] < 2:
         raise ValueError(
             f"leave_one_out_baseline needs f values of shape (S,) with S >= 2; got shape "
@@ -156,13 +187,15 @@ def score_function(
         ValueError: neither or inconsistent ``num_samples`` / ``z``; dist_fn or f of the
             wrong shape; NaN in theta; a baseline of the wrong shape.
     """
+    dist_fn = _validate.function("dist_fn", dist_fn, "lambda theta: torch.distributions.Normal(theta, 1.0)")
+    f = _validate.function("f", f, "lambda z: (z ** 2).sum(-1)")
     theta = _validate.parameter("theta", theta)
     if z is None:
         if num_samples is None:
             raise ValueError("score_function needs num_samples (an int >= 1) or samples z; got neither.")
         S = _validate.positive_int("num_samples", num_samples)
     else:
-        z = _validate.as_tensor("z", z) if not isinstance(z, Tensor) else z
+        z = _validate.draws("z", z)
         if z.dim() < 1 or z.shape[0] < 1:
             raise ValueError(
                 f"z must have a leading sample dimension (S, *draw); got shape {tuple(z.shape)}."
@@ -225,6 +258,8 @@ def pathwise(
         ValueError: q_theta has no ``rsample()`` (Bernoulli, Categorical); shapes as in
             :func:`score_function`.
     """
+    dist_fn = _validate.function("dist_fn", dist_fn, "lambda theta: torch.distributions.Normal(theta, 1.0)")
+    f = _validate.function("f", f, "lambda z: (z ** 2).sum(-1)")
     theta = _validate.parameter("theta", theta)
     S = _validate.positive_int("num_samples", num_samples)
     theta_copies = per_sample_copies(theta, S)  # (S, *theta.shape)
@@ -264,8 +299,10 @@ def pathwise_transform(
 
     Introduced in lecture 01 (the toy problem), reused in lecture 06 (inverse CDFs).
     """
+    transform = _validate.function("transform", transform, "lambda theta, eps: theta + eps")
+    f = _validate.function("f", f, "lambda z: z ** 2")
     theta = _validate.parameter("theta", theta)
-    eps = _validate.as_tensor("eps", eps, like=theta)
+    eps = _validate.real("eps", eps, like=theta, cast=True)
     if eps.dim() < 1 or eps.shape[0] < 1:
         raise ValueError(
             f"eps must have a leading sample dimension (S, ...); got shape {tuple(eps.shape)}. "
@@ -317,7 +354,7 @@ def summarize(grads: Tensor) -> EstimatorStats:
     Returns:
         an :class:`EstimatorStats`.
     """
-    grads = _validate.as_tensor("grads", grads)
+    grads = _validate.real("grads", grads)
     if grads.dim() < 1 or grads.shape[0] < 4:
         raise ValueError(
             f"grads must have shape (S, ...) with S >= 4 samples; got shape {tuple(grads.shape)}."

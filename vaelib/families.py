@@ -290,6 +290,7 @@ def implicit_gradient(
 
     Introduced in lecture 06 (implicit reparameterization).
     """
+    cdf = _validate.function("cdf", cdf, "lambda z, alpha: torch.special.gammainc(alpha, z)")
     z = _validate.parameter("z", z).detach().to(torch.float64)
     theta = _validate.parameter("theta", theta).detach().to(torch.float64)
     _validate.broadcastable(("z", "theta"), (z, theta))
@@ -299,4 +300,13 @@ def implicit_gradient(
     h_z = step * torch.where(z != 0, z.abs(), torch.ones_like(z))
     dF_dtheta = (cdf(z, theta + h_theta) - cdf(z, theta - h_theta)) / (2 * h_theta)
     dF_dz = (cdf(z + h_z, theta) - cdf(z - h_z, theta)) / (2 * h_z)
-    return -dF_dtheta / dF_dz
+    grad = -dF_dtheta / dF_dz
+    bad = ~torch.isfinite(grad)
+    if bad.any():
+        raise ValueError(
+            f"the implicit gradient is not finite at {int(bad.sum())} of {grad.numel()} entries "
+            f"(e.g. z={z.expand_as(grad)[bad][0].item():.4g}, theta={theta.expand_as(grad)[bad][0].item():.4g}): "
+            f"cdf returned NaN there or has zero slope in z. Check that z lies inside the "
+            f"support of cdf(., theta) and theta in its parameter range (e.g. z > 0, alpha > 0 for a Gamma)."
+        )
+    return grad

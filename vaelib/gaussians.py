@@ -1,8 +1,11 @@
-"""Tools for looking at Gaussians: moments with standard errors, ellipses, tests, optima.
+"""Tools for looking at Gaussians: the log-density, moments with standard errors, ellipses,
+tests, optima.
 
-Lecture 02 uses them to check that ``z = mu + S eps`` has the law N(mu, S S^T) (moments with
-standard errors, covariance ellipses and their coverage, a two-sample test), and lecture 03 to
-compare a fitted diagonal Gaussian with the best one in closed form.
+The Gaussian log-density lives here, once (:func:`log_density`, :func:`diag_log_density`);
+every vaelib module that needs log N(z; mu, Sigma) calls it. Lecture 02 uses the rest to check
+that ``z = mu + S eps`` has the law N(mu, S S^T) (moments with standard errors, covariance
+ellipses and their coverage, a two-sample test), lecture 03 to compare a fitted diagonal
+Gaussian with the best one in closed form, and lecture 04 the forward-KL optimum beside it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from torch import Tensor
 from vaelib import _validate
 
 __all__ = [
+    "LOG_2PI",
+    "log_density",
+    "diag_log_density",
     "mean_and_stderr",
     "covariance_and_stderr",
     "random_orthogonal",
@@ -24,11 +30,14 @@ __all__ = [
     "chi2_coverage",
     "two_sample_projection_test",
     "best_diagonal_reverse_kl",
+    "best_diagonal_forward_kl",
 ]
+
+LOG_2PI = math.log(2.0 * math.pi)  # the normalising constant of a Gaussian, per dimension
 
 
 def _samples(name: str, samples: Tensor) -> Tensor:
-    samples = _validate.as_tensor(name, samples)
+    samples = _validate.real(name, samples)  # a NaN would make every statistic below NaN or "same law"
     if samples.dim() != 2:
         fix = f"{name}.unsqueeze(1) for N samples of a number" if samples.dim() < 2 else f"{name}.reshape(-1, K)"
         raise ValueError(
@@ -41,39 +50,6 @@ def _samples(name: str, samples: Tensor) -> Tensor:
             f"{tuple(samples.shape)}. Draw more samples."
         )
     return samples
-
-
-def _covariance(name: str, cov: Tensor, K: int | None = None) -> Tensor:
-    cov = _validate.as_tensor(name, cov)
-    if cov.dim() != 2 or cov.shape[0] != cov.shape[1]:
-        raise ValueError(
-            f"{name} must be a square (K, K) covariance matrix; got shape {tuple(cov.shape)}. "
-            f"Pass one matrix, e.g. S @ S.T."
-        )
-    if K is not None and cov.shape[0] != K:
-        raise ValueError(
-            f"{name} must be ({K}, {K}) to match the {K}-dim mean/samples; got shape "
-            f"{tuple(cov.shape)}. Use the covariance of the same variables."
-        )
-    if not torch.allclose(cov, cov.T, atol=1e-6, rtol=1e-5):
-        raise ValueError(
-            f"{name} must be symmetric; the largest |cov - cov.T| is "
-            f"{(cov - cov.T).abs().max().item():.3g}. Build it as S @ S.T, or symmetrise it with "
-            f"(cov + cov.T) / 2."
-        )
-    return cov
-
-
-def _cholesky(name: str, cov: Tensor) -> Tensor:
-    L, info = torch.linalg.cholesky_ex(cov)
-    if info.item() != 0:
-        raise ValueError(
-            f"{name} must be positive definite (a density exists only then); its Cholesky "
-            f"factorisation failed at column {info.item()} (smallest eigenvalue "
-            f"{torch.linalg.eigvalsh(cov).min().item():.3g}). A singular covariance describes a "
-            f"degenerate Gaussian that lives on a subspace: it has no density and no Mahalanobis distance."
-        )
-    return L
 
 
 def mean_and_stderr(samples: Tensor) -> tuple[Tensor, Tensor]:
@@ -139,7 +115,7 @@ def random_orthogonal(K: int, generator: torch.Generator | None = None, dtype: t
     Introduced in lecture 02.
     """
     K = _validate.positive_int("K", K)
-    A = torch.randn(K, K, generator=generator, dtype=dtype)
+    A = torch.randn(K, K, generator=_validate.generator(generator), dtype=dtype)
     Q, R = torch.linalg.qr(A)
     signs = torch.sign(torch.diagonal(R))
     signs[signs == 0] = 1.0
@@ -168,10 +144,10 @@ def mahalanobis_sq(z: Tensor, mean: Tensor, cov: Tensor) -> Tensor:
     """
     z = _samples("z", z)
     K = z.shape[1]
-    mean = _validate.as_tensor("mean", mean)
+    mean = _validate.real("mean", mean, like=z, cast=True)
     if mean.shape != (K,):
         raise ValueError(f"mean must have shape ({K},) to match z of shape {tuple(z.shape)}; got {tuple(mean.shape)}.")
-    L = _cholesky("cov", _covariance("cov", cov, K))
+    L = _validate.cholesky("cov", _validate.covariance("cov", cov, K))
     white = torch.linalg.solve_triangular(L, (z - mean).T, upper=False)  # (K, N)
     return (white**2).sum(0)
 
@@ -194,10 +170,10 @@ def ellipse_points(mean: Tensor, cov: Tensor, n_std: float = 1.0, num_points: in
 
     Introduced in lecture 02.
     """
-    mean = _validate.as_tensor("mean", mean)
+    mean = _validate.real("mean", mean)
     if mean.shape != (2,):
         raise ValueError(f"mean must have shape (2,): ellipses are drawn in the plane; got {tuple(mean.shape)}.")
-    cov = _covariance("cov", cov, 2)
+    cov = _validate.covariance("cov", cov, 2)
     n_std = _validate.positive_number("n_std", n_std)
     num_points = _validate.positive_int("num_points", num_points)
     lam, U = torch.linalg.eigh(cov)
@@ -281,7 +257,7 @@ def two_sample_projection_test(x: Tensor, y: Tensor, num_directions: int = 16, s
             f"{tuple(y.shape)}. Compare samples of the same vector."
         )
     num_directions = _validate.positive_int("num_directions", num_directions)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(_validate.seed("seed", seed))
     directions = torch.randn(x.shape[1], num_directions, generator=gen, dtype=torch.float64)
     directions = directions / directions.norm(dim=0)  # (K, D) unit columns
     px = (x.detach().double() @ directions).numpy()  # (N, D)
@@ -308,13 +284,118 @@ def best_diagonal_reverse_kl(mu_p: Tensor, cov_p: Tensor) -> tuple[Tensor, Tenso
 
     Introduced in lecture 03.
     """
-    mu_p = _validate.as_tensor("mu_p", mu_p)
-    if mu_p.dim() != 1:
-        raise ValueError(f"mu_p must have shape (K,); got {tuple(mu_p.shape)}. Pass one mean vector.")
-    cov_p = _covariance("cov_p", cov_p, mu_p.shape[0])
-    L = _cholesky("cov_p", cov_p)
+    mu_p, cov_p = _mean_and_covariance(mu_p, cov_p)
+    L = _validate.cholesky("cov_p", cov_p)
     precision = torch.cholesky_inverse(L)  # (K, K)
     precision_diag = torch.diagonal(precision)
     log_det_cov = 2 * torch.log(torch.diagonal(L)).sum()
     kl_min = 0.5 * (log_det_cov + torch.log(precision_diag).sum())
     return mu_p.clone(), 1.0 / precision_diag, kl_min
+
+
+def _mean_and_covariance(mu_p, cov_p) -> tuple[Tensor, Tensor]:
+    mu_p = _validate.real("mu_p", mu_p)
+    if mu_p.dim() != 1:
+        raise ValueError(f"mu_p must have shape (K,); got {tuple(mu_p.shape)}. Pass one mean vector.")
+    return mu_p, _validate.covariance("cov_p", cov_p, mu_p.shape[0], like=mu_p)
+
+
+def best_diagonal_forward_kl(mu_p: Tensor, cov_p: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The diagonal Gaussian q that minimises the forward KL(p || q) for p = N(mu_p, cov_p).
+
+    Formula: moment matching, ``mu_q = mu_p`` and ``var_q = diag(cov_p)`` (the marginal
+    variances), with minimal KL ``(1/2) [sum_k log (cov_p)_kk - log det cov_p]`` (zero iff
+    cov_p is diagonal). Forward KL is mass-covering: q gets p's marginal variances right but
+    ignores the correlation. Compare the reverse-KL optimum :func:`best_diagonal_reverse_kl`
+    (precision matching, ``var_q = 1 / diag(cov_p^{-1})``, never larger). Bishop 2006, Section
+    10.1.2 (minimising KL(p || q) over a factorized q gives q_k = the marginal p(z_k)) and
+    Section 10.7; Minka 2001, expectation propagation.
+
+    Args:
+        mu_p: ``(K,)``.
+        cov_p: ``(K, K)``, symmetric positive definite.
+
+    Returns:
+        ``(mu_q, var_q, kl_min)``: ``(K,)``, ``(K,)`` and a scalar tensor (nats).
+
+    Introduced in lecture 04 (``vaelib.meanfield.best_diagonal_forward_kl`` is the same function).
+    """
+    mu_p, cov_p = _mean_and_covariance(mu_p, cov_p)
+    L = _validate.cholesky("cov_p", cov_p)
+    var_q = cov_p.diagonal().clone()
+    kl_min = 0.5 * (var_q.log().sum() - 2 * L.diagonal().log().sum())
+    return mu_p.clone(), var_q, kl_min
+
+
+def log_density(z: Tensor, mu: Tensor, scale_tril: Tensor) -> Tensor:
+    """The Gaussian log-density log N(z; mu, L L^T) for a Cholesky factor L, one value per row.
+
+    log N(z; mu, L L^T) = -1/2 ||L^{-1} (z - mu)||^2 - sum_i log L_ii - K/2 log(2 pi)
+
+    since Sigma^{-1} = L^-T L^-1 and log det Sigma = 2 sum_i log L_ii; computed with a triangular
+    solve (no inverse). Source: Bishop 2006, Eq. 2.43; Rasmussen & Williams 2006, Eq. A.5
+    (with the Cholesky form of Section A.4). Introduced in lecture 02; the one Gaussian
+    log-density of vaelib (lectures 03-05 use it).
+
+    Args:
+        z: points, shape ``(..., K)``.
+        mu: means, shape ``(..., K)``, broadcasting with ``z``.
+        scale_tril: lower-triangular factors with positive diagonal, shape ``(..., K, K)``;
+            batch dimensions broadcast with those of ``z`` and ``mu``.
+
+    Returns:
+        log-densities, shape the broadcast batch shape ``(...)``.
+
+    Raises:
+        ValueError: NaN or inf; a ``scale_tril`` that is not lower-triangular with a positive
+            diagonal (for a general factor S pass ``torch.linalg.cholesky(S @ S.mT)``); K
+            mismatch; shapes that do not broadcast.
+    """
+    z = _validate.real("z", z, dims=1, meaning="(..., K)")
+    mu = _validate.real("mu", mu, like=z, cast=True, dims=1, meaning="(..., K)")
+    _validate.broadcastable(("z", "mu"), (z, mu))
+    scale_tril = _validate.scale_tril("scale_tril", scale_tril, "mu", mu)
+    diff = z - mu  # (..., K)
+    try:
+        batch = torch.broadcast_shapes(diff.shape[:-1], scale_tril.shape[:-2])
+    except RuntimeError:
+        raise ValueError(
+            f"the batch shapes of z and mu {tuple(diff.shape[:-1])} and of scale_tril "
+            f"{tuple(scale_tril.shape[:-2])} do not broadcast. Use z (B, K) with scale_tril (B, K, K) or (K, K)."
+        ) from None
+    K = diff.shape[-1]
+    white = torch.linalg.solve_triangular(
+        scale_tril.expand(*batch, K, K), diff.expand(*batch, K).unsqueeze(-1), upper=False
+    ).squeeze(-1)  # (..., K): L^{-1} (z - mu)
+    mahalanobis = white.pow(2).sum(-1)  # (...)
+    log_det = 2.0 * scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)  # (...)
+    return -0.5 * (mahalanobis + log_det + K * LOG_2PI)
+
+
+def diag_log_density(z: Tensor, mu: Tensor, log_var: Tensor) -> Tensor:
+    """The diagonal Gaussian log-density log N(z; mu, diag exp(log_var)), summed over K.
+
+    log N(z; mu, diag sigma^2) = -1/2 sum_k [(z_k - mu_k)^2 exp(-log_var_k) + log_var_k + log(2 pi)]
+
+    :func:`log_density` with L = diag(exp(log_var / 2)), in O(K). Takes the log-variance, as a
+    VAE's encoder outputs it (``log_var = 2 * log(std)`` for a standard deviation). Source:
+    Kingma & Welling 2014, Appendix C.2. Introduced in lecture 05 (log q(z | x) and log p(z)).
+
+    Args:
+        z: points, shape ``(..., K)``.
+        mu: means, shape broadcasting with ``z``.
+        log_var: log-variances, shape broadcasting with ``z`` (0 for a standard normal).
+
+    Returns:
+        log-densities, shape ``broadcast(z, mu, log_var).shape[:-1]``.
+
+    Raises:
+        ValueError: NaN or inf (a -inf log-variance is a variance of 0: no density); shapes that
+            do not broadcast.
+    """
+    z = _validate.real("z", z, dims=1, meaning="(..., K)")
+    mu = _validate.real("mu", mu, like=z, cast=True)
+    log_var = _validate.real("log_var", log_var, like=z, cast=True)
+    _validate.broadcastable(("z", "mu", "log_var"), (z, mu, log_var))
+    standardised_sq = (z - mu).pow(2) * torch.exp(-log_var)  # (..., K)
+    return -0.5 * (standardised_sq + log_var + LOG_2PI).sum(-1)

@@ -18,6 +18,7 @@ from vaelib import _validate
 
 __all__ = [
     "diag_gaussian_to_std_normal",
+    "diag_gaussian_to_std_normal_per_dim",
     "full_gaussian_to_std_normal",
     "diag_gaussian_to_diag_gaussian",
     "gaussian_to_gaussian",
@@ -34,50 +35,13 @@ def _check_vectors(names: tuple[str, ...], tensors: tuple) -> tuple[tuple[Tensor
     """Tensors of shape (..., K) that broadcast, finite; returns them and the broadcast shape."""
     out = []
     for name, t in zip(names, tensors):
-        t = _validate.as_tensor(name, t, like=out[0] if out else None)
-        _validate.min_dims(name, t, 1, "(..., K), the last one the K latent dimensions")
-        _validate.finite(name, t)
+        like = out[0] if out else None
+        t = _validate.real(
+            name, t, like=like, dims=1, meaning="(..., K), the last one the K latent dimensions", allow_empty=True
+        )  # one KL per row: an empty batch gives an empty result
         out.append(t)
     shape = _validate.broadcastable(names, out)
     return tuple(out), shape
-
-
-def _check_scale_tril(name: str, scale_tril, mu_name: str, mu: Tensor) -> Tensor:
-    """Validate a Cholesky factor (..., K, K) against a mean (..., K)."""
-    scale_tril = _validate.as_tensor(name, scale_tril, like=mu)
-    _validate.square_matrices(
-        name, scale_tril, mu_name, mu, "a lower-triangular K x K matrix",
-        "Build it with vaelib.reparam.scale_tril_from_unconstrained(raw, K).",
-    )
-    _validate.finite(name, scale_tril)
-    above = torch.triu(scale_tril, diagonal=1)
-    if (above != 0).any():
-        n_bad = int((above != 0).sum())
-        worst = above.abs().max().item()
-        raise ValueError(
-            f"{name} must be lower-triangular (zeros above the diagonal); got {n_bad} nonzero "
-            f"entries above the diagonal, the largest |value| {worst:.4g} (shape "
-            f"{tuple(scale_tril.shape)}). Use torch.tril(...) or "
-            f"vaelib.reparam.scale_tril_from_unconstrained; for a general square factor S "
-            f"(covariance S S^T) pass torch.linalg.cholesky(S @ S.mT)."
-        )
-    diag = scale_tril.diagonal(dim1=-2, dim2=-1)
-    if (diag <= 0).any():
-        raise ValueError(
-            f"{name} must have a strictly positive diagonal (it is a Cholesky factor); got "
-            f"{int((diag <= 0).sum())} diagonal entries <= 0, the smallest "
-            f"{diag.min().item():.4g} (shape {tuple(scale_tril.shape)}). Map the raw diagonal "
-            f"through softplus or exp, as vaelib.reparam.scale_tril_from_unconstrained does."
-        )
-    try:
-        torch.broadcast_shapes(mu.shape[:-1], scale_tril.shape[:-2])
-    except RuntimeError as err:
-        raise ValueError(
-            f"the batch shapes of {mu_name} {tuple(mu.shape[:-1])} and {name} "
-            f"{tuple(scale_tril.shape[:-2])} do not broadcast (full shapes {tuple(mu.shape)} and "
-            f"{tuple(scale_tril.shape)}). Use mu (B, K) with scale_tril (B, K, K)."
-        ) from err
-    return scale_tril
 
 
 def diag_gaussian_to_std_normal(mu: Tensor, log_var: Tensor) -> Tensor:
@@ -99,8 +63,30 @@ def diag_gaussian_to_std_normal(mu: Tensor, log_var: Tensor) -> Tensor:
     Raises:
         ValueError: NaN or inf; shapes that do not broadcast; a 0-d input.
     """
+    return diag_gaussian_to_std_normal_per_dim(mu, log_var).sum(-1)
+
+
+def diag_gaussian_to_std_normal_per_dim(mu: Tensor, log_var: Tensor) -> Tensor:
+    """KL(N(mu_k, exp(log_var_k)) || N(0, 1)) for each latent dimension k, not summed.
+
+    KL_k = 1/2 [exp(log_var_k) + mu_k^2 - 1 - log_var_k]
+
+    The terms of :func:`diag_gaussian_to_std_normal` (their sum over the last dimension), for a
+    per-dimension KL plot or the active units of a VAE (Burda et al. 2016). Same contract and
+    source (Kingma & Welling 2014, Appendix B). Introduced in lecture 05.
+
+    Args:
+        mu: means, shape ``(B, K)`` (any ``(..., K)``).
+        log_var: log-variances, a shape that broadcasts with ``mu``.
+
+    Returns:
+        KL per row and dimension, shape ``broadcast(mu, log_var).shape`` e.g. ``(B, K)``.
+
+    Raises:
+        ValueError: NaN or inf; shapes that do not broadcast; a 0-d or empty input.
+    """
     (mu, log_var), _ = _check_vectors(("mu", "log_var"), (mu, log_var))
-    return diag_gaussian_to_std_normal_unchecked(mu, log_var)
+    return 0.5 * (_variance_term(log_var) + mu.pow(2))  # (..., K), each term >= 0
 
 
 def diag_gaussian_to_std_normal_unchecked(mu: Tensor, log_var: Tensor) -> Tensor:
@@ -139,10 +125,8 @@ def full_gaussian_to_std_normal(mu: Tensor, scale_tril: Tensor) -> Tensor:
         ValueError: ``scale_tril`` not square, not lower-triangular, or with a diagonal
             entry <= 0; K mismatch; NaN or inf; batch shapes that do not broadcast.
     """
-    mu = _validate.as_tensor("mu", mu)
-    _validate.min_dims("mu", mu, 1, "(..., K), the last one the K latent dimensions")
-    _validate.finite("mu", mu)
-    scale_tril = _check_scale_tril("scale_tril", scale_tril, "mu", mu)
+    mu = _validate.real("mu", mu, dims=1, meaning="(..., K), the last one the K latent dimensions", allow_empty=True)
+    scale_tril = _validate.scale_tril("scale_tril", scale_tril, "mu", mu)
     log_diag = torch.log(scale_tril.diagonal(dim1=-2, dim2=-1))  # (..., K)
     variance_term = _variance_term(2 * log_diag).sum(-1)  # (...): L_ii^2 - 1 - log L_ii^2
     off_diagonal_term = torch.tril(scale_tril, diagonal=-1).pow(2).sum((-2, -1))  # (...)
@@ -190,7 +174,9 @@ def gaussian_to_gaussian(
     tr(Sigma_p^-1 Sigma_q) = ||M||_F^2, the quadratic form = ||d||^2 and
     log det Sigma_p - log det Sigma_q = -2 sum_i log M_ii, so
     KL = 1/2 [sum_i (M_ii^2 - 1 - log M_ii^2) + sum_{i>j} M_ij^2 + ||d||^2], each term >= 0.
-    No matrix is inverted. Source: the Gaussian KL (e.g. Rasmussen & Williams 2006, Eq. A.23).
+    No matrix is inverted, and no determinant taken by LU: on the course's CPU build torch's
+    2-thread float64 batched ``slogdet``/``inv`` are wrong for K >= 192, while this (Cholesky and
+    triangular solves) is right with any thread count (tests/test_threads_linalg.py). Source: the Gaussian KL (e.g. Rasmussen & Williams 2006, Eq. A.23).
     Introduced in lecture 03.
 
     Args:
@@ -207,8 +193,8 @@ def gaussian_to_gaussian(
             K mismatch; NaN or inf; batch shapes that do not broadcast.
     """
     (mu_q, mu_p), _ = _check_vectors(("mu_q", "mu_p"), (mu_q, mu_p))
-    scale_tril_q = _check_scale_tril("scale_tril_q", scale_tril_q, "mu_q", mu_q)
-    scale_tril_p = _check_scale_tril("scale_tril_p", scale_tril_p, "mu_p", mu_p)
+    scale_tril_q = _validate.scale_tril("scale_tril_q", scale_tril_q, "mu_q", mu_q)
+    scale_tril_p = _validate.scale_tril("scale_tril_p", scale_tril_p, "mu_p", mu_p)
     batch = torch.broadcast_shapes(
         mu_q.shape[:-1], mu_p.shape[:-1], scale_tril_q.shape[:-2], scale_tril_p.shape[:-2]
     )
@@ -261,8 +247,8 @@ def monte_carlo_kl(
         the standard error is detached.
 
     Raises:
-        TypeError: q or p is not a ``torch.distributions.Distribution``; ``generator`` is not a
-            ``torch.Generator``.
+        TypeError: q or p is not a ``torch.distributions.Distribution``; ``generator`` is not
+            None, a ``torch.Generator`` or an int seed.
         ValueError: event shapes differ; batch shapes do not broadcast; num_samples < 2;
             ``generator`` on another device than q's samples.
     """
@@ -272,7 +258,7 @@ def monte_carlo_kl(
                 f"{name} must be a torch.distributions.Distribution, e.g. "
                 f"torch.distributions.Normal(mu, std); got {type(dist).__name__}."
             )
-    if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 2:
+    if _validate.positive_int("num_samples", num_samples) < 2:
         raise ValueError(
             f"num_samples must be an integer >= 2 (a standard error needs two samples); got "
             f"{num_samples!r}."
@@ -290,11 +276,7 @@ def monte_carlo_kl(
             f"the batch shapes of q {tuple(q.batch_shape)} and p {tuple(p.batch_shape)} do not "
             f"broadcast. Give them the same batch shape."
         ) from err
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"generator must be a torch.Generator, e.g. torch.Generator().manual_seed(0); got "
-            f"{type(generator).__name__}."
-        )
+    generator = _validate.generator(generator)
 
     def draw() -> Tensor:
         return q.rsample((num_samples,)) if q.has_rsample else q.sample((num_samples,))
@@ -302,34 +284,11 @@ def monte_carlo_kl(
     if generator is None:
         z = draw()  # (S, *batch, *event)
     else:
-        z = _draw_with_generator(draw, generator)
+        z = _validate.draw_with_generator(draw, generator)
     log_ratio = q.log_prob(z) - p.log_prob(z)  # (S, *batch)
     estimate = log_ratio.mean(0)
     standard_error = log_ratio.detach().std(0) / math.sqrt(num_samples)
     return estimate, standard_error
-
-
-def _draw_with_generator(draw, generator: torch.Generator) -> Tensor:
-    """Run ``draw()`` (which uses torch's global generator) seeded from ``generator``.
-
-    The global random state of the generator's device is saved and restored around the draw.
-    """
-    device = generator.device
-    seed = int(torch.randint(0, 2**62, (), generator=generator, device=device))
-    on_cuda = device.type == "cuda"
-    devices = [device.index if device.index is not None else torch.cuda.current_device()] if on_cuda else []
-    with torch.random.fork_rng(devices=devices):
-        if on_cuda:
-            torch.cuda.manual_seed(seed)
-        else:
-            torch.random.default_generator.manual_seed(seed)
-        z = draw()
-    if z.device.type != device.type:
-        raise ValueError(
-            f"generator is on {device} but q draws its samples on {z.device}; pass a generator on "
-            f"the same device, e.g. torch.Generator(device='{z.device}').manual_seed(0)."
-        )
-    return z
 
 
 # ---------------------------------------------------------------------------------------------

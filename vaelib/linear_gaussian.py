@@ -24,11 +24,11 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from vaelib import _validate, kl
+from vaelib import _validate, gaussians, kl
 
 __all__ = ["GaussianPosterior", "LinearGaussianModel"]
 
-LOG_2PI = math.log(2.0 * math.pi)
+LOG_2PI = gaussians.LOG_2PI  # kept importable; the Gaussian log-density itself is gaussians'
 
 
 class GaussianPosterior(NamedTuple):
@@ -143,10 +143,11 @@ class LinearGaussianModel:
         D = _validate.positive_int("data_dim", data_dim)
         K = _validate.positive_int("latent_dim", latent_dim)
         _validate.positive_number("noise_var", noise_var)
-        if not isinstance(correlation, (int, float)) or not 0.0 <= correlation < 1.0:
-            raise ValueError(f"correlation must be a number in [0, 1); got {correlation!r}.")
+        correlation = _validate.number("correlation", correlation, low=0.0, high=1.0)
+        if correlation == 1.0:
+            raise ValueError("correlation must be a number in [0, 1); got 1.0 (parallel columns: a rank-1 W).")
         dtype = dtype or torch.get_default_dtype()
-        g = torch.randn(D, K + 1, generator=generator, dtype=dtype)
+        g = torch.randn(D, K + 1, generator=_validate.generator(generator), dtype=dtype)
         W = math.sqrt(1.0 - correlation) * g[:, 1:] + math.sqrt(correlation) * g[:, :1]  # (D, K)
         return cls(W, None, noise_var)
 
@@ -168,24 +169,28 @@ class LinearGaussianModel:
 
     # -- input checks ------------------------------------------------------------------------
 
+    # The contract of every method: tensors are converted to the model's dtype (that of W),
+    # must be finite and non-empty, and end in D (observations) or K (latents) dimensions.
+
     def _x(self, x: Tensor) -> Tensor:
-        x = _validate.as_tensor("x", x, like=self.W)
+        x = _validate.real("x", x, like=self.W, cast=True)
         return _last_dim("x", x, self.data_dim, "D observed dimensions")
 
     def _z(self, z: Tensor, name: str = "z") -> Tensor:
-        z = _validate.as_tensor(name, z, like=self.W)
+        z = _validate.real(name, z, like=self.W, cast=True)
         return _last_dim(name, z, self.latent_dim, "K latent dimensions")
 
-    def _scale_tril(self, scale_tril: Tensor) -> Tensor:
-        scale_tril = _validate.as_tensor("scale_tril", scale_tril, like=self.W)
+    def _scale_tril(self, scale_tril: Tensor, mu: Tensor) -> Tensor:
         K = self.latent_dim
+        scale_tril = _validate.as_tensor("scale_tril", scale_tril, like=self.W, cast=True)
         if scale_tril.dim() < 2 or scale_tril.shape[-2:] != (K, K):
             raise ValueError(
                 f"scale_tril must have shape (..., K, K) = (..., {K}, {K}), a lower-triangular "
                 f"factor of each covariance; got shape {tuple(scale_tril.shape)}. For a "
                 f"diagonal Gaussian pass torch.diag_embed(std)."
             )
-        return scale_tril
+        # lower-triangular with a positive diagonal: a general factor would give a wrong ELBO
+        return _validate.scale_tril("scale_tril", scale_tril, "mu", mu)
 
     # -- the generative model ----------------------------------------------------------------
 
@@ -200,8 +205,9 @@ class LinearGaussianModel:
             x of shape (n, D) and z of shape (n, K).
         """
         n = _validate.positive_int("n", n)
-        z = torch.randn(n, self.latent_dim, generator=generator, dtype=self.W.dtype)  # (n, K)
-        noise = torch.randn(n, self.data_dim, generator=generator, dtype=self.W.dtype)  # (n, D)
+        generator = _validate.generator(generator)
+        z = _validate.randn((n, self.latent_dim), self.W, generator)  # (n, K)
+        noise = _validate.randn((n, self.data_dim), self.W, generator)  # (n, D)
         x = z @ self.W.T + self.b + noise * self.noise_var.sqrt()  # (n, D)
         return x, z
 
@@ -215,7 +221,7 @@ class LinearGaussianModel:
             shape (...,).
         """
         z = self._z(z)
-        return -0.5 * (self.latent_dim * LOG_2PI + (z**2).sum(-1))
+        return gaussians.diag_log_density(z, torch.zeros_like(z), torch.zeros_like(z))
 
     def log_likelihood(self, x: Tensor, z: Tensor) -> Tensor:
         """log p(x | z) = sum_d log N(x_d; (W z + b)_d, noise_var_d).
@@ -228,8 +234,7 @@ class LinearGaussianModel:
             shape: the broadcast batch shape of x and z.
         """
         x, z = self._x(x), self._z(z)
-        residual = x - (z @ self.W.T + self.b)  # (..., D)
-        return -0.5 * (LOG_2PI + self.noise_var.log() + residual**2 / self.noise_var).sum(-1)
+        return gaussians.diag_log_density(x, z @ self.W.T + self.b, self.noise_var.log())
 
     def log_joint(self, x: Tensor, z: Tensor) -> Tensor:
         """log p(x, z) = log p(z) + log p(x | z).
@@ -335,10 +340,11 @@ class LinearGaussianModel:
         Returns:
             shape: the broadcast batch shape.
         """
-        x, mu, scale_tril = self._x(x), self._z(mu, "mu"), self._scale_tril(scale_tril)
-        residual = x - (mu @ self.W.T + self.b)  # (..., D)
+        x, mu = self._x(x), self._z(mu, "mu")
+        scale_tril = self._scale_tril(scale_tril, mu)
         spread = ((self.W @ scale_tril) ** 2).sum(-1)  # diag(W L L^T W^T), (..., D)
-        return -0.5 * (LOG_2PI + self.noise_var.log() + (residual**2 + spread) / self.noise_var).sum(-1)
+        log_density = gaussians.diag_log_density(x, mu @ self.W.T + self.b, self.noise_var.log())  # at z = mu
+        return log_density - 0.5 * (spread / self.noise_var).sum(-1)
 
     def elbo(self, x: Tensor, mu: Tensor, scale_tril: Tensor) -> Tensor:
         """The ELBO of q(z | x) = N(mu, L L^T), in closed form (no sampling).
@@ -356,7 +362,8 @@ class LinearGaussianModel:
         Returns:
             one ELBO per point, shape: the broadcast batch shape of x and mu.
         """
-        x, mu, scale_tril = self._x(x), self._z(mu, "mu"), self._scale_tril(scale_tril)
+        x, mu = self._x(x), self._z(mu, "mu")
+        scale_tril = self._scale_tril(scale_tril, mu)
         batch = _validate.broadcastable(("x", "mu"), (x[..., :1], mu[..., :1]))[:-1]
         batch = torch.broadcast_shapes(batch, scale_tril.shape[:-2])
         K = self.latent_dim
@@ -425,6 +432,7 @@ class LinearGaussianModel:
                 collapse, or a data dimension that is constant).
         """
         x = self._x(x)
+        isotropic, point_mass = _validate.flag("isotropic", isotropic), _validate.flag("point_mass", point_mass)
         if x.dim() != 2 or x.shape[0] < 2:
             raise ValueError(
                 f"x must have shape (N, D) with N >= 2 data points; got shape {tuple(x.shape)}."

@@ -21,15 +21,16 @@ Introduced in lecture 04.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from vaelib import _validate, reparam
+from vaelib import _validate, gaussians, reparam
 from vaelib.objectives import LossParts
+from vaelib.classic_inference import coordinate_ascent_gaussian, random_walk_metropolis
+from vaelib.gaps import InferenceGaps, inference_gaps
 
 __all__ = [
     "ElboFn",
@@ -46,11 +47,14 @@ __all__ = [
 
 ElboFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 FAMILIES = ("diag", "full")
-LOG_2PI = math.log(2.0 * math.pi)
+
+# Kept importable here for lecture 04: the forward-KL optimum lives beside its reverse-KL twin in
+# vaelib.gaussians, CAVI and Metropolis in vaelib.classic_inference, the gaps in vaelib.gaps.
+best_diagonal_forward_kl = gaussians.best_diagonal_forward_kl
 
 
 def _family(family: str) -> str:
-    if family not in FAMILIES:
+    if not isinstance(family, str) or family not in FAMILIES:
         raise ValueError(
             f"family must be 'diag' (a diagonal Gaussian, mean-field) or 'full' (a full-covariance "
             f"Gaussian); got {family!r}."
@@ -69,11 +73,29 @@ def _batch(name: str, x: Tensor) -> Tensor:
 
 
 def _scale_tril_from(log_diag: Tensor, off_diag: Tensor | None) -> Tensor:
-    """Lower-triangular factor with diagonal exp(log_diag) and strictly-lower part off_diag."""
-    scale_tril = torch.diag_embed(log_diag.exp())  # (B, K, K)
+    """Lower-triangular factor with diagonal exp(log_diag) and strictly-lower part off_diag.
+
+    The encoder's layout (log-diagonal, then a (B, K, K) strictly-lower part); the diagonal goes
+    through :func:`vaelib.reparam.scale_tril_from_unconstrained`, vaelib's one raw-to-Cholesky map.
+    """
+    scale_tril = reparam.scale_tril_from_unconstrained(log_diag, log_diag.shape[-1], "exp", family="diag")
     if off_diag is not None:
         scale_tril = scale_tril + torch.tril(off_diag, diagonal=-1)
     return scale_tril
+
+
+def _call(fn_name: str, fn, x: Tensor, *args) -> Tensor:
+    """Call a user's ``log_joint`` / ``elbo_fn``, turning a torch error into one naming it and x."""
+    try:
+        out = fn(x, *args)
+    except RuntimeError as err:
+        raise ValueError(
+            f"{fn_name} failed on x of shape {tuple(x.shape)}, dtype {x.dtype}: {str(err)[:200]}. "
+            f"If the dtypes differ, convert x to the model's dtype (x.float() or x.double())."
+        ) from None
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{fn_name} must return a tensor; got {type(out).__name__}.")
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -115,25 +137,31 @@ def monte_carlo_elbo(
 
     Introduced in lecture 04.
     """
-    mu = _validate.as_tensor("mu", mu)
-    _validate.min_dims("mu", mu, 2, "(B, K)")
-    scale_tril = _validate.as_tensor("scale_tril", scale_tril)
+    log_joint = _validate.function("log_joint", log_joint, "model.log_joint (x, z) -> log p(x, z)")
+    x = _batch("x", x)
+    mu = _validate.real("mu", mu, like=x, cast=True, dims=2, meaning="(B, K)")  # x's dtype: the model's
     B, K = mu.shape[-2:]
+    if x.shape[0] != B:
+        raise ValueError(f"x has {x.shape[0]} rows but mu has {B}: one (mu, scale_tril) per data point.")
+    # a non-triangular factor would overstate the entropy term: refused by the Cholesky contract
+    scale_tril = _validate.scale_tril("scale_tril", scale_tril, "mu", mu)
     if scale_tril.shape != (B, K, K):
         raise ValueError(
             f"scale_tril must have shape (B, K, K) = ({B}, {K}, {K}) to match mu; got shape "
             f"{tuple(scale_tril.shape)}. For a diagonal Gaussian pass torch.diag_embed(std)."
         )
+    generator = _validate.generator(generator)
     if eps is None:
-        n_samples = _validate.positive_int("n_samples", n_samples)
-        eps = torch.randn(n_samples, B, K, generator=generator, dtype=mu.dtype)
-    elif eps.dim() != 3 or eps.shape[1:] != (B, K):
-        raise ValueError(
-            f"eps must have shape (S, B, K) = (S, {B}, {K}); got shape {tuple(eps.shape)}."
-        )
+        eps = _validate.randn((_validate.positive_int("n_samples", n_samples), B, K), mu, generator)
+    else:
+        eps = _validate.real("eps", eps, like=mu, cast=True)
+        if eps.dim() != 3 or eps.shape[1:] != (B, K):
+            raise ValueError(f"eps must have shape (S, B, K) = (S, {B}, {K}); got shape {tuple(eps.shape)}.")
     z = reparam.full_gaussian(mu, scale_tril, eps=eps)  # (S, B, K)
-    entropy = 0.5 * K * (1.0 + LOG_2PI) + scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)  # (B,)
-    return log_joint(x, z).mean(0) + entropy
+    log_det = scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)  # (B,): log det L
+    entropy = 0.5 * K * (1.0 + gaussians.LOG_2PI) + log_det  # (B,)
+    log_p = _call("log_joint", log_joint, x, z)  # (S, B)
+    return _validate.finite("log_joint(x, z)", log_p).mean(0) + entropy
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,8 +214,9 @@ def fit_per_point(
 
         (mu_n, L_n) = argmax_{mu, L} ELBO(x_n; mu, L)     for every n separately
 
-    The free parameters are ``mu`` (B, K), the log of L's diagonal (B, K), and for
-    ``family='full'`` L's strictly lower triangle (B, K, K). The batch's objective is the sum of
+    The free parameters are ``mu`` (B, K) and L's raw numbers: the log of its diagonal (B, K)
+    for ``family='diag'``, the packed lower triangle with a log-diagonal (B, K(K+1)/2) for
+    ``family='full'`` (:func:`vaelib.reparam.scale_tril_from_unconstrained` with ``"exp"``). The batch's objective is the sum of
     the points' ELBOs; it separates over points, so its maximiser is every point's own optimum.
 
     This is its own small loop, not :func:`vaelib.train.fit`: it is a different algorithm. Its
@@ -211,7 +240,7 @@ def fit_per_point(
         steps: L-BFGS iterations, or Adam steps.
         lr: the learning rate (default 1 for L-BFGS, 0.05 for Adam).
         init_mu: starting means, shape (B, K) (default zeros: the prior mean).
-        init_scale_tril: starting factors, shape (B, K, K) with positive diagonal (default
+        init_scale_tril: starting factors, shape (B, K, K), lower-triangular with positive diagonal (default
             the identity: the prior); for ``'diag'`` only its diagonal is used. Starting from an
             encoder's output gives semi-amortized inference.
 
@@ -223,55 +252,60 @@ def fit_per_point(
     (2006), Ch. 7 (L-BFGS). Introduced in lecture 04.
     """
     family = _family(family)
-    if optimizer not in ("lbfgs", "adam"):
-        raise ValueError(
-            f"optimizer must be 'lbfgs' (for a deterministic, closed-form ELBO) or 'adam' (for a "
-            f"Monte Carlo ELBO); got {optimizer!r}."
-        )
+    optimizer = _validate.choice(
+        "optimizer", optimizer, ("lbfgs", "adam"),
+        "'lbfgs' for a deterministic, closed-form ELBO; 'adam' for a Monte Carlo ELBO.",
+    )
+    elbo_fn = _validate.function("elbo_fn", elbo_fn, "model.elbo (x, mu, scale_tril) -> (B,)")
     x = _batch("x", x)
     K = _validate.positive_int("latent_dim", latent_dim)
     steps = _validate.positive_int("steps", steps)
     lr = (1.0 if optimizer == "lbfgs" else 0.05) if lr is None else _validate.positive_number("lr", lr)
-    B = x.shape[0]
-    if init_mu is None:
-        mu = torch.zeros(B, K, dtype=x.dtype)
-    else:
-        mu = _validate.as_tensor("init_mu", init_mu).to(x.dtype)
-    if mu.shape != (B, K):
-        raise ValueError(f"init_mu must have shape (B, K) = ({B}, {K}); got shape {tuple(mu.shape)}.")
-    if init_scale_tril is None:
-        log_diag = torch.zeros(B, K, dtype=x.dtype)
-        off_diag = torch.zeros(B, K, K, dtype=x.dtype)
-    else:
-        init_scale_tril = _validate.as_tensor("init_scale_tril", init_scale_tril).to(x.dtype)
-        if init_scale_tril.shape != (B, K, K):
-            raise ValueError(
-                f"init_scale_tril must have shape (B, K, K) = ({B}, {K}, {K}); got shape "
-                f"{tuple(init_scale_tril.shape)}."
-            )
-        diag = init_scale_tril.diagonal(dim1=-2, dim2=-1)
-        _validate.positive("the diagonal of init_scale_tril", diag)
-        log_diag = diag.log()
-        off_diag = torch.tril(init_scale_tril, diagonal=-1)
-    mu = mu.detach().clone().requires_grad_(True)
-    log_diag = log_diag.detach().clone().requires_grad_(True)
-    params = [mu, log_diag]
-    if family == "full":
-        off_diag = off_diag.detach().clone().requires_grad_(True)
-        params.append(off_diag)
-    else:
-        off_diag = None
+    mu, raw = _initial_parameters(x, K, family, init_mu, init_scale_tril)
     history: list[float] = []
 
+    def scale_tril() -> Tensor:  # (B, K, K), from the K (diag) or K(K+1)/2 (full) raw numbers
+        return reparam.scale_tril_from_unconstrained(raw, K, "exp", family=family)
+
     def negative_elbo() -> Tensor:
-        elbo = elbo_fn(x, mu, _scale_tril_from(log_diag, off_diag))  # (B,)
-        if elbo.shape != (B,):
+        elbo = _call("elbo_fn", elbo_fn, x, mu, scale_tril())  # (B,)
+        if elbo.shape != (x.shape[0],):
             raise ValueError(
-                f"elbo_fn must return one ELBO per point, shape ({B},); got shape {tuple(elbo.shape)}."
+                f"elbo_fn must return one ELBO per point, shape ({x.shape[0]},); got shape {tuple(elbo.shape)}."
             )
         history.append(elbo.mean().item())
         return -elbo.sum()  # separates over points: each gets its own gradient
 
+    _maximise([mu, raw], negative_elbo, optimizer, steps, lr)
+    with torch.no_grad():
+        L = scale_tril()
+        elbo = _validate.finite("the final ELBO (elbo_fn)", elbo_fn(x, mu, L))
+    return PerPointFit(mu.detach(), L.detach(), elbo.detach(), history, family)
+
+
+def _initial_parameters(x: Tensor, K: int, family: str, init_mu, init_scale_tril) -> tuple[Tensor, Tensor]:
+    """Leaf tensors (mu (B, K), raw) to optimise, raw packed as reparam.scale_tril_from_unconstrained reads it."""
+    B = x.shape[0]
+    mu = torch.zeros(B, K, dtype=x.dtype) if init_mu is None else _validate.real("init_mu", init_mu, like=x, cast=True)
+    if mu.shape != (B, K):
+        raise ValueError(f"init_mu must have shape (B, K) = ({B}, {K}); got shape {tuple(mu.shape)}.")
+    if init_scale_tril is None:
+        L = torch.eye(K, dtype=x.dtype).expand(B, K, K)  # the prior
+    else:
+        L = _validate.scale_tril("init_scale_tril", init_scale_tril, "init_mu", mu)
+        if L.shape != (B, K, K):
+            raise ValueError(
+                f"init_scale_tril must have shape (B, K, K) = ({B}, {K}, {K}); got shape {tuple(L.shape)}."
+            )
+    if family == "diag":
+        raw = L.diagonal(dim1=-2, dim2=-1).log()  # (B, K): only the diagonal is used
+    else:
+        raw = reparam.unconstrained_from_scale_tril(L, "exp")  # (B, K(K+1)/2)
+    return mu.detach().clone().requires_grad_(True), raw.detach().clone().requires_grad_(True)
+
+
+def _maximise(params: list[Tensor], negative_elbo, optimizer: str, steps: int, lr: float) -> None:
+    """L-BFGS (strong Wolfe) or Adam with a cosine decay, on ``negative_elbo()``."""
     if optimizer == "lbfgs":
         opt = torch.optim.LBFGS(
             params, lr=lr, max_iter=steps, history_size=20, line_search_fn="strong_wolfe",
@@ -285,109 +319,14 @@ def fit_per_point(
             return loss
 
         opt.step(closure)
-    else:
-        opt = torch.optim.Adam(params, lr=lr)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
-        for _ in range(steps):
-            opt.zero_grad()
-            negative_elbo().backward()
-            opt.step()
-            schedule.step()
-    with torch.no_grad():
-        scale_tril = _scale_tril_from(log_diag, off_diag)
-        elbo = elbo_fn(x, mu, scale_tril)
-    return PerPointFit(mu.detach(), scale_tril.detach(), elbo.detach(), history, family)
-
-
-def coordinate_ascent_gaussian(
-    mu: Tensor, precision: Tensor, *, iters: int = 50, init: Tensor | None = None
-) -> tuple[Tensor, Tensor, list[Tensor]]:
-    """Mean-field coordinate ascent (CAVI) for a Gaussian target p(z) = N(mu, Lambda^{-1}).
-
-    The optimal factor q_k(z_k), holding the others fixed, is Gaussian with (Bishop 2006,
-    eqs. 10.12-10.13)
-
-        variance 1 / Lambda_kk,        mean m_k = mu_k - (1/Lambda_kk) sum_{j != k} Lambda_kj (m_j - mu_j).
-
-    The variances are right after one sweep; the means converge geometrically to mu (slowly
-    when the target is strongly correlated).
-
-    Args:
-        mu: the target means, shape (B, K).
-        precision: the target precision Lambda, shape (K, K), symmetric positive definite.
-        iters: the number of full sweeps over k = 1..K.
-        init: starting means, shape (B, K) (default zeros).
-
-    Returns:
-        the means, shape (B, K); the variances 1/diag(Lambda), shape (K,); and the means after
-        each sweep, a list of ``iters`` tensors of shape (B, K).
-
-    Introduced in lecture 04.
-    """
-    mu = _validate.as_tensor("mu", mu)
-    _validate.min_dims("mu", mu, 2, "(B, K)")
-    precision = _validate.as_tensor("precision", precision).to(mu.dtype)
-    K = mu.shape[-1]
-    if precision.shape != (K, K):
-        raise ValueError(
-            f"precision must have shape (K, K) = ({K}, {K}); got shape {tuple(precision.shape)}."
-        )
-    _validate.positive("the diagonal of precision", precision.diagonal())
-    iters = _validate.positive_int("iters", iters)
-    m = torch.zeros_like(mu) if init is None else _validate.as_tensor("init", init).to(mu.dtype).clone()
-    _validate.same_shape("init", m, "mu", mu)
-    diag = precision.diagonal()  # (K,)
-    history = []
-    for _ in range(iters):
-        for k in range(K):
-            coupling = (m - mu) @ precision[k] - diag[k] * (m[..., k] - mu[..., k])  # sum_{j != k}
-            m[..., k] = mu[..., k] - coupling / diag[k]
-        history.append(m.clone())
-    return m, 1.0 / diag, history
-
-
-def best_diagonal_forward_kl(mu_p: Tensor, cov_p: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """The diagonal Gaussian q that minimises the forward KL(p || q) for p = N(mu_p, cov_p).
-
-    Formula: moment matching, ``mu_q = mu_p`` and ``var_q = diag(cov_p)`` (the marginal
-    variances), with minimal KL ``(1/2) [sum_k log (cov_p)_kk - log det cov_p]`` (zero iff
-    cov_p is diagonal). Forward KL is mass-covering: q gets p's marginal variances right but
-    ignores the correlation. Compare the reverse-KL optimum
-    :func:`vaelib.gaussians.best_diagonal_reverse_kl` (precision matching, ``var_q = 1 /
-    diag(cov_p^{-1})``, never larger). Bishop 2006, Section 10.1.2 (minimising KL(p || q) over a
-    factorized q gives q_k = the marginal p(z_k)) and Section 10.7; Minka 2001, expectation
-    propagation.
-
-    Args:
-        mu_p: ``(K,)``.
-        cov_p: ``(K, K)``, symmetric positive definite.
-
-    Returns:
-        ``(mu_q, var_q, kl_min)``: ``(K,)``, ``(K,)`` and a scalar tensor (nats).
-
-    Introduced in lecture 04.
-    """
-    mu_p = _validate.as_tensor("mu_p", mu_p)
-    if mu_p.dim() != 1:
-        raise ValueError(f"mu_p must have shape (K,); got {tuple(mu_p.shape)}. Pass one mean vector.")
-    K = mu_p.shape[0]
-    cov_p = _validate.as_tensor("cov_p", cov_p, like=mu_p)
-    if cov_p.shape != (K, K):
-        raise ValueError(
-            f"cov_p must have shape (K, K) = ({K}, {K}) to match mu_p; got {tuple(cov_p.shape)}."
-        )
-    _validate.finite("cov_p", cov_p)
-    if not torch.allclose(cov_p, cov_p.T, atol=1e-6, rtol=1e-5):
-        raise ValueError("cov_p must be symmetric; got an asymmetric matrix. Symmetrise it: (C + C.T) / 2.")
-    L, info = torch.linalg.cholesky_ex(cov_p)
-    if info != 0:
-        raise ValueError(
-            "cov_p must be positive definite (a covariance of a non-degenerate Gaussian); its "
-            "Cholesky factorisation failed. Build it as S @ S.T + a small multiple of the identity."
-        )
-    var_q = cov_p.diagonal().clone()
-    kl_min = 0.5 * (var_q.log().sum() - 2 * L.diagonal().log().sum())
-    return mu_p.clone(), var_q, kl_min
+        return
+    opt = torch.optim.Adam(params, lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    for _ in range(steps):
+        opt.zero_grad()
+        negative_elbo().backward()
+        opt.step()
+        schedule.step()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -513,122 +452,3 @@ class GaussianEncoder(nn.Module):
         kl_term = kl_rows.mean()
         recon = -elbo.mean() - kl_term
         return LossParts(loss=recon + beta * kl_term, recon=recon, kl=kl_term)
-
-
-# ---------------------------------------------------------------------------------------------
-# The gap decomposition (Cremer, Li & Duvenaud 2018)
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class InferenceGaps:
-    """The inference gaps of Cremer, Li & Duvenaud (2018), per data point, in nats.
-
-    Attributes:
-        approximation: log p(x) - ELBO(q*_family), shape (B,): >= 0, the cost of the family.
-        amortization: ELBO(q*_family) - ELBO(q_amortized), shape (B,): >= 0 up to the
-            optimisation error of the per-point fit, the cost of sharing one encoder.
-        total: log p(x) - ELBO(q_amortized) = approximation + amortization, shape (B,).
-    """
-
-    approximation: Tensor
-    amortization: Tensor
-    total: Tensor
-
-    def mean(self) -> dict[str, float]:
-        """The average of each gap over the batch, as floats."""
-        return {
-            "approximation": self.approximation.mean().item(),
-            "amortization": self.amortization.mean().item(),
-            "total": self.total.mean().item(),
-        }
-
-
-def inference_gaps(log_px: Tensor, elbo_best: Tensor, elbo_amortized: Tensor) -> InferenceGaps:
-    """Split the encoder's gap log p(x) - ELBO(q_amortized) into approximation + amortization.
-
-        total         = log p(x) - ELBO(q_amortized)
-        approximation = log p(x) - ELBO(q*)          (q* the per-point optimum in the family)
-        amortization  = ELBO(q*) - ELBO(q_amortized)
-
-    Cremer, Li & Duvenaud (2018), "Inference Suboptimality in Variational Autoencoders" (ICML), Table 1.
-
-    Args:
-        log_px: exact (or very tight) log-likelihoods, shape (B,).
-        elbo_best: the ELBO of the per-point optimum of the family, shape (B,).
-        elbo_amortized: the ELBO of the encoder's q(z | x), shape (B,).
-
-    Returns:
-        an :class:`InferenceGaps` of (B,) tensors.
-
-    Introduced in lecture 04.
-    """
-    log_px = _validate.finite("log_px", _validate.as_tensor("log_px", log_px))
-    elbo_best = _validate.finite("elbo_best", _validate.as_tensor("elbo_best", elbo_best))
-    elbo_amortized = _validate.finite("elbo_amortized", _validate.as_tensor("elbo_amortized", elbo_amortized))
-    _validate.same_shape("log_px", log_px, "elbo_best", elbo_best)
-    _validate.same_shape("log_px", log_px, "elbo_amortized", elbo_amortized)
-    return InferenceGaps(
-        approximation=log_px - elbo_best,
-        amortization=elbo_best - elbo_amortized,
-        total=log_px - elbo_amortized,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# MCMC for comparison: asymptotically exact, but many steps per point
-# ---------------------------------------------------------------------------------------------
-
-
-def random_walk_metropolis(
-    log_density: Callable[[Tensor], Tensor],
-    z0: Tensor,
-    n_steps: int,
-    step_size: float,
-    *,
-    generator: torch.Generator | None = None,
-) -> tuple[Tensor, Tensor]:
-    """Random-walk Metropolis: B independent chains targeting p(z) proportional to exp(log_density(z)).
-
-    Propose z' = z + step_size * eps with eps ~ N(0, I); accept with probability
-    min(1, p(z') / p(z)) (Metropolis et al. 1953; Bishop 2006, Sec. 11.2.1). The chain's
-    stationary distribution is p exactly, so averages over its states converge to the true
-    expectations as n_steps grows: unlike variational inference, it has no bias that survives
-    more computation.
-
-    Args:
-        log_density: ``log_density(z) -> (B,)`` for z of shape (B, K), up to a constant.
-        z0: starting states, shape (B, K).
-        n_steps: the number of steps.
-        step_size: the proposal's standard deviation, > 0.
-        generator: the random number generator.
-
-    Returns:
-        the states after every step, shape (n_steps, B, K), and the acceptance rate of each
-        chain, shape (B,).
-
-    Introduced in lecture 04.
-    """
-    z = _validate.as_tensor("z0", z0).clone()
-    _validate.min_dims("z0", z, 2, "(B, K)")
-    n_steps = _validate.positive_int("n_steps", n_steps)
-    step_size = _validate.positive_number("step_size", step_size)
-    log_p = log_density(z)  # (B,)
-    if log_p.shape != z.shape[:-1]:
-        raise ValueError(
-            f"log_density must return shape {tuple(z.shape[:-1])} for z0 (one value per chain); "
-            f"got shape {tuple(log_p.shape)}."
-        )
-    states = torch.empty(n_steps, *z.shape, dtype=z.dtype)
-    accepted = torch.zeros(z.shape[:-1], dtype=z.dtype)
-    with torch.no_grad():
-        for t in range(n_steps):
-            proposal = z + step_size * torch.randn(z.shape, generator=generator, dtype=z.dtype)
-            log_p_new = log_density(proposal)
-            u = torch.rand(z.shape[:-1], generator=generator, dtype=z.dtype)
-            accept = u.log() < log_p_new - log_p  # (B,)
-            z = torch.where(accept[..., None], proposal, z)
-            log_p = torch.where(accept, log_p_new, log_p)
-            accepted += accept.to(z.dtype)
-            states[t] = z
-    return states, accepted / n_steps

@@ -88,6 +88,7 @@ def gumbel_softmax(
     """
     logits = _validate.logits("logits", logits)
     tau = _validate.temperature(temperature)
+    hard = _validate.flag("hard", hard)
     u = _validate.uniform_noise("u", u, logits, _validate.noise_shape(sample_shape, logits.shape), generator)
     _validate.broadcastable(("logits", "u"), (logits, u))
     y = torch.softmax((logits - torch.log(-torch.log(u))) / tau, dim=-1)  # (..., C)
@@ -125,6 +126,7 @@ def relaxed_bernoulli(
     """
     probs = _validate.probabilities("probs", probs)
     tau = _validate.temperature(temperature)
+    hard = _validate.flag("hard", hard)
     u = _validate.uniform_noise("u", u, probs, _validate.noise_shape(sample_shape, probs.shape), generator)
     _validate.broadcastable(("probs", "u"), (probs, u))
     logit = torch.log(probs) - torch.log1p(-probs)  # +-inf at p = 1 or 0: y is then exactly 1 or 0

@@ -28,12 +28,10 @@ def _noise(
     A given ``eps`` may carry its own leading sample dimensions; its trailing dimensions must
     equal ``shape``.
     """
+    generator = _validate.generator(generator)
     if eps is None:
-        return torch.randn(
-            (*sample_shape, *shape), dtype=like.dtype, device=like.device, generator=generator
-        )
-    eps = _validate.as_tensor("eps", eps, like=like)
-    _validate.finite("eps", eps)
+        return _validate.randn((*sample_shape, *shape), like, generator)
+    eps = _validate.real("eps", eps, like=like, cast=True, allow_empty=True)
     n = len(shape)
     trailing = tuple(eps.shape[eps.dim() - n :]) if n else ()
     if sample_shape:
@@ -84,10 +82,8 @@ def diag_gaussian(
         ValueError: negative ``std``; NaN or inf in any input; shapes that do not broadcast;
             ``eps`` of the wrong shape.
     """
-    mu = _validate.as_tensor("mu", mu)
-    std = _validate.as_tensor("std", std, like=mu)
-    _validate.finite("mu", mu)
-    _validate.finite("std", std)
+    mu = _validate.real("mu", mu, allow_empty=True)  # elementwise: an empty batch stays empty
+    std = _validate.real("std", std, like=mu, allow_empty=True)
     try:
         _validate.positive("std", std, allow_zero=True)
     except ValueError as err:
@@ -137,6 +133,8 @@ def full_gaussian(
     """
     mu = _validate.as_tensor("mu", mu)
     scale = _validate.as_tensor("scale", scale, like=mu)
+    dtype = torch.promote_types(mu.dtype, scale.dtype)
+    mu, scale = mu.to(dtype), scale.to(dtype)
     _validate.min_dims("mu", mu, 1, "(..., K)")
     _validate.square_matrices(
         "scale", scale, "mu", mu, "a square matrix",
@@ -153,9 +151,8 @@ def full_gaussian(
             f"scale {tuple(scale.shape[:-2])} (from scale {tuple(scale.shape)}) do not "
             f"broadcast. Give both the same batch shape, e.g. mu (B, K) with scale (B, K, K)."
         ) from err
-    like = mu if mu.dtype == torch.promote_types(mu.dtype, scale.dtype) else scale
     eps = _noise(
-        eps, torch.Size((*batch, K)), _validate.sample_shape_tuple(sample_shape), like, generator, "(*batch, K)"
+        eps, torch.Size((*batch, K)), _validate.sample_shape_tuple(sample_shape), mu, generator, "(*batch, K)"
     )
     return mu + (scale @ eps.unsqueeze(-1)).squeeze(-1)  # (..., K, K) @ (..., K, 1) -> (..., K)
 
@@ -165,18 +162,11 @@ _DIAG_TRANSFORMS = ("softplus", "exp")
 
 def _check_tril_args(K: int, diag_transform: str, min_diag: float) -> None:
     _validate.positive_int("K", K)
-    if diag_transform not in _DIAG_TRANSFORMS:
-        raise ValueError(
-            f"diag_transform must be one of {_DIAG_TRANSFORMS}; got {diag_transform!r}. "
-            f"'softplus' grows linearly (stable); 'exp' matches a log-std parameterisation."
-        )
-    if (
-        not isinstance(min_diag, (int, float))
-        or isinstance(min_diag, bool)
-        or not min_diag >= 0
-        or min_diag == float("inf")
-    ):
-        raise ValueError(f"min_diag must be a finite number >= 0; got {min_diag!r}.")
+    _validate.choice(
+        "diag_transform", diag_transform, _DIAG_TRANSFORMS,
+        "'softplus' grows linearly (stable); 'exp' matches a log-std parameterisation.",
+    )
+    _validate.number("min_diag", min_diag, low=0.0)
 
 
 def _tril_layout(K: int, device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -193,6 +183,7 @@ def scale_tril_from_unconstrained(
     diag_transform: str = "softplus",
     *,
     min_diag: float = 0.0,
+    family: str = "full",
 ) -> Tensor:
     """Map K(K+1)/2 unconstrained numbers per row to a lower-triangular L with positive diagonal.
 
@@ -202,7 +193,9 @@ def scale_tril_from_unconstrained(
     The packed order is the row-major lower triangle (``torch.tril_indices(K, K)``):
     (0,0), (1,0), (1,1), (2,0), ... This is how an encoder outputs a Cholesky factor
     (the "full-covariance" head), so L L^T is a valid covariance for any network output.
-    Introduced in lecture 03.
+    With ``family="diag"`` there are K numbers per row, the raw diagonal, and L is diagonal
+    (mean-field; ``diag_transform="exp"`` with raw = log std). The one Cholesky-from-raw-outputs
+    map of vaelib (lecture 04's per-point fits use it too). Introduced in lecture 03.
 
     Args:
         raw: unconstrained numbers, shape ``(..., K(K+1)/2)``.
@@ -211,6 +204,7 @@ def scale_tril_from_unconstrained(
             ``"exp"`` (raw diagonal = log of the diagonal).
         min_diag: added to the transformed diagonal, a floor that keeps log L_ii finite
             when softplus underflows (e.g. 1e-4); 0 by default.
+        family: ``"full"`` (K(K+1)/2 numbers per row) or ``"diag"`` (K numbers, a diagonal L).
 
     Returns:
         scale_tril, shape ``(..., K, K)``.
@@ -220,23 +214,32 @@ def scale_tril_from_unconstrained(
     """
     _check_tril_args(K, diag_transform, min_diag)
     raw = _validate.as_tensor("raw", raw)
-    n = K * (K + 1) // 2
+    _validate.nonempty("raw", raw)
+    family = _validate.choice("family", family, ("full", "diag"), "'diag' takes K raw numbers per row, 'full' K(K+1)/2.")
+    n = K * (K + 1) // 2 if family == "full" else K
     if raw.dim() < 1 or raw.shape[-1] != n:
         raise ValueError(
             f"raw must have K(K+1)/2 = {n} entries in its last dimension for K={K}; got shape "
             f"{tuple(raw.shape)}. A network head for a K x K Cholesky factor outputs "
             f"K(K+1)/2 numbers per row (shape (B, {n}))."
+        ) if family == "full" else ValueError(
+            f"raw must have K = {K} entries (the raw diagonal) in its last dimension for "
+            f"family='diag'; got shape {tuple(raw.shape)}."
         )
     _validate.finite("raw", raw)
+    if family == "diag":
+        return torch.diag_embed(_positive_diagonal(raw, diag_transform, min_diag))  # (..., K, K)
     diag_pos, off_pos, off_rows, off_cols = _tril_layout(K, raw.device)
-    raw_diag = raw[..., diag_pos]  # (..., K)
-    if diag_transform == "softplus":
-        diag = torch.nn.functional.softplus(raw_diag) + min_diag
-    else:
-        diag = torch.exp(raw_diag) + min_diag
+    diag = _positive_diagonal(raw[..., diag_pos], diag_transform, min_diag)  # (..., K)
     scale_tril = raw.new_zeros(*raw.shape[:-1], K, K)  # (..., K, K)
     scale_tril[..., off_rows, off_cols] = raw[..., off_pos]
     return scale_tril + torch.diag_embed(diag)
+
+
+def _positive_diagonal(raw_diag: Tensor, diag_transform: str, min_diag: float) -> Tensor:
+    if diag_transform == "softplus":
+        return torch.nn.functional.softplus(raw_diag) + min_diag
+    return torch.exp(raw_diag) + min_diag
 
 
 def unconstrained_from_scale_tril(

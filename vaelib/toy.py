@@ -42,6 +42,9 @@ def sgd(
 
     Introduced in lecture 01 (the trajectories figure).
     """
+    grad_estimator = _validate.function(
+        "grad_estimator", grad_estimator, "lambda th: pathwise(distribution, th, f, 1)"
+    )
     theta0 = _validate.parameter("theta0", theta0).detach()
     lr = _validate.positive_number("lr", lr)
     _validate.positive_int("num_steps", num_steps)
@@ -87,12 +90,13 @@ def distribution(theta: Tensor) -> torch.distributions.Normal:
     theta of any shape ``(...)`` gives a Normal with batch shape ``(...)`` (one draw per entry),
     so it broadcasts over the estimators' leading sample dimension.
     """
+    theta = _validate.real("theta", theta)
     return torch.distributions.Normal(theta, torch.ones_like(theta))
 
 
 def f(x: Tensor) -> Tensor:
     """f(x) = x^2, the lecture 01 toy problem's integrand, elementwise: ``(S,)`` -> ``(S,)``."""
-    return x**2
+    return _validate.real_or_symbolic("x", x) ** 2
 
 
 def transform(theta: Tensor, eps: Tensor) -> Tensor:
@@ -100,16 +104,21 @@ def transform(theta: Tensor, eps: Tensor) -> Tensor:
 
     Shapes broadcast: theta copies ``(S,)`` with eps ``(S,)`` give x ``(S,)``.
     """
+    theta = _validate.real("theta", theta)
+    eps = _validate.real("eps", eps, like=theta, cast=True)
+    _validate.broadcastable(("theta", "eps"), (theta, eps))
     return theta + eps
 
 
 def objective(theta):
     """E_{x ~ N(theta, 1)}[x^2] = theta^2 + 1 (mean^2 + variance)."""
+    theta = _validate.real_or_symbolic("theta", theta)
     return theta**2 + 1
 
 
 def gradient(theta):
     """d/dtheta E_{x ~ N(theta, 1)}[x^2] = 2 theta, the exact gradient."""
+    theta = _validate.real_or_symbolic("theta", theta)
     return 2 * theta
 
 
@@ -119,6 +128,7 @@ def optimal_baseline(theta):
     With the score s = x - theta: Var = Var_score - 2 b Cov(f s, s) + b^2 E[s^2], minimised at
     b* = Cov(f s, s) / E[s^2] = E[x^2 (x - theta)^2] = theta^2 + 3 (not E[f] = theta^2 + 1).
     """
+    theta = _validate.real_or_symbolic("theta", theta)
     return theta**2 + 3
 
 
@@ -139,9 +149,10 @@ def moments(theta, estimator: str, *, baseline=0.0):
     Returns:
         (mean, variance), of the type of theta.
     """
+    theta = _validate.real_or_symbolic("theta", theta)
     mean = gradient(theta)
     if estimator == "score":
-        b = baseline
+        b = _validate.real_or_symbolic("baseline", baseline)
         variance = theta**4 + 14 * theta**2 + 15 - 2 * b * (theta**2 + 3) + b**2
     elif estimator == "score_optimal_baseline":
         variance = 8 * theta**2 + 6

@@ -239,16 +239,11 @@ def check_kl_gauss(kl_gauss) -> None:
 # --------------------------------------------------------------------------- Exercise 4
 
 
-def _log_normal(z, mu, L):
-    white = torch.linalg.solve_triangular(L, (z - mu).unsqueeze(-1), upper=False).squeeze(-1)
-    return -0.5 * (white**2).sum(-1) - torch.log(_diag(L)).sum(-1) - 0.5 * mu.shape[-1] * math.log(2 * math.pi)
-
-
 def _log_ratio_spread(mu_q, L_q, mu_p, L_p, num_draws: int = 200_000) -> float:
     """The standard deviation of log q(z) - log p(z) under q, from many independent draws."""
     eps = torch.randn(num_draws, mu_q.shape[-1], generator=_gen(SEED + 1), dtype=F64)
     z = mu_q + eps @ L_q.T
-    return (_log_normal(z, mu_q, L_q) - _log_normal(z, mu_p, L_p)).std().item()
+    return (gaussians.log_density(z, mu_q, L_q) - gaussians.log_density(z, mu_p, L_p)).std().item()
 
 
 def _monte_carlo_verdict(mu_q, L_q, mu_p, L_p, num_samples):

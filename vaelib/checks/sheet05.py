@@ -14,7 +14,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from vaelib import kl, objectives
+from vaelib import gaussians, kl, objectives
 from vaelib.checks import Case, CheckFailed, Mistake, check_function, check_value
 
 __all__ = [
@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 F64 = torch.float64
-LOG_2PI = math.log(2 * math.pi)
+LOG_2PI = gaussians.LOG_2PI
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -244,8 +244,10 @@ def check_beta_vae_loss(beta_vae_loss) -> None:
 
 
 def _log_normal(z, mu, std, quad=0.5):
-    """log N(z; mu, diag std^2) summed over the last dimension (``quad`` is the 1/2 of the quadratic)."""
-    return (-quad * ((z - mu) / std) ** 2 - torch.log(std) - 0.5 * LOG_2PI).sum(-1)
+    """log N(z; mu, diag std^2) summed over the last dimension (``quad`` is the 1/2 of the quadratic:
+    another value builds the "dropped the 1/2" mistake)."""
+    wrong_quadratic = (0.5 - quad) * (((z - mu) / std) ** 2).sum(-1)  # 0 for the right answer
+    return gaussians.diag_log_density(z, mu, 2 * torch.log(std)) + wrong_quadratic
 
 
 def _log_w(x, logits, z, mu, log_var, *, prior=True, q_sign=-1.0, std=lambda lv: torch.exp(0.5 * lv), recon_sign=-1.0, quad=0.5):

@@ -1,0 +1,630 @@
+"""Fuzz test: every public function of vaelib, on valid and on bad input (issue 10).
+
+The registry below lists one or more valid calls per public function (a builder of its
+arguments) and the kind of each argument; ``tests/fuzz_support.py`` turns each kind into its
+mutations (NaN, +-inf, empty, out of range, None, strings, bools, lists, numpy arrays, float64,
+int seeds) and judges every call. A call passes if valid or equivalent input gives a finite
+result, and bad input raises a TypeError or ValueError whose message names the argument. A
+silent wrong result (NaN/inf returned, or any result on bad input) or an obscure error (another
+exception type, or a message that does not name the argument) fails the entry.
+
+A hypothesis test adds random shapes, dtypes and poisoned positions to the samplers and KLs.
+
+``python tests/test_fuzz.py`` prints the figures (inputs tried; clear errors; obscure; silent
+wrong) per module and lists every failing call.
+
+Entries of modules owned by another engineer that fail today are marked
+``xfail(strict=True)``: when their fix is merged, the xfail turns into an error that tells the
+integrator to drop the mark (``OTHERS_FAILING`` lists them).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import os
+import pkgutil
+import sys
+import tempfile
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, os.path.dirname(__file__))
+from fuzz_support import Entry, Figures, run_entry  # noqa: E402
+
+import vaelib  # noqa: E402
+from vaelib import (  # noqa: E402
+    categorical_vae, discrete, estimators, families, gaussians, kl, linear_gaussian, meanfield,
+    models, objectives, plots, relaxations, reparam, toy, train,
+)
+
+D = torch.distributions
+
+
+def _g(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _randn(*shape, seed=0):
+    return torch.randn(*shape, generator=_g(seed))
+
+
+def _tril(B=2, K=3, seed=1):
+    L = torch.tril(0.3 * _randn(B, K, K, seed=seed), -1)
+    return L + torch.diag_embed(0.5 + torch.rand(B, K, generator=_g(seed)))
+
+
+def _spd(K=3, seed=2):
+    A = _randn(K, K, seed=seed)
+    return A @ A.T + K * torch.eye(K)
+
+
+def _unif(*shape, seed=3):
+    return torch.rand(*shape, generator=_g(seed)).clamp(0.05, 0.95)
+
+
+def _lgm(D_=4, K=2):
+    return linear_gaussian.LinearGaussianModel.random(D_, K, generator=_g(5))
+
+
+def _normal(theta):
+    return D.Normal(theta, torch.ones_like(theta))
+
+
+def _sq(z):
+    return (z**2).reshape(z.shape[0], -1).sum(-1)
+
+
+REGISTRY: list[Entry] = []
+
+
+def entry(name, kinds, owner="validation", skip=(), mark=None):
+    """Decorator: register ``build`` (returning ``(fn, kwargs)``) under ``name``."""
+
+    def register(build):
+        REGISTRY.append(Entry(name, build, kinds, owner, tuple(skip), mark))
+        return build
+
+    return register
+
+
+# ---------------------------------------------------------------------------------------------
+# reparam
+# ---------------------------------------------------------------------------------------------
+
+entry("reparam.diag_gaussian", {"mu": "tensor", "std": "pos", "eps": "tensor", "generator": "gen"},
+      skip=("eps:none",))(lambda: (reparam.diag_gaussian, dict(mu=_randn(2, 3), std=torch.rand(2, 3) + 0.1,
+                                                                eps=_randn(2, 3, seed=9), generator=None)))
+entry("reparam.diag_gaussian[drawn]", {"sample_shape": "shape", "generator": "gen"})(
+    lambda: (reparam.diag_gaussian, dict(mu=_randn(2, 3), std=torch.ones(3), sample_shape=(4,), generator=_g())))
+entry("reparam.full_gaussian", {"mu": "tensor", "scale": "tensor", "eps": "tensor"}, skip=("eps:none",))(
+    lambda: (reparam.full_gaussian, dict(mu=_randn(2, 3), scale=_randn(2, 3, 3), eps=_randn(2, 3, seed=4))))
+entry("reparam.full_gaussian[drawn]", {"sample_shape": "shape", "generator": "gen"})(
+    lambda: (reparam.full_gaussian, dict(mu=_randn(3), scale=_tril(1, 3)[0], sample_shape=(2,), generator=_g())))
+entry("reparam.scale_tril_from_unconstrained",
+      {"raw": "tensor", "K": "int", "diag_transform": "choice", "min_diag": "num"}, skip=("min_diag:zero",))(
+    lambda: (reparam.scale_tril_from_unconstrained, dict(raw=_randn(2, 6), K=3, diag_transform="softplus", min_diag=1e-4)))
+entry("reparam.unconstrained_from_scale_tril", {"scale_tril": "tril", "diag_transform": "choice"})(
+    lambda: (reparam.unconstrained_from_scale_tril, dict(scale_tril=_tril(), diag_transform="exp")))
+
+# ---------------------------------------------------------------------------------------------
+# families
+# ---------------------------------------------------------------------------------------------
+
+for _name, _fn in (("laplace", families.laplace), ("logistic", families.logistic)):
+    entry(f"families.{_name}", {"loc": "tensor", "scale": "pos", "eps": "tensor"}, skip=("eps:none",))(
+        functools.partial(lambda fn: (fn, dict(loc=_randn(3), scale=torch.ones(3), eps=_unif(3) - 0.5)), _fn))
+    entry(f"families.{_name}[drawn]", {"sample_shape": "shape", "generator": "gen"})(
+        functools.partial(lambda fn: (fn, dict(loc=_randn(3), scale=torch.ones(3), sample_shape=(2,), generator=_g())), _fn))
+entry("families.exponential", {"rate": "pos", "u": "unif", "generator": "gen"}, skip=("u:none",))(
+    lambda: (families.exponential, dict(rate=torch.ones(3), u=_unif(3), generator=None)))
+entry("families.gumbel", {"loc": "tensor", "scale": "pos", "u": "unif"}, skip=("u:none",))(
+    lambda: (families.gumbel, dict(loc=_randn(3), scale=torch.ones(3), u=_unif(3))))
+entry("families.kumaraswamy", {"a": "pos", "b": "pos", "u": "unif", "sample_shape": "shape"}, skip=("u:none",))(
+    lambda: (families.kumaraswamy, dict(a=torch.ones(3) * 2, b=torch.ones(3), u=_unif(3), sample_shape=())))
+entry("families.gamma_approx", {"alpha": "pos", "u": "unif"}, skip=("u:none",))(
+    lambda: (families.gamma_approx, dict(alpha=torch.ones(3) * 2, u=_unif(3))))
+entry("families.dirichlet_approx", {"alpha": "pos", "u": "unif", "generator": "gen"}, skip=("u:none",))(
+    lambda: (families.dirichlet_approx, dict(alpha=torch.ones(2, 3) * 2, u=_unif(2, 3), generator=None)))
+entry("families.implicit_gradient", {"cdf": "fn", "z": "pos", "theta": "pos", "step": "num"})(
+    lambda: (families.implicit_gradient, dict(cdf=lambda z, a: torch.special.gammainc(a, z), z=torch.ones(3),
+                                              theta=torch.ones(3) * 2, step=1e-5)))
+
+# ---------------------------------------------------------------------------------------------
+# relaxations
+# ---------------------------------------------------------------------------------------------
+
+entry("relaxations.gumbel_max", {"logits": "logits", "u": "unif", "generator": "gen"}, skip=("u:none",))(
+    lambda: (relaxations.gumbel_max, dict(logits=_randn(2, 3), u=_unif(2, 3), generator=None)))
+entry("relaxations.gumbel_softmax", {"logits": "logits", "temperature": "num", "u": "unif", "hard": "flag"},
+      skip=("u:none",))(
+    lambda: (relaxations.gumbel_softmax, dict(logits=_randn(2, 3), temperature=0.5, u=_unif(2, 3), hard=False)))
+entry("relaxations.gumbel_softmax[drawn]", {"sample_shape": "shape", "generator": "gen"})(
+    lambda: (relaxations.gumbel_softmax, dict(logits=_randn(3), temperature=0.5, sample_shape=(2,), generator=_g())))
+entry("relaxations.relaxed_bernoulli", {"probs": "prob", "temperature": "num", "u": "unif", "hard": "flag"},
+      skip=("u:none",))(
+    lambda: (relaxations.relaxed_bernoulli, dict(probs=_unif(3, seed=7), temperature=0.5, u=_unif(3), hard=True)))
+
+# ---------------------------------------------------------------------------------------------
+# estimators
+# ---------------------------------------------------------------------------------------------
+
+entry("estimators.per_sample_copies", {"theta": "tensor", "num_samples": "int"})(
+    lambda: (estimators.per_sample_copies, dict(theta=_randn(3), num_samples=4)))
+entry("estimators.per_sample_values", {"f": "fn", "z": "tensor", "num_samples": "int"})(
+    lambda: (estimators.per_sample_values, dict(f=_sq, z=_randn(4, 3), num_samples=4)))
+
+
+def _grad_per_copy():
+    copies = estimators.per_sample_copies(_randn(3), 4)
+    return estimators.grad_per_copy, dict(values=_sq(copies), theta_copies=copies)
+
+
+entry("estimators.grad_per_copy", {"values": "tensor", "theta_copies": "tensor"})(_grad_per_copy)
+entry("estimators.leave_one_out_baseline", {"values": "tensor"})(
+    lambda: (estimators.leave_one_out_baseline, dict(values=_randn(5))))
+entry("estimators.score_function", {"dist_fn": "fn", "theta": "tensor", "f": "fn", "num_samples": "int",
+                                    "baseline": "real"}, skip=("baseline:none",))(  # None: no baseline
+    lambda: (estimators.score_function, dict(dist_fn=_normal, theta=_randn(2), f=_sq, num_samples=8, baseline=1.0)))
+entry("estimators.score_function[z]", {"z": "tensor"})(
+    lambda: (estimators.score_function, dict(dist_fn=_normal, theta=_randn(2), f=_sq, z=_randn(8, 2))))
+entry("estimators.pathwise", {"dist_fn": "fn", "theta": "tensor", "f": "fn", "num_samples": "int"})(
+    lambda: (estimators.pathwise, dict(dist_fn=_normal, theta=_randn(2), f=_sq, num_samples=8)))
+entry("estimators.pathwise_transform", {"transform": "fn", "theta": "tensor", "f": "fn", "eps": "tensor"})(
+    lambda: (estimators.pathwise_transform, dict(transform=toy.transform, theta=_randn(()), f=toy.f, eps=_randn(8))))
+entry("estimators.summarize", {"grads": "tensor"})(lambda: (estimators.summarize, dict(grads=_randn(8, 2))))
+
+# ---------------------------------------------------------------------------------------------
+# discrete
+# ---------------------------------------------------------------------------------------------
+
+entry("discrete.one_hot_categorical", {"logits": "logits"})(
+    lambda: (discrete.one_hot_categorical, dict(logits=_randn(2, 3))))
+entry("discrete.one_hot_support", {"num_variables": "int", "num_classes": "int"})(
+    lambda: (discrete.one_hot_support, dict(num_variables=2, num_classes=3)))
+entry("discrete.binary_support", {"num_variables": "int"})(
+    lambda: (discrete.binary_support, dict(num_variables=3)))
+entry("discrete.exact_gradient", {"dist_fn": "fn", "theta": "tensor", "f": "fn", "support": "tensor"})(
+    lambda: (discrete.exact_gradient, dict(dist_fn=discrete.one_hot_categorical, theta=_randn(2, 3), f=_sq,
+                                           support=discrete.one_hot_support(2, 3))))
+entry("discrete.leave_one_out_groups", {"values": "tensor", "group_size": "int"})(
+    lambda: (discrete.leave_one_out_groups, dict(values=_randn(6), group_size=3)))
+entry("discrete.moving_average_baseline", {"values": "tensor", "decay": "num", "initial": "real",
+                                           "group_size": "int"}, skip=("decay:zero",))(  # 0 is valid
+    lambda: (discrete.moving_average_baseline, dict(values=_randn(6), decay=0.5, initial=0.0, group_size=2)))
+entry("discrete.straight_through", {"logits": "logits", "f": "fn", "num_samples": "int", "generator": "gen"})(
+    lambda: (discrete.straight_through, dict(logits=_randn(2, 3), f=_sq, num_samples=4, generator=_g())))
+entry("discrete.gumbel_softmax_gradient", {"logits": "logits", "f": "fn", "num_samples": "int",
+                                           "temperature": "num", "hard": "flag", "generator": "gen"})(
+    lambda: (discrete.gumbel_softmax_gradient, dict(logits=_randn(2, 3), f=_sq, num_samples=4, temperature=0.5,
+                                                    hard=False, generator=_g())))
+entry("discrete.bias_variance", {"estimates": "tensor", "exact": "tensor", "group_size": "int"})(
+    lambda: (discrete.bias_variance, dict(estimates=_randn(8, 3), exact=_randn(3, seed=4), group_size=2)))
+
+# ---------------------------------------------------------------------------------------------
+# toy (lecture 01)
+# ---------------------------------------------------------------------------------------------
+
+entry("toy.sgd", {"grad_estimator": "fn", "theta0": "tensor", "lr": "num", "num_steps": "int", "num_runs": "int"})(
+    lambda: (toy.sgd, dict(grad_estimator=lambda th: estimators.pathwise(toy.distribution, th, toy.f, 2),
+                           theta0=torch.tensor(1.0), lr=0.1, num_steps=3, num_runs=2)))
+entry("toy.distribution", {"theta": "tensor"})(lambda: (toy.distribution, dict(theta=_randn(3))))
+entry("toy.f", {"x": "tensor"})(lambda: (toy.f, dict(x=_randn(3))))
+entry("toy.transform", {"theta": "tensor", "eps": "tensor"})(
+    lambda: (toy.transform, dict(theta=_randn(3), eps=_randn(3, seed=1))))
+for _name in ("objective", "gradient", "optimal_baseline"):
+    entry(f"toy.{_name}", {"theta": "tensor"})(
+        functools.partial(lambda n: (getattr(toy, n), dict(theta=_randn(3))), _name))
+entry("toy.moments", {"theta": "tensor", "estimator": "choice", "baseline": "real"})(
+    lambda: (toy.moments, dict(theta=_randn(3), estimator="score", baseline=1.0)))
+
+# ---------------------------------------------------------------------------------------------
+# kl
+# ---------------------------------------------------------------------------------------------
+
+entry("kl.diag_gaussian_to_std_normal", {"mu": "tensor", "log_var": "tensor"})(
+    lambda: (kl.diag_gaussian_to_std_normal, dict(mu=_randn(2, 3), log_var=_randn(2, 3, seed=1))))
+entry("kl.diag_gaussian_to_std_normal_per_dim", {"mu": "tensor", "log_var": "tensor"})(
+    lambda: (kl.diag_gaussian_to_std_normal_per_dim, dict(mu=_randn(2, 3), log_var=_randn(2, 3, seed=1))))
+entry("kl.full_gaussian_to_std_normal", {"mu": "tensor", "scale_tril": "tril"})(
+    lambda: (kl.full_gaussian_to_std_normal, dict(mu=_randn(2, 3), scale_tril=_tril())))
+entry("kl.diag_gaussian_to_diag_gaussian", {"mu_q": "tensor", "log_var_q": "tensor", "mu_p": "tensor",
+                                            "log_var_p": "tensor"})(
+    lambda: (kl.diag_gaussian_to_diag_gaussian, dict(mu_q=_randn(2, 3), log_var_q=_randn(2, 3, seed=1),
+                                                     mu_p=_randn(3, seed=2), log_var_p=_randn(3, seed=3))))
+entry("kl.gaussian_to_gaussian", {"mu_q": "tensor", "scale_tril_q": "tril", "mu_p": "tensor",
+                                  "scale_tril_p": "tril"})(
+    lambda: (kl.gaussian_to_gaussian, dict(mu_q=_randn(2, 3), scale_tril_q=_tril(), mu_p=_randn(2, 3, seed=5),
+                                           scale_tril_p=_tril(seed=6))))
+entry("kl.monte_carlo_kl", {"q": "dist", "p": "dist", "num_samples": "int", "generator": "gen"},
+      skip=("num_samples:numpy-int",))(
+    lambda: (kl.monte_carlo_kl, dict(q=D.Normal(_randn(3), torch.ones(3)), p=D.Normal(torch.zeros(3), 2 * torch.ones(3)),
+                                     num_samples=8, generator=_g())))
+
+# ---------------------------------------------------------------------------------------------
+# gaussians
+# ---------------------------------------------------------------------------------------------
+
+entry("gaussians.mean_and_stderr", {"samples": "tensor"})(
+    lambda: (gaussians.mean_and_stderr, dict(samples=_randn(10, 2))))
+entry("gaussians.covariance_and_stderr", {"samples": "tensor"})(
+    lambda: (gaussians.covariance_and_stderr, dict(samples=_randn(10, 2))))
+entry("gaussians.random_orthogonal", {"K": "int", "generator": "gen"})(
+    lambda: (gaussians.random_orthogonal, dict(K=3, generator=_g())))
+entry("gaussians.mahalanobis_sq", {"z": "tensor", "mean": "tensor", "cov": "cov"})(
+    lambda: (gaussians.mahalanobis_sq, dict(z=_randn(10, 3), mean=_randn(3, seed=1), cov=_spd())))
+entry("gaussians.ellipse_points", {"mean": "tensor", "cov": "cov", "n_std": "num", "num_points": "int"},
+      skip=("cov:singular",))(  # a singular cov is a valid (flat) ellipse here
+    lambda: (gaussians.ellipse_points, dict(mean=_randn(2), cov=_spd(2), n_std=2.0, num_points=20)))
+entry("gaussians.chi2_coverage", {"n_std": "num", "K": "int"})(
+    lambda: (gaussians.chi2_coverage, dict(n_std=1.0, K=2)))
+entry("gaussians.ellipse_coverage", {"z": "tensor", "mean": "tensor", "cov": "cov", "n_std": "num"})(
+    lambda: (gaussians.ellipse_coverage, dict(z=_randn(10, 2), mean=torch.zeros(2), cov=torch.eye(2), n_std=1.0)))
+entry("gaussians.two_sample_projection_test", {"x": "tensor", "y": "tensor", "num_directions": "int",
+                                               "seed": "int"}, skip=("seed:zero", "seed:negative"))(
+    lambda: (gaussians.two_sample_projection_test, dict(x=_randn(20, 2), y=_randn(20, 2, seed=1),
+                                                        num_directions=4, seed=0)))
+entry("gaussians.best_diagonal_reverse_kl", {"mu_p": "tensor", "cov_p": "cov"})(
+    lambda: (gaussians.best_diagonal_reverse_kl, dict(mu_p=_randn(3), cov_p=_spd())))
+
+entry("gaussians.best_diagonal_forward_kl", {"mu_p": "tensor", "cov_p": "cov"})(
+    lambda: (gaussians.best_diagonal_forward_kl, dict(mu_p=_randn(3), cov_p=_spd())))
+entry("gaussians.log_density", {"z": "tensor", "mu": "tensor", "scale_tril": "tril"})(
+    lambda: (gaussians.log_density, dict(z=_randn(2, 3), mu=_randn(3, seed=1), scale_tril=_tril())))
+entry("gaussians.diag_log_density", {"z": "tensor", "mu": "tensor", "log_var": "tensor"})(
+    lambda: (gaussians.diag_log_density, dict(z=_randn(2, 3), mu=_randn(3, seed=1), log_var=_randn(2, 3, seed=2))))
+
+# ---------------------------------------------------------------------------------------------
+# linear_gaussian
+# ---------------------------------------------------------------------------------------------
+
+entry("linear_gaussian.LinearGaussianModel", {"W": "tensor", "b": "tensor", "noise_var": "pos"},
+      skip=("b:none",))(  # b=None means zeros
+    lambda: (linear_gaussian.LinearGaussianModel, dict(W=_randn(4, 2), b=_randn(4, seed=1), noise_var=torch.ones(4))))
+entry("linear_gaussian.LinearGaussianModel.random", {"data_dim": "int", "latent_dim": "int", "noise_var": "num",
+                                                     "correlation": "real", "generator": "gen"})(
+    lambda: (linear_gaussian.LinearGaussianModel.random, dict(data_dim=4, latent_dim=2, noise_var=0.5,
+                                                              correlation=0.5, generator=_g())))
+entry("LinearGaussianModel.sample", {"n": "int", "generator": "gen"})(
+    lambda: (_lgm().sample, dict(n=3, generator=_g())))
+entry("LinearGaussianModel.log_prior", {"z": "tensor"})(lambda: (_lgm().log_prior, dict(z=_randn(3, 2))))
+for _m in ("log_likelihood", "log_joint"):
+    entry(f"LinearGaussianModel.{_m}", {"x": "tensor", "z": "tensor"})(
+        functools.partial(lambda m: (getattr(_lgm(), m), dict(x=_randn(3, 4), z=_randn(3, 2, seed=1))), _m))
+for _m in ("posterior", "log_marginal"):
+    entry(f"LinearGaussianModel.{_m}", {"x": "tensor"})(
+        functools.partial(lambda m: (getattr(_lgm(), m), dict(x=_randn(3, 4))), _m))
+for _m in ("posterior_precision", "posterior_cov", "marginal"):
+    entry(f"LinearGaussianModel.{_m}", {})(functools.partial(lambda m: (getattr(_lgm(), m), {}), _m))
+for _m in ("expected_log_likelihood", "elbo"):
+    entry(f"LinearGaussianModel.{_m}", {"x": "tensor", "mu": "tensor", "scale_tril": "tril"})(
+        functools.partial(lambda m: (getattr(_lgm(), m), dict(x=_randn(2, 4), mu=_randn(2, 2, seed=1),
+                                                               scale_tril=_tril(2, 2))), _m))
+entry("LinearGaussianModel.elbo_diag", {"x": "tensor", "mu": "tensor", "log_var": "tensor"})(
+    lambda: (_lgm().elbo_diag, dict(x=_randn(2, 4), mu=_randn(2, 2, seed=1), log_var=_randn(2, 2, seed=2))))
+entry("LinearGaussianModel.em_step", {"x": "tensor", "isotropic": "flag", "point_mass": "flag"})(
+    lambda: (_lgm().em_step, dict(x=_randn(20, 4), isotropic=False, point_mass=False)))
+
+# ---------------------------------------------------------------------------------------------
+# meanfield
+# ---------------------------------------------------------------------------------------------
+
+entry("meanfield.monte_carlo_elbo", {"log_joint": "fn", "x": "tensor", "mu": "tensor", "scale_tril": "tril",
+                                     "n_samples": "int", "generator": "gen"})(
+    lambda: (meanfield.monte_carlo_elbo, dict(log_joint=_lgm().log_joint, x=_randn(2, 4), mu=_randn(2, 2, seed=1),
+                                              scale_tril=_tril(2, 2), n_samples=3, generator=_g())))
+entry("meanfield.monte_carlo_elbo[eps]", {"eps": "tensor"}, skip=("eps:none",))(
+    lambda: (meanfield.monte_carlo_elbo, dict(log_joint=_lgm().log_joint, x=_randn(2, 4), mu=_randn(2, 2, seed=1),
+                                              scale_tril=_tril(2, 2), eps=_randn(3, 2, 2, seed=3))))
+entry("meanfield.fit_per_point", {"elbo_fn": "fn", "x": "tensor", "latent_dim": "int", "family": "choice",
+                                  "optimizer": "choice", "steps": "int", "lr": "num", "init_mu": "tensor",
+                                  "init_scale_tril": "tril"}, skip=("init_mu:none", "init_scale_tril:none", "lr:none"))(
+    lambda: (meanfield.fit_per_point, dict(elbo_fn=_lgm().elbo, x=_randn(2, 4), latent_dim=2, family="full",
+                                           optimizer="adam", steps=3, lr=0.05, init_mu=torch.zeros(2, 2),
+                                           init_scale_tril=_tril(2, 2))))
+entry("meanfield.coordinate_ascent_gaussian", {"mu": "tensor", "precision": "cov", "iters": "int", "init": "tensor"},
+      skip=("init:none",))(
+    lambda: (meanfield.coordinate_ascent_gaussian, dict(mu=_randn(2, 3), precision=_spd(), iters=3,
+                                                        init=torch.zeros(2, 3))))
+entry("meanfield.best_diagonal_forward_kl", {"mu_p": "tensor", "cov_p": "cov"})(
+    lambda: (meanfield.best_diagonal_forward_kl, dict(mu_p=_randn(3), cov_p=_spd())))
+entry("meanfield.GaussianEncoder", {"input_dim": "int", "latent_dim": "int", "family": "choice"}, owner="fit")(
+    lambda: (meanfield.GaussianEncoder, dict(input_dim=4, latent_dim=2, hidden_dims=(3,), family="full")))
+entry("GaussianEncoder.forward", {"x": "tensor"}, owner="fit")(
+    lambda: (meanfield.GaussianEncoder(4, 2, (3,), family="full"), dict(x=_randn(2, 4))))
+entry("meanfield.train_encoder", {"encoder": "object", "elbo_fn": "fn", "x_train": "tensor", "epochs": "int",
+                                  "batch_size": "int", "lr": "num", "generator": "gen"}, owner="fit")(
+    lambda: (meanfield.train_encoder, dict(encoder=meanfield.GaussianEncoder(4, 2), elbo_fn=_lgm().elbo,
+                                           x_train=_randn(6, 4), epochs=2, batch_size=3, lr=0.01, generator=_g())))
+entry("meanfield.inference_gaps", {"log_px": "tensor", "elbo_best": "tensor", "elbo_amortized": "tensor"})(
+    lambda: (meanfield.inference_gaps, dict(log_px=torch.zeros(3), elbo_best=-torch.ones(3),
+                                            elbo_amortized=-2 * torch.ones(3))))
+entry("meanfield.random_walk_metropolis", {"log_density": "fn", "z0": "tensor", "n_steps": "int",
+                                           "step_size": "num", "generator": "gen"})(
+    lambda: (meanfield.random_walk_metropolis, dict(log_density=lambda z: -0.5 * (z**2).sum(-1), z0=_randn(2, 2),
+                                                    n_steps=5, step_size=0.5, generator=_g())))
+
+# ---------------------------------------------------------------------------------------------
+# Other engineers' modules: models, objectives, categorical_vae, train, plots (owner named)
+# ---------------------------------------------------------------------------------------------
+
+
+def _vae():
+    torch.manual_seed(0)
+    return models.VAE(6, 2, [4])
+
+
+def _ae():
+    torch.manual_seed(0)
+    return models.Autoencoder(6, 2, [4])
+
+
+def _cvae():
+    torch.manual_seed(0)
+    return categorical_vae.CategoricalVAE(6, 2, 3, [4])
+
+
+def _x(B=3):
+    return torch.rand(B, 6, generator=_g(8))
+
+
+entry("models.check_images", {"x": "prob", "input_dim": "int"}, owner="fit")(
+    lambda: (models.check_images, dict(x=_x(), input_dim=6)))
+entry("models.mlp", {"sizes": "object"}, owner="fit")(lambda: (models.mlp, dict(sizes=[6, 4, 2])))
+for _cls in ("VAE", "Autoencoder"):
+    entry(f"models.{_cls}", {"input_dim": "int", "latent_dim": "int", "hidden_dims": "object"}, owner="fit")(
+        functools.partial(lambda c: (getattr(models, c), dict(input_dim=6, latent_dim=2, hidden_dims=[4])), _cls))
+for _obj, _make in (("VAE", _vae), ("Autoencoder", _ae)):
+    for _m in ("encode", "embed", "forward"):
+        entry(f"{_obj}.{_m}", {"x": "prob"}, owner="fit")(
+            functools.partial(lambda mk, m: (getattr(mk(), m), dict(x=_x())), _make, _m))
+    entry(f"{_obj}.loss", {"x": "prob", "beta": "num"}, owner="fit", skip=("beta:zero",))(
+        functools.partial(lambda mk: (mk().loss, dict(x=_x(), beta=1.0)), _make))
+entry("VAE.sample", {"n": "int", "generator": "gen"}, owner="fit")(lambda: (_vae().sample, dict(n=3, generator=_g())))
+entry("models.latent_path", {"model": "object", "x_a": "prob", "x_b": "prob", "steps": "int"}, owner="fit")(
+    lambda: (models.latent_path, dict(model=_vae(), x_a=_x(1)[0], x_b=_x(2)[1], steps=3)))
+entry("objectives.bernoulli_nll", {"logits": "tensor", "x": "prob"}, owner="fit")(
+    lambda: (objectives.bernoulli_nll, dict(logits=_randn(3, 6), x=_x())))
+entry("objectives.sample_latent", {"mu": "tensor", "log_var": "tensor", "eps": "tensor"}, owner="fit",
+      skip=("eps:none",))(
+    lambda: (objectives.sample_latent, dict(mu=_randn(3, 2), log_var=_randn(3, 2, seed=1), eps=_randn(3, 2, seed=2))))
+entry("objectives.negative_elbo", {"model": "object", "x": "prob", "beta": "num"}, owner="fit", skip=("beta:zero",))(
+    lambda: (objectives.negative_elbo, dict(model=_vae(), x=_x(), beta=1.0)))
+entry("objectives.elbo", {"model": "object", "x": "prob", "samples": "int", "generator": "gen"}, owner="fit")(
+    lambda: (objectives.elbo, dict(model=_vae(), x=_x(), samples=2, generator=_g())))
+entry("objectives.log_importance_weights", {"model": "object", "x": "prob", "k": "int", "generator": "gen"},
+      owner="fit")(lambda: (objectives.log_importance_weights, dict(model=_vae(), x=_x(), k=3, generator=_g())))
+entry("objectives.iwae_bound", {"model": "object", "x": "prob", "k": "int", "chunk_size": "int", "generator": "gen"},
+      owner="fit")(lambda: (objectives.iwae_bound, dict(model=_vae(), x=_x(), k=4, chunk_size=2, generator=_g())))
+entry("objectives.kl_per_dimension", {"model": "object", "x": "prob"}, owner="fit")(
+    lambda: (objectives.kl_per_dimension, dict(model=_vae(), x=_x())))
+entry("objectives.active_units", {"model": "object", "x": "prob", "threshold": "num"}, owner="fit")(
+    lambda: (objectives.active_units, dict(model=_vae(), x=_x(), threshold=0.01)))
+entry("categorical_vae.categorical_kl_to_uniform", {"logits": "logits"}, owner="fit")(
+    lambda: (categorical_vae.categorical_kl_to_uniform, dict(logits=_randn(3, 2, 3))))
+entry("categorical_vae.CategoricalVAE", {"input_dim": "int", "num_variables": "int", "num_classes": "int",
+                                         "temperature": "num", "hard": "flag"}, owner="fit")(
+    lambda: (categorical_vae.CategoricalVAE, dict(input_dim=6, num_variables=2, num_classes=3, hidden_dims=[4],
+                                                  temperature=1.0, hard=False)))
+entry("CategoricalVAE.encode", {"x": "prob"}, owner="fit")(lambda: (_cvae().encode, dict(x=_x())))
+entry("CategoricalVAE.decode", {"z": "tensor"}, owner="fit")(
+    lambda: (_cvae().decode, dict(z=torch.nn.functional.one_hot(torch.tensor([[0, 1]] * 3), 3).float())))
+entry("CategoricalVAE.loss", {"x": "prob", "beta": "num", "temperature": "num"}, owner="fit", skip=("beta:zero",))(
+    lambda: (_cvae().loss, dict(x=_x(), beta=1.0, temperature=0.5)))
+entry("CategoricalVAE.elbo", {"x": "prob", "samples": "int", "generator": "gen"}, owner="fit")(
+    lambda: (_cvae().elbo, dict(x=_x(), samples=2, generator=_g())))
+entry("CategoricalVAE.reconstruct", {"x": "prob"}, owner="fit")(lambda: (_cvae().reconstruct, dict(x=_x())))
+entry("CategoricalVAE.sample", {"n": "int", "generator": "gen"}, owner="fit")(
+    lambda: (_cvae().sample, dict(n=2, generator=_g())))
+entry("train.LinearWarmup", {"epochs": "num", "beta": "num", "start": "real"}, owner="fit")(
+    lambda: (train.LinearWarmup, dict(epochs=3.0, beta=1.0, start=0.0)))
+entry("train.Cyclical", {"period": "num", "beta": "num", "ramp": "num"}, owner="fit")(
+    lambda: (train.Cyclical, dict(period=4.0, beta=1.0, ramp=0.5)))
+entry("train.select_device", {"device": "choice"}, owner="fit")(lambda: (train.select_device, dict(device="cpu")))
+entry("train.fit", {"model": "object", "x_train": "prob", "epochs": "int", "batch_size": "int", "lr": "num",
+                    "grad_clip": "num", "seed": "int", "progress": "flag"}, owner="fit",
+      skip=("seed:zero", "seed:negative", "grad_clip:none"))(
+    lambda: (train.fit, dict(model=_vae(), x_train=_x(8), epochs=1, batch_size=4, lr=1e-3, grad_clip=1.0,
+                             device="cpu", progress=False, seed=0)))
+entry("plots.tile", {"images": "tensor", "ncols": "int"}, owner="lecture05")(
+    lambda: (plots.tile, dict(images=_x(4).reshape(4, 6), ncols=2, image_shape=(2, 3))))
+entry("plots.latent_extent", {"z": "tensor", "quantile": "num", "margin": "num"}, owner="lecture05",
+      skip=("margin:zero",))(lambda: (plots.latent_extent, dict(z=_randn(20, 2), quantile=0.01, margin=0.1)))
+
+
+# Teaching tools and I/O: not array maths, covered by their own tests (test_checks.py,
+# test_exercises.py, test_nbtools.py, test_course.py, test_data.py, test_plots.py,
+# test_widgets.py, test_train.py), which drive them with files, notebooks and figures.
+NOT_FUZZED = {
+    "checks": "the sheet-check engine takes student functions; tested in test_checks.py",
+    "exercises": "builds notebooks from files; tested in test_exercises.py",
+    "nbtools": "runs notebooks; tested in test_nbtools.py",
+    "course": "setup(seed); tested in test_course.py",
+    "data": "files and downloads; fuzzed by test_data.py's fault scenarios (packaging engineer)",
+    "widgets": "explorers built from trained models; tested in test_widgets.py (lecture 05 engineer)",
+    "plots": "figures: only tile and latent_extent take arrays (fuzzed above); the rest in test_plots.py",
+    "train.History": "a record; History.as_dict takes no argument",
+    "train.save_checkpoint": "files; tested in test_train.py",
+    "train.load_checkpoint": "files; tested in test_train.py",
+    "gaps.InferenceGaps": "a record of three tensors; its mean() takes no argument",
+    "kl.diag_gaussian_to_std_normal_unchecked": "unchecked by design (fit's hot path): garbage in, garbage out",
+}
+
+# Entries of other engineers' modules that fail today (before their branches are merged), with
+# the owner who fixes them. strict: once fixed, the entry XPASSes and fails, so drop it here.
+OTHERS_FAILING: dict[str, str] = {
+    "Autoencoder.embed": "owned by the fit engineer; fixed in the fit branch",
+    "Autoencoder.encode": "owned by the fit engineer; fixed in the fit branch",
+    "Autoencoder.forward": "owned by the fit engineer; fixed in the fit branch",
+    "Autoencoder.loss": "owned by the fit engineer; fixed in the fit branch",
+    "CategoricalVAE.decode": "owned by the fit engineer; fixed in the fit branch",
+    "CategoricalVAE.elbo": "owned by the fit engineer; fixed in the fit branch",
+    "CategoricalVAE.encode": "owned by the fit engineer; fixed in the fit branch",
+    "CategoricalVAE.loss": "owned by the fit engineer; fixed in the fit branch",
+    "CategoricalVAE.reconstruct": "owned by the fit engineer; fixed in the fit branch",
+    "CategoricalVAE.sample": "owned by the fit engineer; fixed in the fit branch",
+    "GaussianEncoder.forward": "owned by the fit engineer; fixed in the fit branch",
+    "VAE.embed": "owned by the fit engineer; fixed in the fit branch",
+    "VAE.encode": "owned by the fit engineer; fixed in the fit branch",
+    "VAE.forward": "owned by the fit engineer; fixed in the fit branch",
+    "VAE.loss": "owned by the fit engineer; fixed in the fit branch",
+    "VAE.sample": "owned by the fit engineer; fixed in the fit branch",
+    "categorical_vae.CategoricalVAE": "owned by the fit engineer; fixed in the fit branch",
+    "meanfield.train_encoder": "owned by the fit engineer; fixed in the fit branch",
+    "models.Autoencoder": "owned by the fit engineer; fixed in the fit branch",
+    "models.VAE": "owned by the fit engineer; fixed in the fit branch",
+    "models.check_images": "owned by the fit engineer; fixed in the fit branch",
+    "models.latent_path": "owned by the fit engineer; fixed in the fit branch",
+    "models.mlp": "owned by the fit engineer; fixed in the fit branch",
+    "objectives.active_units": "owned by the fit engineer; fixed in the fit branch",
+    "objectives.bernoulli_nll": "owned by the fit engineer; fixed in the fit branch",
+    "objectives.elbo": "owned by the fit engineer; fixed in the fit branch",
+    "objectives.iwae_bound": "owned by the fit engineer; fixed in the fit branch",
+    "objectives.kl_per_dimension": "owned by the fit engineer; fixed in the fit branch",
+    "objectives.log_importance_weights": "owned by the fit engineer; fixed in the fit branch",
+    "objectives.negative_elbo": "owned by the fit engineer; fixed in the fit branch",
+    "objectives.sample_latent": "owned by the fit engineer; fixed in the fit branch",
+    "plots.latent_extent": "owned by the lecture 05 engineer (plots.py); fixed in the lecture 05 branch",
+    "plots.tile": "owned by the lecture 05 engineer (plots.py); fixed in the lecture 05 branch",
+    "train.Cyclical": "owned by the fit engineer; fixed in the fit branch",
+    "train.LinearWarmup": "owned by the fit engineer; fixed in the fit branch",
+    "train.fit": "owned by the fit engineer; fixed in the fit branch",
+}
+
+
+def _param(e: Entry):
+    marks = []
+    if e.name in OTHERS_FAILING:
+        marks.append(pytest.mark.xfail(strict=True, reason=OTHERS_FAILING[e.name]))
+    return pytest.param(e, id=e.name, marks=marks)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("e", [_param(e) for e in REGISTRY])
+def test_fuzz_entry(e: Entry):
+    """Valid input gives a finite result; every bad input raises a clear, named error."""
+    figures = Figures()
+    figures.add(run_entry(e))
+    assert not figures.failures, "\n".join(
+        f"{o.entry}({o.arg}={o.mutation}): {o.verdict}: {o.detail}" for o in figures.failures
+    )
+
+
+def _public_callables():
+    for info in pkgutil.iter_modules(vaelib.__path__):
+        if info.name.startswith("_"):
+            continue
+        mod = __import__(f"vaelib.{info.name}", fromlist=["_"])
+        for name, obj in vars(mod).items():
+            if name.startswith("_") or getattr(obj, "__module__", None) != mod.__name__:
+                continue
+            if inspect.isfunction(obj) or inspect.isclass(obj):
+                yield info.name, f"{info.name}.{name}", obj
+
+
+def test_registry_covers_every_public_function():
+    """Every public function and class of vaelib is fuzzed or listed in NOT_FUZZED with a reason."""
+    fuzzed = {e.name.split("[")[0] for e in REGISTRY}
+    short = {n.split(".", 1)[1] for n in fuzzed if n.count(".") == 1} | fuzzed
+    missing = []
+    for module, qualified, obj in _public_callables():
+        if module in NOT_FUZZED and module != "plots" or qualified in NOT_FUZZED:
+            continue
+        dataclass_only = inspect.isclass(obj) and hasattr(obj, "__dataclass_fields__") and not [
+            k for k, v in vars(obj).items() if inspect.isfunction(v) and not k.startswith("_")
+        ]
+        if dataclass_only or (inspect.isclass(obj) and issubclass(obj, tuple)) or issubclass_exc(obj):
+            continue  # records (dataclasses, NamedTuples) and exceptions: no behaviour to fuzz
+        if qualified not in fuzzed and obj.__name__ not in short and module != "plots":
+            missing.append(qualified)
+    assert not missing, f"public functions neither fuzzed nor listed in NOT_FUZZED: {missing}"
+
+
+def issubclass_exc(obj) -> bool:
+    return inspect.isclass(obj) and issubclass(obj, BaseException)
+
+
+# ---------------------------------------------------------------------------------------------
+# Random shapes, dtypes and poisoned positions (hypothesis) for the samplers and closed forms
+# ---------------------------------------------------------------------------------------------
+
+shapes = st.lists(st.integers(1, 3), min_size=1, max_size=3).map(tuple)
+dtypes = st.sampled_from([torch.float32, torch.float64])
+poisons = st.sampled_from([math.nan, math.inf, -math.inf])
+
+
+@settings(max_examples=60)
+@given(shape=shapes, dtype=dtypes, poison=poisons, which=st.integers(0, 1), pos=st.integers(0, 100))
+def test_poisoned_entry_is_refused_by_name(shape, dtype, poison, which, pos):
+    """A single NaN/inf anywhere in any argument of a Gaussian sampler or KL raises, naming it."""
+    mu = torch.zeros(shape, dtype=dtype)
+    second = torch.ones(shape, dtype=dtype)
+    args = [mu, second]
+    args[which] = args[which].clone()
+    args[which].view(-1)[pos % args[which].numel()] = poison
+    for fn, arg_names in ((reparam.diag_gaussian, ("mu", "std")),
+                          (kl.diag_gaussian_to_std_normal, ("mu", "log_var")),
+                          (families.laplace, ("loc", "scale"))):
+        with pytest.raises(ValueError, match=arg_names[which]):
+            fn(*args)
+
+
+@settings(max_examples=40)
+@given(shape=shapes, dtype=dtypes)
+def test_valid_random_shapes_give_finite_results(shape, dtype):
+    """On valid input of any shape and dtype, the samplers and KLs return finite values of the right shape."""
+    mu = torch.randn(shape, dtype=dtype, generator=_g())
+    std = torch.rand(shape, dtype=dtype, generator=_g(1)) + 0.1
+    assert reparam.diag_gaussian(mu, std).shape == shape
+    assert kl.diag_gaussian_to_std_normal(mu, std.log()).shape == shape[:-1]
+    assert torch.isfinite(families.gumbel(mu, std)).all()
+    stats = gaussians.mean_and_stderr(mu.reshape(-1, 1).expand(-1, 2) + torch.arange(2.0, dtype=dtype)) \
+        if mu.numel() >= 2 else None
+    assert stats is None or all(torch.isfinite(s).all() for s in stats)
+
+
+def figures_by_module(prefixes=()) -> dict[str, Figures]:
+    """Run the registry (entries whose name starts with one of ``prefixes``, default all) and
+    count the verdicts per module (used by ``__main__``)."""
+    out: dict[str, Figures] = {}
+    for e in REGISTRY:
+        if prefixes and not e.name.startswith(tuple(prefixes)):
+            continue
+        module = e.name.split(".")[0]
+        module = {"LinearGaussianModel": "linear_gaussian", "GaussianEncoder": "meanfield", "VAE": "models",
+                  "Autoencoder": "models", "CategoricalVAE": "categorical_vae"}.get(module, module)
+        if e.owner != "validation" and module == "meanfield":
+            module = "meanfield (fit)"  # the encoder and its training loop: the fit engineer's
+        out.setdefault(module, Figures()).add(run_entry(e))
+    return out
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory():
+        per_module = figures_by_module([a for a in sys.argv[1:] if not a.startswith("-")])
+    total = Figures()
+    for module, fig in per_module.items():
+        print(f"{module:16s} {fig.line()}")
+        total.tried += fig.tried
+        total.clear += fig.clear
+        total.ok += fig.ok
+        total.obscure += fig.obscure
+        total.silent += fig.silent
+        total.silent_nonfinite += fig.silent_nonfinite
+        total.failures += fig.failures
+    print(f"{'ALL':16s} {total.line()}")
+    if "-v" in sys.argv:
+        for o in total.failures:
+            print(f"  {o.entry}({o.arg}={o.mutation}): {o.verdict}: {o.detail}")
