@@ -363,12 +363,17 @@ def test_lists_numpy_and_float64_get_a_clear_message():
     assert torch.isfinite(negative_elbo(model.double(), x.double()).loss)
 
 
-def test_an_int_seed_as_generator_says_what_to_pass():
+def test_an_int_seed_as_generator_is_a_seeded_generator_and_other_types_say_what_to_pass():
+    """One contract for random sources (vaelib._validate.generator): None, a Generator, or an int seed."""
     model = VAE(12, 3, [8])
     x = torch.rand(4, 12)
-    for call in (lambda: elbo(model, x, generator=3), lambda: iwae_bound(model, x, 2, generator=3),
-                 lambda: negative_elbo(model, x, generator=3), lambda: model.sample(2, generator=3)):
-        with pytest.raises(TypeError, match=r"generator must be a torch.Generator or None; got int 3.*torch.Generator\(\).manual_seed\(3\)"):
+    seeded = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    assert torch.equal(elbo(model, x, generator=3), elbo(model, x, generator=seeded()))
+    assert torch.equal(iwae_bound(model, x, 2, generator=3), iwae_bound(model, x, 2, generator=seeded()))
+    assert torch.equal(negative_elbo(model, x, generator=3).loss, negative_elbo(model, x, generator=seeded()).loss)
+    assert torch.equal(model.sample(2, generator=3), model.sample(2, generator=seeded()))
+    for call in (lambda: elbo(model, x, generator="3"), lambda: model.sample(2, generator=3.5)):
+        with pytest.raises(TypeError, match=r"generator must be None, a torch.Generator or an int seed.*manual_seed\(0\)"):
             call()
 
 

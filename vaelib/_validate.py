@@ -481,18 +481,6 @@ def unit_interval(name: str, t: Tensor, why: str, fix: str) -> Tensor:
     return t
 
 
-def generator(name: str, value) -> "torch.Generator | None":
-    """Return ``value`` if it is None or a ``torch.Generator``, else raise a TypeError saying what to pass."""
-    if value is None or isinstance(value, torch.Generator):
-        return value
-    hint = (
-        f"To seed the draws with {value!r}, pass {name}=torch.Generator().manual_seed({value!r})."
-        if isinstance(value, int) and not isinstance(value, bool)
-        else f"Pass {name}=torch.Generator().manual_seed(SEED), or None for torch's global generator."
-    )
-    raise TypeError(f"{name} must be a torch.Generator or None; got {type(value).__name__} {value!r}. {hint}")
-
-
 def real_number(name: str, value, *, minimum: float | None = None, strict: bool = False, meaning: str = "") -> float:
     """Return ``value`` as a float if it is a finite real number (not a bool) above ``minimum``.
 

@@ -189,7 +189,7 @@ class CategoricalVAE(nn.Module):
         tau = self.temperature if temperature is None else _validate.temperature(temperature)
         if check:
             self.check_data(x)
-            _validate.generator("generator", generator)
+            generator = _validate.generator(generator)
         logits = self.encode(x)  # (B, N, C)
         y = relaxations.gumbel_softmax(logits, tau, u=u, hard=self.hard, generator=generator)  # (B, N, C)
         recon = objectives.bernoulli_nll(self.decode(y), x, check=False).mean()
@@ -214,7 +214,7 @@ class CategoricalVAE(nn.Module):
         """
         samples = _validate.positive_int("samples", samples)
         self.check_data(x)
-        _validate.generator("generator", generator)
+        generator = _validate.generator(generator)
         logits = self.encode(x)  # (B, N, C)
         z = relaxations.gumbel_max(logits, sample_shape=(samples,), generator=generator)  # (S, B, N, C)
         log_px_z = -objectives.bernoulli_nll(self.decode(z), x, check=False).mean(0)  # (B,)
@@ -231,7 +231,7 @@ class CategoricalVAE(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Decoded images ``x_hat`` of ``n`` latents drawn from the uniform prior, shape ``(n, D)``."""
         n = _validate.positive_int("n", n)
-        _validate.generator("generator", generator)
+        generator = _validate.generator(generator)
         device = next(self.parameters()).device
         index = torch.randint(
             self.num_classes, (n, self.num_variables), generator=generator,

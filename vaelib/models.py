@@ -274,7 +274,7 @@ class VAE(_ImageModel):
         """Decoded images ``x_hat`` of ``n`` latents drawn from the prior N(0, I), shape ``(n, D)``."""
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"n must be an integer >= 1 (how many samples); got {n!r}.")
-        _validate.generator("generator", generator)
+        generator = _validate.generator(generator)
         device = next(self.parameters()).device
         noise_device = generator.device if generator is not None else device
         z = torch.randn(n, self.latent_dim, generator=generator, device=noise_device).to(device)  # (n, K)

@@ -188,7 +188,7 @@ def negative_elbo(
     beta = check_beta(beta)
     if check:
         check_targets("x", x)
-        _validate.generator("generator", generator)
+        generator = _validate.generator(generator)
     mu, log_var = model.encode(x)  # (B, K), (B, K)
     if eps is None and generator is not None:
         eps = _noise(tuple(mu.shape), mu, generator)  # (B, K)
@@ -224,7 +224,7 @@ def elbo(model, x: Tensor, *, samples: int = 1, generator: torch.Generator | Non
     """
     samples = _check_k(samples, "samples")
     check_targets("x", x)
-    _validate.generator("generator", generator)
+    generator = _validate.generator(generator)
     mu, log_var = model.encode(x)  # (B, K)
     eps = _noise((samples, *mu.shape), mu, generator)  # (S, B, K)
     z = sample_latent(mu.expand_as(eps), log_var.expand_as(eps), eps)  # (S, B, K)
@@ -253,7 +253,7 @@ def log_importance_weights(
     k = _check_k(k)
     if check:
         check_targets("x", x)
-        _validate.generator("generator", generator)
+        generator = _validate.generator(generator)
     mu, log_var = model.encode(x)  # (B, K)
     eps = _noise((k, *mu.shape), mu, generator)  # (k, B, K)
     z = sample_latent(mu.expand_as(eps), log_var.expand_as(eps), eps)  # (k, B, K)
@@ -292,7 +292,7 @@ def iwae_bound(
     """
     k = _check_k(k)
     check_targets("x", x)
-    _validate.generator("generator", generator)
+    generator = _validate.generator(generator)
     if chunk_size is None:
         chunk_size = max(1, (1 << 22) // max(1, x.numel()))
     elif not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
