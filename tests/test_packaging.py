@@ -136,6 +136,9 @@ def test_lectures_and_vaelib_import_only_the_core_dependencies():
     sources = {p: _code_cells(p) for p in sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "solutions").glob("*.ipynb"))}
     sources |= {p: p.read_text(encoding="utf-8") for p in sorted((ROOT / "vaelib").rglob("*.py")) if p.name not in INSTRUCTOR_MODULES}
     allowed = set(CORE.values()) | set(sys.stdlib_module_names) | {"vaelib", "google"}  # google.colab: the install cell
+    # IPython and its matplotlib-inline backend come with ipywidgets (a core dependency requires
+    # ipython, which requires matplotlib-inline); course.setup() also guards their import.
+    allowed |= {"IPython", "matplotlib_inline"}
     for path, source in sources.items():
         extra = _imports(source) - allowed
         assert not extra, f"{path.relative_to(ROOT)} imports {sorted(extra)}, not in the package's dependencies"
