@@ -28,7 +28,7 @@ def score_estimate_autograd(theta, x):
 @pytest.mark.parametrize("answer", [score_estimate, score_estimate_autograd])
 def test_score_estimate_accepts_right_answers(answer, capsys):
     checks.check_score_estimate(answer)
-    assert "Exercise 1: score_estimate passed all 3 checks." in capsys.readouterr().out
+    assert "Exercise 1: score_estimate passed all 4 checks." in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -39,14 +39,14 @@ def test_score_estimate_accepts_right_answers(answer, capsys):
         (lambda theta, x: 2 * x, ["pathwise estimator", "never differentiates f"]),
         (lambda theta, x: x - theta, ["score alone", "multiply it by f(x)"]),
         (lambda theta, x: x**2 * Normal(theta, 1.0).log_prob(x), ["log q(x)", "derivative"]),
-        (lambda theta, x: (x**2 * (x - theta)).mean(), ["expected shape (6,), got shape ()", "one value per sample"]),
+        (lambda theta, x: (x**2 * (x - theta)).mean(), ["expected shape (1,), got shape ()", "one value per sample"]),
     ],
 )
 def test_score_estimate_rejects_typical_mistakes(wrong, words):
     with pytest.raises(CheckFailed) as info:
         checks.check_score_estimate(wrong)
     msg = str(info.value)
-    assert msg.startswith("Exercise 1, theta = 0.5, 6 samples")
+    assert msg.startswith("Exercise 1, theta = ")
     for word in words:
         assert word in msg, (word, msg)
 

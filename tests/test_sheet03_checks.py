@@ -36,7 +36,7 @@ def kl_diag_torch(mu, log_var):
 @pytest.mark.parametrize("answer", [kl_diag, kl_diag_kingma_welling, kl_diag_torch, kl.diag_gaussian_to_std_normal])
 def test_kl_diag_accepts_right_answers(answer, capsys):
     checks.check_kl_diag(answer)
-    assert "Exercise 1: kl_diag passed all 3 checks." in capsys.readouterr().out
+    assert "Exercise 1: kl_diag passed all 5 checks." in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -44,7 +44,7 @@ def test_kl_diag_accepts_right_answers(answer, capsys):
     [
         (lambda mu, lv: (lv.exp() + mu**2 - 1 - lv).sum(-1), ["forgot the factor 1/2"]),
         (lambda mu, lv: 0.5 * (lv.exp() + mu**2 - 1 - lv).mean(-1), ["averaged over the latent dimensions", "SUM"]),
-        (lambda mu, lv: 0.5 * (lv.exp() + mu**2 - 1 - lv).sum(), ["expected shape (4,), got shape ()", "one KL per row"]),
+        (lambda mu, lv: 0.5 * (lv.exp() + mu**2 - 1 - lv).sum(), ["expected shape (3,), got shape ()", "one KL per row"]),
         (lambda mu, lv: -0.5 * (lv.exp() + mu**2 - 1 - lv).sum(-1), ["sign error", ">= 0"]),
         (lambda mu, lv: 0.5 * (lv.exp() + mu**2 - 1 + lv).sum(-1), ["sign of the log term"]),
         (lambda mu, lv: 0.5 * ((0.5 * lv).exp() + mu**2 - 1 - lv).sum(-1), ["standard deviation", "variance sigma^2 = exp(log_var)"]),
@@ -54,7 +54,7 @@ def test_kl_diag_accepts_right_answers(answer, capsys):
 )
 def test_kl_diag_rejects_typical_mistakes(wrong, words):
     msg = _rejects(checks.check_kl_diag, wrong, *words)
-    assert msg.startswith("Exercise 1, B = 4, K = 3")
+    assert msg.startswith("Exercise 1, ")
 
 
 # --------------------------------------------------------------------------- Exercise 2

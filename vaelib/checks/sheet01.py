@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from vaelib.checks import Case, Mistake, check_function, check_value, inverse_cdf_verdict
+from vaelib.checks import Case, Mistake, call, check_function, check_value, inverse_cdf_verdict
 
 __all__ = [
     "check_score_estimate",
@@ -59,7 +59,10 @@ SCORE_MISTAKES = [
 
 def check_score_estimate(score_estimate) -> None:
     """Exercise 1: ``score_estimate(theta, x)`` returns f(x_s) (x_s - theta) for each sample."""
-    cases = []
+    cases = [  # simplest first: one sample at theta = 0, where the estimate is x^3
+        Case((torch.tensor(0.0, dtype=F64), torch.tensor([1.5], dtype=F64)), torch.tensor([3.375], dtype=F64),
+             label="theta = 0, one sample x = 1.5", atol=1e-8, rtol=1e-8),
+    ]
     for theta, n, seed in [(0.5, 6, 1), (-1.5, 6, 2), (2.0, 1000, 3)]:
         th = torch.tensor(theta, dtype=F64)
         x = _fixed_x(theta, n, seed)
@@ -336,7 +339,7 @@ def check_exponential_sample(exponential_sample, *, num_samples: int = 100_000) 
     )
     rate = torch.tensor(1.5, dtype=F64, requires_grad=True)
     u = torch.rand(num_samples, generator=torch.Generator().manual_seed(4), dtype=F64).clamp(1e-12, 1 - 1e-12)
-    z = exponential_sample(rate, u)
+    z = call(exponential_sample, (rate, u), exercise=5, name="exponential_sample", label="rate = 1.5, 100 000 samples", copy_inputs=False)
     (per_sample,) = torch.autograd.grad(z.pow(2).sum(), rate)  # sum of per-sample gradients
     # per-sample gradients d/d rate z_s^2 = -2 z_s^2 / rate, computed again for their spread
     grads = -2 * z.detach().pow(2) / rate.detach()

@@ -13,7 +13,7 @@ import math
 import torch
 
 from vaelib import gaussians, kl, reparam
-from vaelib.checks import Case, Mistake, check_function
+from vaelib.checks import Case, Mistake, Term, check_function
 
 __all__ = [
     "check_kl_diag",
@@ -89,14 +89,30 @@ KL_DIAG_MISTAKES = [
 ]
 
 
+KL_DIAG_TERMS = [
+    Term("variance term 1/2 sum exp(log_var)", lambda mu, lv: 0.5 * lv.exp().sum(-1)),
+    Term("mean term 1/2 sum mu^2", lambda mu, lv: 0.5 * (mu**2).sum(-1)),
+    Term("constant -K/2", lambda mu, lv: -0.5 * torch.ones_like(mu).sum(-1)),
+    Term("log-variance term -1/2 sum log_var", lambda mu, lv: -0.5 * lv.sum(-1)),
+]
+
+
 def check_kl_diag(kl_diag) -> None:
-    """Exercise 1: ``kl_diag(mu, log_var)`` = KL(N(mu, diag exp(log_var)) || N(0, I)), shape (B,)."""
-    cases = []
+    """Exercise 1: ``kl_diag(mu, log_var)`` = KL(N(mu, diag exp(log_var)) || N(0, I)), shape (B,).
+
+    Simplest first: q = N(0, I) (KL 0), then log_var = 0 (only the mean term), then mu = 0 (only
+    the variance terms), then general values with gradients, so a failure names the term.
+    """
+    zeros = torch.zeros(3, 4, dtype=F64)
+    mu, log_var = _randn(3, 4, seed=11), 1.5 * _randn(3, 4, seed=12)
+    cases = [
+        Case((zeros, zeros), torch.zeros(3, dtype=F64), label="q = N(0, I): the KL must be 0", atol=1e-10),
+        Case((mu, zeros), label="log_var = 0 (only the mean term)", atol=1e-8, rtol=1e-6),
+        Case((zeros, log_var), label="mu = 0 (only the variance terms)", atol=1e-8, rtol=1e-6),
+    ]
     for (B, K), seed in [((4, 3), 1), ((2, 5), 2)]:
         mu, log_var = _randn(B, K, seed=seed), 1.5 * _randn(B, K, seed=seed + 100)
-        cases.append(Case((mu, log_var), kl.diag_gaussian_to_std_normal(mu, log_var), label=f"B = {B}, K = {K}", atol=1e-8, rtol=1e-6))
-    zeros = torch.zeros(3, 4, dtype=F64)
-    cases.append(Case((zeros, zeros), torch.zeros(3, dtype=F64), label="q = N(0, I): the KL must be 0", atol=1e-10))
+        cases.append(Case((mu, log_var), label=f"B = {B}, K = {K}", atol=1e-8, rtol=1e-6, grad=(0, 1)))
     check_function(
         kl_diag,
         cases,
@@ -104,6 +120,8 @@ def check_kl_diag(kl_diag) -> None:
         name="kl_diag",
         hint="KL = 1/2 sum_k (exp(log_var_k) + mu_k^2 - 1 - log_var_k), summed over k, one value per row.",
         mistakes=KL_DIAG_MISTAKES,
+        terms=KL_DIAG_TERMS,
+        reference=kl.diag_gaussian_to_std_normal,
     )
 
 
