@@ -246,10 +246,11 @@ def _compare_numbers(got: Any, expected: Any, e: torch.Tensor, atol: float, rtol
     if low_precision:
         atol, rtol = _float32_tolerances(atol, rtol, e)
     if not torch.allclose(g, e, atol=atol, rtol=rtol, equal_nan=True):
-        diff = (g - e).abs()
-        where = tuple(int(i) for i in torch.nonzero(diff == diff.max())[0]) if g.dim() else ()
+        diff = torch.nan_to_num((g - e).abs(), nan=float("inf"))
+        flat = int(diff.flatten().argmax())
+        where = tuple(int(i) for i in np.unravel_index(flat, tuple(g.shape))) if g.dim() else ()
         at = f" at index {where}" if where else ""
-        return f"values differ from the expected ones (largest difference {diff.max().item():.4g}{at})"
+        return f"values differ from the expected ones (largest difference {diff.flatten()[flat].item():.4g}{at})"
     return None
 
 
@@ -420,14 +421,17 @@ def _other_noise(noise: torch.Tensor) -> torch.Tensor:
     return 1.7 * noise + 0.41
 
 
-def _noise_problem(fn: Callable, case: Case, got: Any, exercise: int, name: str, label: str) -> str | None:
-    """None if the answer uses the noise it is given; else what it does instead."""
+def _draws_own_noise(fn: Callable, case: Case, noise: int, got: Any, exercise: int, name: str, label: str) -> str | None:
     again = call(fn, case.args, case.kwargs, exercise=exercise, name=name, label=label)
     if _compare(again, got, 1e-12, 1e-10) is not None:
         return ("two calls with the same noise gave different answers: your function draws its own noise "
                 "(torch.randn, torch.rand, rsample, sample) instead of using the noise argument it is given")
+    return None
+
+
+def _ignores_noise(fn: Callable, case: Case, noise: int, got: Any, exercise: int, name: str, label: str) -> str | None:
     args = list(case.args)
-    args[case.noise] = _other_noise(case.args[case.noise])
+    args[noise] = _other_noise(case.args[noise])
     other = call(fn, tuple(args), case.kwargs, exercise=exercise, name=name, label=label)
     if _compare(other, got, 1e-12, 1e-10) is None:
         return "your answer does not change when the noise changes: it ignores the noise argument"
@@ -462,7 +466,11 @@ def _gradient_problem(fn: Callable, reference: Callable, case: Case, exercise: i
     names = _arg_names(reference, len(case.args))
     args, leaves = _with_grad(case)
     got = call(fn, args, copy.deepcopy(case.kwargs), exercise=exercise, name=name, label=label, copy_inputs=False)
-    mine = _gradients(got, leaves)
+    try:
+        mine = _gradients(got, leaves)
+    except RuntimeError as err:  # backpropagating through the student's graph failed
+        first = str(err).split(". Hint:")[0]
+        return f"backpropagating through your result failed ({first}): {_explain(err) or 'see the error above'}"
     if isinstance(mine, str):
         return (f"the values are right but no gradient reaches {', '.join(names[i] for i in case.grad)} (the result does "
                 f"not require grad): the graph is cut by .detach(), .item(), float(), numpy, torch.tensor(...) of a "
@@ -537,6 +545,7 @@ def check_function(
     mistakes: Sequence[Mistake] = (),
     terms: Sequence[Term] = (),
     reference: Callable | None = None,
+    noise: int | None = None,
     quiet: bool = False,
 ) -> None:
     """Run ``fn`` on every case; print a one-line pass, or raise :class:`CheckFailed`.
@@ -551,6 +560,7 @@ def check_function(
             on every case.
         terms: the additive terms of the right answer, to say which one is off.
         reference: the right function (for ``Case.expected = None`` and for gradients).
+        noise: the index of the noise argument, for every case (``Case.noise`` overrides it).
         quiet: do not print the success line.
 
     Raises:
@@ -565,12 +575,15 @@ def check_function(
         expected = _expected(case, reference)
         got = call(fn, case.args, case.kwargs, exercise=exercise, name=name, label=label, hint=case.hint or hint)
         why = _compare(got, expected, case.atol, case.rtol, _low_precision(case))
-        if case.noise is not None and (why is not None or callable(expected)):
-            noise_why = _noise_problem(fn, case, got, exercise, name, label)
+        where_noise = case.noise if case.noise is not None else noise
+        if where_noise is not None and (why is not None or callable(expected)):
+            noise_why = _draws_own_noise(fn, case, where_noise, got, exercise, name, label)
             if noise_why:
                 raise _failure(exercise, label, noise_why, expected, got, case.hint or hint)
         if why is not None:
             advice, known = _advice(fn, cases, i, got, expected, mistakes, terms, hint)
+            if where_noise is not None and advice in (case.hint, hint):  # no listed mistake fits
+                known = _ignores_noise(fn, case, where_noise, got, exercise, name, label) or known
             raise _failure(exercise, label, why, expected, got, advice, known)
         if case.grad and reference is not None:
             why = _gradient_problem(fn, reference, case, exercise, name, label)

@@ -85,12 +85,13 @@ def check_sample_diag_gaussian(sample_diag_gaussian) -> None:
         mu, eps = _randn(B, K, seed=seed), _randn(B, K, seed=seed + 100)
         log_var = 4 * torch.rand(B, K, generator=_gen(seed + 200), dtype=F64) - 2  # in (-2, 2), away from 0
         log_var[log_var.abs() < 0.3] = 0.7
-        cases.append(Case((mu, log_var, eps), label=f"B = {B}, K = {K}", atol=1e-8, rtol=1e-6, noise=2))
+        cases.append(Case((mu, log_var, eps), label=f"B = {B}, K = {K}", atol=1e-8, rtol=1e-6))
     mu, log_var, eps = _randn(2, 3, seed=3), 0.5 * _randn(2, 3, seed=4), _randn(2, 3, seed=5)
-    cases.append(Case((mu, log_var, eps), label="mu and log_var require gradients", atol=1e-8, rtol=1e-6, grad=(0, 1), noise=2))
+    cases.append(Case((mu, log_var, eps), label="mu and log_var require gradients", atol=1e-8, rtol=1e-6, grad=(0, 1)))
     check_function(
         sample_diag_gaussian,
         cases,
+        noise=2,
         exercise=1,
         name="sample_diag_gaussian",
         hint="z = mu + std * eps with std = exp(0.5 * log_var), elementwise, shape (B, K).",

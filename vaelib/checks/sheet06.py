@@ -149,6 +149,7 @@ def check_gumbel_max_sample(gumbel_max_sample) -> None:
         cases,
         exercise=2,
         name="gumbel_max_sample",
+        noise=1,
         hint="g = -log(-log(u)); the sample is one_hot(argmax(logits + g)) along the last dimension.",
         mistakes=GUMBEL_MAX_MISTAKES,
     )
@@ -217,6 +218,7 @@ def check_gumbel_softmax_sample(gumbel_softmax_sample) -> None:
         cases,
         exercise=3,
         name="gumbel_softmax_sample",
+        noise=1,
         hint="y = softmax((logits + g) / temperature) over the last dimension, with g = -log(-log(u)).",
         mistakes=GUMBEL_SOFTMAX_MISTAKES,
     )
