@@ -73,8 +73,18 @@ class CheckFailed(AssertionError):
 
 
 def is_blank(err: BaseException) -> bool:
-    """True if ``err`` is the unanswered-blank marker the sheet generator writes."""
-    return isinstance(err, NotImplementedError) and bool(BLANK.match(str(err)))
+    """True if ``err`` is an unanswered blank: the marker ``python -m vaelib.exercises`` writes, or
+    a NotImplementedError raised by the student's own cell (nbgrader's stub ``raise
+    NotImplementedError()``), as opposed to one raised inside torch."""
+    if not isinstance(err, NotImplementedError):
+        return False
+    if BLANK.match(str(err)):
+        return True
+    frames = traceback.extract_tb(err.__traceback__)
+    if not frames:
+        return False
+    origin = os.path.abspath(frames[-1].filename)
+    return not (origin.startswith(_PACKAGE_DIR) or origin.startswith(_TORCH_DIR) or "site-packages" in origin)
 
 
 def _let_blank_through(err: NotImplementedError) -> None:
