@@ -214,7 +214,7 @@ def test_a_wrong_term_is_named_with_its_factor():
         return a**2 + 3 * b
 
     terms = [Term("square term a^2", lambda a, b: a**2), Term("linear term 3b", lambda a, b: 3 * b)]
-    case = [Case((torch.tensor([1.0, 2.0], dtype=F64), torch.tensor([0.5, -1.0], dtype=F64)), label="general")]
+    case = [Case((torch.tensor([1.0, 2.0, -0.5], dtype=F64), torch.tensor([0.5, -1.0, 2.0], dtype=F64)), label="general")]
     for answer, words in [
         (lambda a, b: a**2, "the linear term 3b is missing"),
         (lambda a, b: a**2 - 3 * b, "the linear term 3b has the wrong sign"),

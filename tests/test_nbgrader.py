@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 # exercise 1 of each sheet, answered with a typical mistake, and words of the hint its check gives
 WRONG_FIRST_ANSWER = {
-    "sheet01": ("return x**3", "forgot the minus theta"),
+    "sheet01": ("return x**2 * (x - theta) ** 2 / sigma**3", "normalising constant"),
     "sheet02": ("return mu + torch.exp(log_var) * eps", "standard deviation"),
     "sheet03": ("return 0.5 * (torch.exp(log_var) + mu**2 - log_var).sum(-1)", "-1 per latent dimension"),
     "sheet04": (

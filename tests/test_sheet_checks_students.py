@@ -24,32 +24,32 @@ Normal = torch.distributions.Normal
 # --------------------------------------------------------------------------- sheet 01
 
 
-def score_loop(theta, x):
-    """Right: a loop over samples, score by hand."""
+def score_sigma_loop(theta, sigma, x):
+    """Right: a loop over samples, the score written as ((x - theta)^2 - sigma^2) / sigma^3."""
     out = torch.empty_like(x)
     for s in range(len(x)):
-        out[s] = x[s] ** 2 * (x[s] - theta)
+        out[s] = x[s] ** 2 * ((x[s] - theta) ** 2 - sigma**2) / sigma**3
     return out
 
 
-def score_log_prob_grad(theta, x):
-    """Right: autograd through log_prob, one theta per sample."""
-    th = theta.detach().repeat(x.shape[0]).requires_grad_()
-    lp = Normal(th, 1).log_prob(x)
-    (g,) = torch.autograd.grad(lp.sum(), th)
+def score_sigma_log_prob_grad(theta, sigma, x):
+    """Right: autograd through log_prob, one sigma per sample."""
+    sg = sigma.detach().repeat(x.shape[0]).requires_grad_()
+    lp = Normal(theta, sg).log_prob(x)
+    (g,) = torch.autograd.grad(lp.sum(), sg)
     return x.pow(2) * g
 
 
-def score_used_mean_score(theta, x):
-    """Wrong: centred the score with the sample mean instead of theta."""
-    return x**2 * (x - x.mean())
+def score_sigma_mean_centred(theta, sigma, x):
+    """Wrong: centred with the sample mean instead of theta."""
+    return x**2 * ((x - x.mean()) ** 2 / sigma**3 - 1 / sigma)
 
 
-def score_float32(theta, x):
+def score_sigma_float32(theta, sigma, x):
     """Wrong: a float32 result (torch.zeros defaults to float32)."""
     out = torch.zeros(len(x))
     for s in range(len(x)):
-        out[s] = x[s] ** 2 * (x[s] - theta)
+        out[s] = x[s] ** 2 * ((x[s] - theta) ** 2 / sigma**3 - 1 / sigma)
     return out
 
 
@@ -301,8 +301,8 @@ def gumbel_max_bernoulli_rsample(logits, u):
 
 WRONG = {
     "01": [
-        (sheet01.check_score_estimate, score_used_mean_score, ["values differ"]),
-        (sheet01.check_score_estimate, score_float32, ["your result is float32"]),
+        (sheet01.check_score_estimate_sigma, score_sigma_mean_centred, ["values differ"]),
+        (sheet01.check_score_estimate_sigma, score_sigma_float32, ["your result is float32"]),
         (sheet01.check_pathwise_gradient, pathwise_no_requires_grad, ["does not require grad", "requires_grad_(True)"]),
         (sheet01.check_score_variance, variance_forgot_mean, ["values differ"]),
         (sheet01.check_optimal_baseline, baseline_expected_f, ["theta^2 + 1 = E[f(x)]"]),
@@ -340,8 +340,8 @@ WRONG = {
 
 RIGHT = {
     "01": [
-        (sheet01.check_score_estimate, score_loop),
-        (sheet01.check_score_estimate, score_log_prob_grad),
+        (sheet01.check_score_estimate_sigma, score_sigma_loop),
+        (sheet01.check_score_estimate_sigma, score_sigma_log_prob_grad),
         (sheet01.check_pathwise_gradient, pathwise_manual_eps),
         (sheet01.check_score_variance, variance_expanded),
         (sheet01.check_optimal_baseline, baseline_math),
