@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 WRONG_FIRST_ANSWER = {
     "sheet01": ("return x**2 * (x - theta) ** 2 / sigma**3", "normalising constant"),
     "sheet02": ("return mu + torch.exp(log_var) * eps", "standard deviation"),
-    "sheet03": ("return 0.5 * (torch.exp(log_var) + mu**2 - log_var).sum(-1)", "-1 per latent dimension"),
+    "sheet03": ("return 0.5 * ((S**2).sum((-2, -1)) + (mu**2).sum(-1) - mu.shape[-1] - torch.linalg.slogdet(S).logabsdet)", "forgot the factor 2"),
     "sheet04": (
         "K = W.shape[1]\n    precision = W.T @ (W / noise_var[:, None])\n    cov = torch.linalg.inv(precision)\n"
         "    return (x - b) @ (W / noise_var[:, None]) @ cov, cov",

@@ -178,42 +178,45 @@ def same_law_det(S1, S2):
 # --------------------------------------------------------------------------- sheet 03
 
 
-def kl_loop(mu, log_var):
-    """Right: a loop over the latent dimensions, in float64."""
-    total = torch.zeros(mu.shape[0], dtype=mu.dtype)
-    for k in range(mu.shape[1]):
-        total = total + 0.5 * (mu[:, k] ** 2 + torch.exp(log_var[:, k]) - 1 - log_var[:, k])
-    return total
+def kl_general_loop(mu, S):
+    """Right: a loop over the batch, |det S| by LU (torch.det), in float64."""
+    out = []
+    for m, s in zip(mu, S):
+        trace = torch.trace(s @ s.T)
+        out.append(0.5 * (trace + m @ m - len(m) - torch.log(torch.det(s) ** 2)))
+    return torch.stack(out)
 
 
-def kl_distributions(mu, log_var):
-    q = torch.distributions.Normal(mu, torch.exp(0.5 * log_var))
-    p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
-    return torch.distributions.kl_divergence(q, p).sum(dim=1)
+def kl_general_qr(mu, S):
+    """Right: |det S| = prod |R_ii| from a QR decomposition."""
+    R = torch.linalg.qr(S).R
+    log_det = 2 * torch.log(torch.diagonal(R, dim1=-2, dim2=-1).abs()).sum(-1)
+    return 0.5 * (torch.linalg.matrix_norm(S) ** 2 + (mu**2).sum(-1) - mu.shape[-1] - log_det)
 
 
-def kl_forgot_one(mu, log_var):
-    """Wrong: no -1 per dimension."""
-    return 0.5 * torch.sum(mu.pow(2) + log_var.exp() - log_var, dim=1)
+def kl_general_cholesky_of_S(mu, S):
+    """Wrong: treats S as a Cholesky factor (sum of the log of its diagonal)."""
+    K = mu.shape[1]
+    return 0.5 * ((S**2).sum(dim=(1, 2)) + (mu**2).sum(dim=1) - K - 2 * torch.log(torch.diagonal(S, dim1=1, dim2=2)).sum(dim=1))
 
 
-def kl_float32_accumulator(mu, log_var):
-    """Wrong dtype: torch.zeros(B) is float32, and += keeps it."""
-    total = torch.zeros(mu.shape[0])
-    for k in range(mu.shape[1]):
-        total += 0.5 * (mu[:, k] ** 2 + torch.exp(log_var[:, k]) - 1 - log_var[:, k])
-    return total
+def kl_general_float32_eye(mu, S):
+    """Wrong dtype: compares against a float32 identity built with torch.eye."""
+    K = mu.shape[-1]
+    p = torch.distributions.MultivariateNormal(torch.zeros(K), torch.eye(K))
+    q = torch.distributions.MultivariateNormal(mu.float(), scale_tril=torch.linalg.cholesky(S @ S.mT).float())
+    return torch.distributions.kl_divergence(q, p)
 
 
-def kl_log_var_half(mu, log_var):
-    """Wrong: -1/2 log_var written as -log_var/2 twice over (the 1/2 applied to the log term twice)."""
-    return (0.5 * (mu**2 + log_var.exp() - 1) - 0.25 * log_var).sum(-1)
+def kl_general_logdet(mu, S):
+    """Wrong at det S < 0: torch.logdet of a negative determinant is NaN."""
+    return 0.5 * ((S * S).sum((-1, -2)) + (mu * mu).sum(-1) - mu.shape[-1] - 2 * torch.logdet(S))
 
 
-def kl_detached_var(mu, log_var):
-    """Wrong: the variance computed from a detached copy (no gradient to log_var through it)."""
-    var = torch.exp(log_var.detach())
-    return 0.5 * (var + mu**2 - 1 - log_var).sum(-1)
+def kl_general_detached(mu, S):
+    """Wrong: the log-determinant from a detached copy (no gradient to S through it)."""
+    log_det = 2 * torch.linalg.slogdet(S.detach()).logabsdet
+    return 0.5 * ((S**2).sum((-2, -1)) + (mu**2).sum(-1) - mu.shape[-1] - log_det)
 
 
 # --------------------------------------------------------------------------- sheet 05
@@ -319,10 +322,10 @@ WRONG = {
         (sheet02.check_same_law, same_law_det, ["expected False, got True"]),
     ],
     "03": [
-        (sheet03.check_kl_diag, kl_forgot_one, ["-1 per latent dimension"]),
-        (sheet03.check_kl_diag, kl_float32_accumulator, ["your result is float32"]),
-        (sheet03.check_kl_diag, kl_log_var_half, ["log-variance term -1/2 sum log_var is counted only half"]),
-        (sheet03.check_kl_diag, kl_detached_var, ["gradient with respect to log_var is wrong"]),
+        (sheet03.check_kl_general_scale, kl_general_cholesky_of_S, ["NaN", "2 log |det S|"]),
+        (sheet03.check_kl_general_scale, kl_general_float32_eye, ["your result is float32"]),
+        (sheet03.check_kl_general_scale, kl_general_logdet, ["det S < 0"]),
+        (sheet03.check_kl_general_scale, kl_general_detached, ["gradient with respect to S is wrong"]),
     ],
     "05": [
         (sheet05.check_vae_loss, vae_loss_kl_sum_over_batch, ["different reductions over the batch"]),
@@ -355,7 +358,7 @@ RIGHT = {
         (sheet02.check_covariance_from_scale, cov_einsum),
         (sheet02.check_same_law, same_law_cov),
     ],
-    "03": [(sheet03.check_kl_diag, kl_loop), (sheet03.check_kl_diag, kl_distributions)],
+    "03": [(sheet03.check_kl_general_scale, kl_general_loop), (sheet03.check_kl_general_scale, kl_general_qr)],
     "05": [
         (sheet05.check_vae_loss, vae_loss_bce),
         (sheet05.check_reparameterize, reparam_chunks),
