@@ -94,3 +94,146 @@ def test_not_a_function():
 def test_format_value_is_short():
     assert format_value(torch.zeros(100)).endswith(", ...]")
     assert format_value(0.123456789) == "0.123457"
+
+
+# --------------------------------------------------------------------------- issue 14: checks that diagnose
+
+from vaelib.checks import Term, call, is_blank  # noqa: E402
+
+F64 = torch.float64
+
+
+def _sampler(mu, log_var, eps):
+    return mu + torch.exp(0.5 * log_var) * eps
+
+
+def _sampler_cases():
+    g = torch.Generator().manual_seed(0)
+    mu, log_var, eps = (torch.randn(3, 2, generator=g, dtype=F64) for _ in range(3))
+    return [Case((mu, log_var, eps), label="general", atol=1e-8, rtol=1e-6, grad=(0, 1), noise=2)]
+
+
+def _check_sampler(answer):
+    check_function(answer, _sampler_cases(), exercise=7, name="sampler", reference=_sampler, quiet=True)
+
+
+def test_a_failed_check_renders_as_its_message_and_stays_an_assertion():
+    err = CheckFailed("Exercise 1, case: wrong.\nHint: do this.")
+    assert isinstance(err, AssertionError)
+    assert err._render_traceback_() == ["CheckFailed: Exercise 1, case: wrong.", "Hint: do this."]
+
+
+def test_the_blank_passes_through_as_the_same_exception_rendered_in_one_line():
+    marker = NotImplementedError("Exercise 4: replace this line with your answer")
+
+    def blank(x):
+        raise marker
+
+    with pytest.raises(NotImplementedError) as info:
+        check_function(blank, CASES, exercise=4)
+    assert info.value is marker and is_blank(marker)
+    (line,) = marker._render_traceback_()
+    assert line.startswith("NotImplementedError: Exercise 4: replace this line")
+
+
+def test_torch_s_own_not_implemented_error_is_explained_not_taken_for_a_blank():
+    def bernoulli_rsample(p):
+        return torch.distributions.Bernoulli(probs=p).rsample()
+
+    with pytest.raises(CheckFailed) as info:
+        check_function(bernoulli_rsample, [Case((torch.tensor([0.3]),), torch.tensor([0.0]))], exercise=2)
+    msg = str(info.value)
+    assert "raised NotImplementedError" in msg and "rsample() of a distribution" in msg
+    assert "not the unanswered-exercise marker" in msg and "in your code, line" in msg
+
+
+def test_a_crash_names_the_line_of_the_student_code():
+    def crashes(x):
+        y = x * 2
+        return y @ torch.ones(3, dtype=y.dtype)  # shapes (2,) @ (3,)
+
+    with pytest.raises(CheckFailed) as info:
+        check_function(crashes, CASES, exercise=1)
+    assert "return y @ torch.ones(3, dtype=y.dtype)" in str(info.value)
+
+
+def test_an_in_place_operation_that_breaks_autograd_is_explained():
+    def in_place(mu, log_var, eps):
+        std = torch.exp(0.5 * log_var)
+        std.mul_(eps)  # exp's output is needed for its gradient
+        return mu + std
+
+    with pytest.raises(CheckFailed, match="in-place operation"):
+        _check_sampler(in_place)
+
+
+def test_wrong_dtype_is_named():
+    with pytest.raises(CheckFailed, match="your result is float32 but the inputs are float64"):
+        check_function(lambda x: (2 * x).float(), [Case((torch.tensor([1.0, 2.0], dtype=F64),), torch.tensor([2.0, 4.0], dtype=F64))], exercise=1)
+
+
+def test_float32_inputs_get_float32_tolerances():
+    x = torch.tensor([1e3, 2e3], dtype=torch.float32)
+    slightly_off = lambda x: 2 * x * (1 + 1e-6)  # noqa: E731 (float32 rounding level)
+    check_function(slightly_off, [Case((x,), 2 * x, atol=1e-8, rtol=1e-8)], exercise=1, quiet=True)
+
+
+def test_a_bool_answer_that_is_a_tensor_is_named():
+    with pytest.raises(CheckFailed, match=r"your answer is a tensor .*return a Python bool"):
+        check_function(lambda a, b: torch.equal(a, b) | torch.tensor(False), [Case((torch.ones(2), torch.ones(2)), True)], exercise=6)
+    check_function(lambda a, b: bool((a == b).all()), [Case((torch.ones(2), torch.ones(2)), True)], exercise=6, quiet=True)
+
+
+def test_an_answer_that_draws_its_own_noise_or_ignores_it_is_named():
+    with pytest.raises(CheckFailed, match="draws its own noise"):
+        _check_sampler(lambda mu, log_var, eps: mu + torch.exp(0.5 * log_var) * torch.randn_like(mu))
+    with pytest.raises(CheckFailed, match="ignores the noise"):
+        _check_sampler(lambda mu, log_var, eps: mu + torch.exp(0.5 * log_var))
+
+
+def test_a_missing_gradient_is_named_for_each_input():
+    with pytest.raises(CheckFailed, match="no gradient reaches log_var"):
+        _check_sampler(lambda mu, log_var, eps: mu + torch.exp(0.5 * log_var.detach()) * eps)
+    with pytest.raises(CheckFailed, match="no gradient reaches mu, log_var"):
+        _check_sampler(lambda mu, log_var, eps: torch.tensor((mu + torch.exp(0.5 * log_var) * eps).tolist(), dtype=F64))
+    _check_sampler(lambda mu, log_var, eps: torch.distributions.Normal(mu, (0.5 * log_var).exp()).rsample() * 0 + _sampler(mu, log_var, eps))
+
+
+def test_a_mistake_is_named_only_when_it_fits_every_case():
+    cases = [Case((torch.tensor([1.0]),), torch.tensor([2.0]), label="x = 1"), Case((torch.tensor([3.0]),), torch.tensor([6.0]), label="x = 3")]
+    plus_one = [Mistake(lambda x: x + 1, "you added one")]
+    with pytest.raises(CheckFailed) as info:  # x**2 + 1 agrees with x + 1 at x = 1 only
+        check_function(lambda x: x**2 + 1, cases, exercise=1, mistakes=plus_one, hint="double it")
+    assert "you added one" not in str(info.value) and "Hint: double it" in str(info.value)
+    with pytest.raises(CheckFailed, match="you added one"):
+        check_function(lambda x: x + 1, cases, exercise=1, mistakes=plus_one)
+
+
+def test_a_wrong_term_is_named_with_its_factor():
+    def reference(a, b):
+        return a**2 + 3 * b
+
+    terms = [Term("square term a^2", lambda a, b: a**2), Term("linear term 3b", lambda a, b: 3 * b)]
+    case = [Case((torch.tensor([1.0, 2.0, -0.5], dtype=F64), torch.tensor([0.5, -1.0, 2.0], dtype=F64)), label="general")]
+    for answer, words in [
+        (lambda a, b: a**2, "the linear term 3b is missing"),
+        (lambda a, b: a**2 - 3 * b, "the linear term 3b has the wrong sign"),
+        (lambda a, b: 2 * a**2 + 3 * b, "the square term a^2 is counted twice"),
+        (lambda a, b: 2 * (a**2 + 3 * b), "2 times the right one"),
+    ]:
+        with pytest.raises(CheckFailed) as info:
+            check_function(answer, case, exercise=1, terms=terms, reference=reference)
+        assert words in str(info.value)
+
+
+def test_call_reports_any_error_and_lets_the_blank_through():
+    assert call(lambda x: x + 1, (1,), exercise=1, name="f", label="x = 1") == 2
+    with pytest.raises(CheckFailed, match="f raised ZeroDivisionError"):
+        call(lambda x: 1 / x, (0,), exercise=1, name="f", label="x = 0")
+    with pytest.raises(NotImplementedError):
+        call(lambda: (_ for _ in ()).throw(NotImplementedError("Exercise 2: replace this line with your answer")), exercise=2, name="f", label="-")
+
+
+def test_a_returned_none_is_named():
+    with pytest.raises(CheckFailed, match="did you forget a return statement"):
+        check_function(lambda x: None, CASES, exercise=1)

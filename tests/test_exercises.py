@@ -90,3 +90,58 @@ def test_build_writes_then_check_detects_drift_and_stale_sheets(tmp_path, capsys
 def test_missing_solutions_folder_is_a_clear_error(tmp_path, capsys):
     assert exercises.main(["--root", str(tmp_path)]) == 2
     assert "no solutions/ folder" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- nbgrader metadata, model answers (issue 14)
+
+from vaelib.exercises import mark_for_nbgrader, nbgrader_source, write_nbgrader_course  # noqa: E402
+
+
+def _sheet_with_a_written_answer():
+    nb = _solution_nb()
+    nb.cells[1].source = SOLVED.replace("check(kl_diag)", "")
+    nb.cells.append(nbformat.v4.new_code_cell("sheet03.check_kl_diag(kl_diag)"))
+    nb.cells.append(nbformat.v4.new_markdown_cell("## Exercise 3 (written): why?"))
+    nb.cells.append(nbformat.v4.new_markdown_cell("### BEGIN SOLUTION\nBecause $x > 0$.\n### END SOLUTION"))
+    return nb
+
+
+def test_exercise_cells_carry_nbgrader_metadata():
+    exercise, _ = make_exercise(_sheet_with_a_written_answer(), "solutions/03_x.ipynb")
+    meta = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"] for c in exercise.cells if "nbgrader" in c.metadata}
+    assert set(meta) == {"exercise-2", "check-2", "written-3"}
+    assert meta["exercise-2"]["solution"] and not meta["exercise-2"]["grade"]
+    assert meta["check-2"]["grade"] and meta["check-2"]["locked"] and meta["check-2"]["points"] == exercises.CHECK_POINTS
+    assert meta["written-3"]["solution"] and meta["written-3"]["grade"] and meta["written-3"]["points"] == exercises.WRITTEN_POINTS
+    assert all(m["schema_version"] == 3 for m in meta.values())
+
+
+def test_a_written_answer_is_followed_by_its_collapsed_model_answer_unless_graded():
+    exercise, _ = make_exercise(_sheet_with_a_written_answer(), "solutions/03_x.ipynb")
+    sources = [c.source for c in exercise.cells]
+    i = sources.index("YOUR ANSWER HERE")
+    assert sources[i + 1].startswith("<details><summary><b>Model answer</b>") and "Because $x > 0$." in sources[i + 1]
+    graded, _ = make_exercise(_sheet_with_a_written_answer(), "solutions/03_x.ipynb", model_answers=False)
+    assert not any("Model answer" in c.source for c in graded.cells)
+
+
+def test_the_nbgrader_source_keeps_the_answers_and_marks_the_cells():
+    source = nbgrader_source(_sheet_with_a_written_answer(), "solutions/03_x.ipynb")
+    assert "### BEGIN SOLUTION" in source.cells[1].source and source.cells[1].metadata["nbgrader"]["solution"]
+    assert source.cells[1].outputs == []
+
+
+def test_grade_ids_stay_unique_when_an_exercise_has_two_check_cells():
+    nb = _sheet_with_a_written_answer()
+    nb.cells.insert(3, nbformat.v4.new_code_cell("sheet03.check_kl_diag(kl_diag)"))
+    ids = list(mark_for_nbgrader(nb, "x").values())
+    assert len(ids) == len(set(ids)) and "check-2-2" in ids
+
+
+def test_the_nbgrader_course_folder(tmp_path):
+    (tmp_path / "solutions").mkdir()
+    nbformat.write(_sheet_with_a_written_answer(), tmp_path / "solutions" / "03_x.ipynb")
+    assert exercises.main(["--root", str(tmp_path), "--nbgrader-course", str(tmp_path / "course")]) == 0
+    assert (tmp_path / "course" / "source" / "sheet03" / "03_x.ipynb").exists()
+    assert "c.CourseDirectory.root" in (tmp_path / "course" / "nbgrader_config.py").read_text()
+    assert write_nbgrader_course(tmp_path, tmp_path / "course2") == ["sheet03"]

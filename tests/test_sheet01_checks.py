@@ -14,39 +14,39 @@ Normal = torch.distributions.Normal
 # --------------------------------------------------------------------------- Exercise 1
 
 
-def score_estimate(theta, x):
-    return x**2 * (x - theta)
+def score_estimate_sigma(theta, sigma, x):
+    return x**2 * ((x - theta) ** 2 / sigma**3 - 1 / sigma)
 
 
-def score_estimate_autograd(theta, x):
-    """Another right answer: the score by autograd, one copy of theta per sample."""
-    th = theta.detach().expand(x.shape).clone().requires_grad_(True)
-    (score,) = torch.autograd.grad(Normal(th, 1.0).log_prob(x).sum(), th)
+def score_estimate_sigma_autograd(theta, sigma, x):
+    """Another right answer: the score by autograd through log_prob, one copy of sigma per sample."""
+    s = sigma.detach().expand(x.shape).clone().requires_grad_(True)
+    (score,) = torch.autograd.grad(Normal(theta, s).log_prob(x).sum(), s)
     return x**2 * score
 
 
-@pytest.mark.parametrize("answer", [score_estimate, score_estimate_autograd])
-def test_score_estimate_accepts_right_answers(answer, capsys):
-    checks.check_score_estimate(answer)
-    assert "Exercise 1: score_estimate passed all 3 checks." in capsys.readouterr().out
+@pytest.mark.parametrize("answer", [score_estimate_sigma, score_estimate_sigma_autograd])
+def test_score_estimate_sigma_accepts_right_answers(answer, capsys):
+    checks.check_score_estimate_sigma(answer)
+    assert "Exercise 1: score_estimate_sigma passed all 4 checks." in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
     "wrong, words",
     [
-        (lambda theta, x: x**3, ["forgot the minus theta", "x - theta"]),
-        (lambda theta, x: x**2 * (theta - x), ["sign error"]),
-        (lambda theta, x: 2 * x, ["pathwise estimator", "never differentiates f"]),
-        (lambda theta, x: x - theta, ["score alone", "multiply it by f(x)"]),
-        (lambda theta, x: x**2 * Normal(theta, 1.0).log_prob(x), ["log q(x)", "derivative"]),
-        (lambda theta, x: (x**2 * (x - theta)).mean(), ["expected shape (6,), got shape ()", "one value per sample"]),
+        (lambda theta, sigma, x: x**2 * (x - theta) ** 2 / sigma**3, ["normalising constant", "-1/sigma"]),
+        (lambda theta, sigma, x: x**2 * (x - theta) / sigma**2, ["score with respect to theta"]),
+        (lambda theta, sigma, x: x**2 * ((x - theta) ** 2 / sigma**4 - 1 / sigma**2) / 2, ["derivative with respect to the variance"]),
+        (lambda theta, sigma, x: 2 * x * (x - theta) / sigma, ["pathwise estimator"]),
+        (lambda theta, sigma, x: x**2 * ((x - theta) ** 2 / sigma**2 - 1 / sigma), ["quadratic part", "The simpler cases passed"]),
+        (lambda theta, sigma, x: (x**2 * ((x - theta) ** 2 / sigma**3 - 1 / sigma)).mean(), ["expected shape (1,), got shape ()"]),
     ],
 )
-def test_score_estimate_rejects_typical_mistakes(wrong, words):
+def test_score_estimate_sigma_rejects_typical_mistakes(wrong, words):
     with pytest.raises(CheckFailed) as info:
-        checks.check_score_estimate(wrong)
+        checks.check_score_estimate_sigma(wrong)
     msg = str(info.value)
-    assert msg.startswith("Exercise 1, theta = 0.5, 6 samples")
+    assert msg.startswith("Exercise 1, theta = ")
     for word in words:
         assert word in msg, (word, msg)
 

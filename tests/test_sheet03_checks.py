@@ -10,6 +10,7 @@ from torch.distributions import MultivariateNormal, kl_divergence
 
 from vaelib import gaussians, kl
 from sheet_support import rejects as _rejects
+from vaelib.checks import CheckFailed
 from vaelib.checks import sheet03 as checks
 
 
@@ -20,41 +21,51 @@ def _diag(L):
 # --------------------------------------------------------------------------- Exercise 1
 
 
-def kl_diag(mu, log_var):
-    return 0.5 * (log_var.exp() + mu**2 - 1 - log_var).sum(-1)
+def kl_general_scale(mu, S):
+    return 0.5 * ((S**2).sum((-2, -1)) + (mu**2).sum(-1) - mu.shape[-1] - 2 * torch.linalg.slogdet(S).logabsdet)
 
 
-def kl_diag_kingma_welling(mu, log_var):
-    return -0.5 * torch.sum(1 + log_var - mu.pow(2) - log_var.exp(), dim=-1)
+def kl_general_via_cholesky(mu, S):
+    """Another right answer: the Cholesky factor of S S^T, then the formula of exercise 2."""
+    L = torch.linalg.cholesky(S @ S.mT)
+    return kl.full_gaussian_to_std_normal(mu, L)
 
 
-def kl_diag_torch(mu, log_var):
-    q = torch.distributions.Normal(mu, torch.exp(0.5 * log_var))
-    return kl_divergence(q, torch.distributions.Normal(torch.zeros_like(mu), 1.0)).sum(-1)
+def kl_general_via_distributions(mu, S):
+    q = torch.distributions.MultivariateNormal(mu, covariance_matrix=S @ S.mT)
+    p = torch.distributions.MultivariateNormal(torch.zeros_like(mu), covariance_matrix=torch.eye(mu.shape[-1], dtype=mu.dtype))
+    return torch.distributions.kl_divergence(q, p)
 
 
-@pytest.mark.parametrize("answer", [kl_diag, kl_diag_kingma_welling, kl_diag_torch, kl.diag_gaussian_to_std_normal])
-def test_kl_diag_accepts_right_answers(answer, capsys):
-    checks.check_kl_diag(answer)
-    assert "Exercise 1: kl_diag passed all 3 checks." in capsys.readouterr().out
+@pytest.mark.parametrize("answer", [kl_general_scale, kl_general_via_cholesky, kl_general_via_distributions])
+def test_kl_general_scale_accepts_right_answers(answer, capsys):
+    checks.check_kl_general_scale(answer)
+    assert "Exercise 1: kl_general_scale passed all 4 checks." in capsys.readouterr().out
+
+
+def _diag_of(S):
+    return torch.diagonal(S, dim1=-2, dim2=-1)
 
 
 @pytest.mark.parametrize(
     "wrong, words",
     [
-        (lambda mu, lv: (lv.exp() + mu**2 - 1 - lv).sum(-1), ["forgot the factor 1/2"]),
-        (lambda mu, lv: 0.5 * (lv.exp() + mu**2 - 1 - lv).mean(-1), ["averaged over the latent dimensions", "SUM"]),
-        (lambda mu, lv: 0.5 * (lv.exp() + mu**2 - 1 - lv).sum(), ["expected shape (4,), got shape ()", "one KL per row"]),
-        (lambda mu, lv: -0.5 * (lv.exp() + mu**2 - 1 - lv).sum(-1), ["sign error", ">= 0"]),
-        (lambda mu, lv: 0.5 * (lv.exp() + mu**2 - 1 + lv).sum(-1), ["sign of the log term"]),
-        (lambda mu, lv: 0.5 * ((0.5 * lv).exp() + mu**2 - 1 - lv).sum(-1), ["standard deviation", "variance sigma^2 = exp(log_var)"]),
-        (lambda mu, lv: 0.5 * (lv**2 + mu**2 - 1 - torch.log(lv**2)).sum(-1), ["treated log_var as a standard deviation"]),
-        (lambda mu, lv: 0.5 * (lv.exp() + mu**2 - lv).sum(-1), ["forgot the -1"]),
+        (lambda mu, S: 0.5 * ((S**2).sum((-2, -1)) + (mu**2).sum(-1) - 3 - 2 * torch.log(_diag_of(S).abs()).sum(-1)), ["only for a triangular S"]),
+        (lambda mu, S: 0.5 * ((S**2).sum((-2, -1)) + (mu**2).sum(-1) - 3 - 2 * torch.log(_diag_of(S)).sum(-1)), ["S orthogonal", "NaN", "2 log |det S|"]),
+        (lambda mu, S: 0.5 * ((S**2).sum((-2, -1)) + (mu**2).sum(-1) - 3 - 2 * torch.logdet(S)), ["det S < 0", "slogdet"]),
+        (lambda mu, S: 0.5 * ((S**2).sum((-2, -1)) + (mu**2).sum(-1) - 3 - torch.linalg.slogdet(S).logabsdet), ["forgot the factor 2"]),
+        (lambda mu, S: 0.5 * (_diag_of(S).sum(-1) + (mu**2).sum(-1) - 3 - 2 * torch.linalg.slogdet(S).logabsdet), ["||S||_F^2"]),
+        (lambda mu, S: 0.5 * ((S**2).sum((-2, -1)) - 3 - 2 * torch.linalg.slogdet(S).logabsdet), ["S = I"]),
+        (lambda mu, S: kl_general_scale(mu, S).sum(), ["expected shape (3,), got shape ()"]),
     ],
 )
-def test_kl_diag_rejects_typical_mistakes(wrong, words):
-    msg = _rejects(checks.check_kl_diag, wrong, *words)
-    assert msg.startswith("Exercise 1, B = 4, K = 3")
+def test_kl_general_scale_rejects_typical_mistakes(wrong, words):
+    with pytest.raises(CheckFailed) as info:
+        checks.check_kl_general_scale(wrong)
+    msg = str(info.value)
+    assert msg.startswith("Exercise 1, ")
+    for word in words:
+        assert word in msg, (word, msg)
 
 
 # --------------------------------------------------------------------------- Exercise 2

@@ -17,8 +17,17 @@ becomes::
         # YOUR CODE HERE
         raise NotImplementedError("Exercise N: replace this line with your answer")
 
-In a markdown cell the marked region becomes ``YOUR ANSWER HERE``. Outputs and execution
-counts are cleared, so a student starts from a clean sheet.
+In a markdown cell the marked region becomes ``YOUR ANSWER HERE``, followed by a collapsed model
+answer the student can open after writing theirs (``--graded`` leaves the model answers out).
+Outputs and execution counts are cleared, so a student starts from a clean sheet.
+
+**nbgrader.** Every generated sheet carries nbgrader's cell metadata (schema 3): an answer cell is
+a ``solution`` cell (``exercise-N``), the check cell after it a locked, autograded ``grade`` cell
+worth ``CHECK_POINTS`` (``check-N``), and a written answer a manually graded ``solution`` +
+``grade`` cell worth ``WRITTEN_POINTS`` (``written-N``). ``python -m vaelib.exercises
+--nbgrader-course DIR`` writes an nbgrader course folder (``DIR/source/sheetNN/``: the worked
+solutions with the same metadata, which ``nbgrader generate_assignment`` turns into the
+student version, and ``DIR/nbgrader_config.py``).
 """
 
 from __future__ import annotations
@@ -38,8 +47,16 @@ END = "### END SOLUTION"
 EXERCISE_LINE = re.compile(r"^\s*#\s*Exercise\s+(\d+)\b", re.IGNORECASE)
 GENERATED_NOTE = (
     "*This exercise sheet is generated from `{source}` by `python -m vaelib.exercises`. "
-    "Fill in each `YOUR CODE HERE` / `YOUR ANSWER HERE` and run the check cell below it. "
+    "Fill in each `YOUR CODE HERE` and run the check cell below it; write each `YOUR ANSWER HERE`, "
+    "then open the model answer below it to compare. "
     "(Instructors: edit the solutions, never this file.)*"
+)
+CHECK_POINTS = 1  # an autograded check cell
+WRITTEN_POINTS = 2  # a manually graded written answer
+CHECK_CALL = re.compile(r"\bsheet\d+\.check_\w+\(")
+EXERCISE_HEADING = re.compile(r"^#+\s*Exercise\s+(\d+)\b", re.IGNORECASE | re.MULTILINE)
+MODEL_ANSWER = (
+    "<details><summary><b>Model answer</b> (open it after writing yours)</summary>\n\n{answer}\n\n</details>"
 )
 
 
@@ -93,23 +110,136 @@ def blank_source(source: str, cell_type: str, where: str) -> tuple[str, list[int
     return "\n".join(out), numbers
 
 
-def make_exercise(solution: nbformat.NotebookNode, source_name: str) -> tuple[nbformat.NotebookNode, list[int]]:
-    """The exercise sheet for one solution notebook, and the exercise numbers of its code blanks."""
+def _nbgrader(grade_id: str, *, solution: bool = False, grade: bool = False, locked: bool = False, points: int = 0) -> dict:
+    """nbgrader's cell metadata (schema version 3)."""
+    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3, "solution": solution, "task": False}
+    if grade:
+        meta["points"] = points
+    return meta
+
+
+def _solution_text(source: str) -> str:
+    """The text between the markers of a written answer."""
+    lines = source.splitlines()
+    start, end = lines.index(BEGIN), lines.index(END)
+    return "\n".join(lines[start + 1 : end]).strip()
+
+
+def mark_for_nbgrader(nb: nbformat.NotebookNode, source_name: str) -> dict[int, str]:
+    """Put nbgrader metadata on the cells of a solution or exercise notebook, in place.
+
+    Returns ``{cell index: grade_id}`` of the cells it marked. A code cell with a marked region
+    (or its blank) is the answer to the ``# Exercise N`` above; the next cell calling
+    ``sheetNN.check_...`` is that exercise's graded check; a markdown cell with a marked region
+    (or ``YOUR ANSWER HERE``) is the written answer of the last ``## Exercise N`` heading.
+    """
+    marked: dict[int, str] = {}
+    exercise: int | None = None
+    heading: int | None = None
+    used: set[str] = set()
+    for i, cell in enumerate(nb.cells):
+        cell.metadata.pop("nbgrader", None)
+        if cell.cell_type == "markdown":
+            found = EXERCISE_HEADING.search(cell.source)
+            if found:
+                heading = int(found.group(1))
+            if (BEGIN in cell.source or cell.source.strip().endswith("YOUR ANSWER HERE")) and heading is not None:
+                grade_id = _unique(f"written-{heading}", used)
+                cell.metadata["nbgrader"] = _nbgrader(grade_id, solution=True, grade=True, points=WRITTEN_POINTS)
+                marked[i] = grade_id
+            continue
+        match = EXERCISE_LINE.match(cell.source)
+        if match and (BEGIN in cell.source or "# YOUR CODE HERE" in cell.source):
+            exercise = int(match.group(1))
+            grade_id = _unique(f"exercise-{exercise}", used)
+            cell.metadata["nbgrader"] = _nbgrader(grade_id, solution=True)
+            marked[i] = grade_id
+        elif CHECK_CALL.search(cell.source) and exercise is not None:
+            grade_id = _unique(f"check-{exercise}", used)
+            cell.metadata["nbgrader"] = _nbgrader(grade_id, grade=True, locked=True, points=CHECK_POINTS)
+            marked[i] = grade_id
+    if not marked:
+        raise MarkerError(f"{source_name}: no exercise cells found for nbgrader.")
+    return marked
+
+
+def _unique(grade_id: str, used: set[str]) -> str:
+    candidate, n = grade_id, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{grade_id}-{n}"
+    used.add(candidate)
+    return candidate
+
+
+def make_exercise(
+    solution: nbformat.NotebookNode, source_name: str, *, model_answers: bool = True
+) -> tuple[nbformat.NotebookNode, list[int]]:
+    """The exercise sheet for one solution notebook, and the exercise numbers of its code blanks.
+
+    Args:
+        solution: the worked sheet.
+        source_name: its path, for messages and the generated note.
+        model_answers: follow each written answer with its model answer, collapsed.
+    """
     nb = copy.deepcopy(solution)
     numbers: list[int] = []
+    cells = []
     for i, cell in enumerate(nb.cells):
         new_source, found = blank_source(cell.source, cell.cell_type, f"{source_name}, cell {i}")
+        answer = _solution_text(cell.source) if cell.cell_type == "markdown" and BEGIN in cell.source else None
         cell.source = new_source
         numbers.extend(found)
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
-    nb.cells.insert(0, nbformat.v4.new_markdown_cell(GENERATED_NOTE.format(source=source_name)))
+        cells.append(cell)
+        if answer is not None and model_answers:
+            cells.append(nbformat.v4.new_markdown_cell(MODEL_ANSWER.format(answer=answer)))
+    nb.cells = [nbformat.v4.new_markdown_cell(GENERATED_NOTE.format(source=source_name)), *cells]
     for i, cell in enumerate(nb.cells):  # deterministic ids, so regeneration is byte-stable
         cell.id = f"cell-{i:03d}"
     if not numbers and not any(BEGIN in c.source for c in solution.cells):
         raise MarkerError(f"{source_name}: no '{BEGIN}' markers: a sheet needs at least one exercise.")
+    mark_for_nbgrader(nb, source_name)
     return normalise(nb), numbers
+
+
+def nbgrader_source(solution: nbformat.NotebookNode, source_name: str) -> nbformat.NotebookNode:
+    """The worked sheet with nbgrader metadata: what ``nbgrader generate_assignment`` takes."""
+    nb = copy.deepcopy(solution)
+    for i, cell in enumerate(nb.cells):
+        blank_source(cell.source, cell.cell_type, f"{source_name}, cell {i}")  # validates the markers
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    mark_for_nbgrader(nb, source_name)
+    return normalise(nb)
+
+
+NBGRADER_CONFIG = """# nbgrader configuration written by `python -m vaelib.exercises --nbgrader-course`.
+c = get_config()  # noqa: F821 (nbgrader provides it)
+c.CourseDirectory.root = {root!r}
+c.CourseDirectory.db_url = "sqlite:///" + {db!r}
+c.Execute.timeout = 300  # seconds a cell may run (the sheets' longest cells take a few seconds)
+"""
+
+
+def write_nbgrader_course(root: Path, course: Path) -> list[str]:
+    """An nbgrader course folder: ``course/source/sheetNN/NN_slug.ipynb`` and ``nbgrader_config.py``.
+
+    Returns the assignment names (``sheet01``, ...).
+    """
+    names = []
+    for src in sorted((root / "solutions").glob("*.ipynb")):
+        name = f"sheet{src.name[:2]}"
+        folder = course / "source" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(nbgrader_source(nbformat.read(src, as_version=4), f"solutions/{src.name}"), folder / src.name)
+        names.append(name)
+    course = course.resolve()
+    (course / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(root=str(course), db=str(course / "gradebook.db")), encoding="utf-8")
+    return names
 
 
 def render(nb: nbformat.NotebookNode) -> str:
@@ -117,7 +247,7 @@ def render(nb: nbformat.NotebookNode) -> str:
     return nbformat.writes(nb) + "\n"
 
 
-def build(root: Path, check: bool = False) -> list[str]:
+def build(root: Path, check: bool = False, model_answers: bool = True) -> list[str]:
     """Regenerate ``root/exercises`` from ``root/solutions``; return what was (or would be) changed."""
     solutions = root / "solutions"
     exercises = root / "exercises"
@@ -125,7 +255,7 @@ def build(root: Path, check: bool = False) -> list[str]:
     expected_names = set()
     for src in sorted(solutions.glob("*.ipynb")):
         expected_names.add(src.name)
-        nb, _ = make_exercise(nbformat.read(src, as_version=4), f"solutions/{src.name}")
+        nb, _ = make_exercise(nbformat.read(src, as_version=4), f"solutions/{src.name}", model_answers=model_answers)
         text = render(nb)
         dest = exercises / src.name
         if not dest.exists() or dest.read_text(encoding="utf-8") != text:
@@ -145,12 +275,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vaelib.exercises", description="Build exercises/ from solutions/.")
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if exercises/ is out of date")
     parser.add_argument("--root", type=Path, default=Path("."), help="the course folder (default: current folder)")
+    parser.add_argument("--graded", action="store_true", help="leave the collapsed model answers out (for graded use)")
+    parser.add_argument("--nbgrader-course", type=Path, metavar="DIR", help="write an nbgrader course folder to DIR and stop")
     args = parser.parse_args(argv)
     if not (args.root / "solutions").is_dir():
         print(f"no solutions/ folder under {args.root.resolve()}: run this from the course's top folder or pass --root", file=sys.stderr)
         return 2
+    if args.nbgrader_course is not None:
+        names = write_nbgrader_course(args.root, args.nbgrader_course)
+        print(f"wrote an nbgrader course to {args.nbgrader_course} ({', '.join(names)}); next: "
+              f"cd {args.nbgrader_course} && nbgrader generate_assignment {names[0]}")
+        return 0
     try:
-        changed = build(args.root, check=args.check)
+        changed = build(args.root, check=args.check, model_answers=not args.graded)
     except MarkerError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -1,6 +1,7 @@
 """Checks for exercise sheet 01, the stochastic node (solutions/01_the_stochastic_node.ipynb).
 
-The toy problem of lecture 01: minimise E_{x ~ N(theta, 1)}[x^2] over theta. Each check runs
+The toy problem of lecture 01: minimise E_{x ~ N(theta, 1)}[x^2] over theta (exercise 1 frees the
+standard deviation: x ~ N(theta, sigma^2), and differentiates with respect to sigma). Each check runs
 the student's function on fixed inputs, compares with the reference answer and, when the
 answer matches a typical mistake, names it.
 """
@@ -11,10 +12,10 @@ import math
 
 import torch
 
-from vaelib.checks import Case, Mistake, check_function, check_value, inverse_cdf_verdict
+from vaelib.checks import Case, Mistake, Term, call, check_function, check_value, inverse_cdf_verdict
 
 __all__ = [
-    "check_score_estimate",
+    "check_score_estimate_sigma",
     "check_pathwise_gradient",
     "check_score_variance",
     "check_optimal_baseline",
@@ -25,53 +26,65 @@ F64 = torch.float64
 SEED = 2024  # the pathwise check draws its noise from torch's global generator, seeded with this
 
 
-def _fixed_x(theta: float, n: int, seed: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return theta + torch.randn(n, generator=g, dtype=F64)
-
-
 # --------------------------------------------------------------------------- Exercise 1
 
 
-def _score_reference(theta, x):
-    return x**2 * (x - theta)
+def _score_sigma_reference(theta, sigma, x):
+    """f(x) d/dsigma log N(x; theta, sigma^2) = x^2 ((x - theta)^2 / sigma^3 - 1 / sigma)."""
+    return x**2 * ((x - theta) ** 2 / sigma**3 - 1 / sigma)
 
 
-SCORE_MISTAKES = [
+SCORE_SIGMA_TERMS = [
+    Term("quadratic part x^2 (x - theta)^2 / sigma^3", lambda theta, sigma, x: x**2 * (x - theta) ** 2 / sigma**3),
+    Term("normalising part -x^2 / sigma", lambda theta, sigma, x: -(x**2) / sigma),
+]
+
+SCORE_SIGMA_MISTAKES = [
     Mistake(
-        lambda theta, x: x**3,
-        "you forgot the minus theta: the score of N(theta, 1) is d/dtheta log q = x - "
-        "theta, not x.",
+        lambda theta, sigma, x: x**2 * (x - theta) ** 2 / sigma**3,
+        "you dropped the derivative of the normalising constant: log N(x; theta, sigma^2) contains -log sigma, "
+        "whose derivative -1/sigma is part of the score.",
     ),
-    Mistake(lambda theta, x: x**2 * (theta - x), "sign error: d/dtheta [-(x - theta)^2 / 2] = +(x - theta)."),
     Mistake(
-        lambda theta, x: 2 * x,
-        "that is the pathwise estimator f'(x) dx/dtheta = 2x; the score-function "
-        "estimator never differentiates f: f(x) (x - theta).",
+        lambda theta, sigma, x: x**2 * (x - theta) / sigma**2,
+        "that is the score with respect to theta, (x - theta) / sigma^2; this exercise differentiates with respect to sigma.",
     ),
-    Mistake(lambda theta, x: x - theta, "you returned the score alone; multiply it by f(x) = x^2."),
     Mistake(
-        lambda theta, x: x**2 * torch.distributions.Normal(theta, 1.0).log_prob(x),
-        "you multiplied f(x) by log q(x); the estimator uses its derivative d/dtheta log q(x) = x - theta.",
+        lambda theta, sigma, x: x**2 * ((x - theta) ** 2 / sigma**4 - 1 / sigma**2) / 2,
+        "that is d/d(sigma^2) log N, the derivative with respect to the variance; differentiate with respect to sigma "
+        "(the chain rule multiplies by d(sigma^2)/dsigma = 2 sigma).",
+    ),
+    Mistake(
+        lambda theta, sigma, x: 2 * x * (x - theta) / sigma,
+        "that is the pathwise estimator f'(x) dx/dsigma = 2x eps; the score-function estimator never differentiates f.",
     ),
 ]
 
 
-def check_score_estimate(score_estimate) -> None:
-    """Exercise 1: ``score_estimate(theta, x)`` returns f(x_s) (x_s - theta) for each sample."""
-    cases = []
-    for theta, n, seed in [(0.5, 6, 1), (-1.5, 6, 2), (2.0, 1000, 3)]:
-        th = torch.tensor(theta, dtype=F64)
-        x = _fixed_x(theta, n, seed)
-        label = f"theta = {theta}, {n} samples"
-        cases.append(Case((th, x), _score_reference(th, x), label=label, atol=1e-8, rtol=1e-8))
+def check_score_estimate_sigma(score_estimate_sigma) -> None:
+    """Exercise 1: ``score_estimate_sigma(theta, sigma, x)`` = f(x_s) d/dsigma log N(x_s; theta, sigma^2), shape (S,).
+
+    Simplest first: sigma = 1, theta = 0, one sample (where the estimate is x^2 (x^2 - 1)), then
+    sigma != 1 (which separates sigma from sigma^2), then many samples.
+    """
+    cases = [
+        Case((torch.tensor(0.0, dtype=F64), torch.tensor(1.0, dtype=F64), torch.tensor([2.0], dtype=F64)),
+             label="theta = 0, sigma = 1, one sample x = 2", atol=1e-8, rtol=1e-8),
+    ]
+    for theta, sigma, n, seed in [(0.5, 2.5, 6, 1), (-1.5, 0.5, 6, 2), (1.0, 1.5, 1000, 3)]:
+        th, sg = torch.tensor(theta, dtype=F64), torch.tensor(sigma, dtype=F64)
+        x = theta + sigma * torch.randn(n, generator=torch.Generator().manual_seed(seed), dtype=F64)
+        cases.append(Case((th, sg, x), label=f"theta = {theta}, sigma = {sigma}, {n} samples", atol=1e-8, rtol=1e-8))
     check_function(
-        score_estimate,
+        score_estimate_sigma,
         cases,
         exercise=1,
-        name="score_estimate",
-        hint="one value per sample: f(x_s) * d/dtheta log N(x_s; theta, 1), shape (S,).",
-        mistakes=SCORE_MISTAKES,
+        name="score_estimate_sigma",
+        hint="differentiate log N(x; theta, sigma^2) = -(x - theta)^2 / (2 sigma^2) - log sigma - log(2 pi) / 2 with "
+        "respect to sigma, then multiply by f(x) = x^2; one value per sample, shape (S,).",
+        mistakes=SCORE_SIGMA_MISTAKES,
+        terms=SCORE_SIGMA_TERMS,
+        reference=_score_sigma_reference,
     )
 
 
@@ -336,7 +349,7 @@ def check_exponential_sample(exponential_sample, *, num_samples: int = 100_000) 
     )
     rate = torch.tensor(1.5, dtype=F64, requires_grad=True)
     u = torch.rand(num_samples, generator=torch.Generator().manual_seed(4), dtype=F64).clamp(1e-12, 1 - 1e-12)
-    z = exponential_sample(rate, u)
+    z = call(exponential_sample, (rate, u), exercise=5, name="exponential_sample", label="rate = 1.5, 100 000 samples", copy_inputs=False)
     (per_sample,) = torch.autograd.grad(z.pow(2).sum(), rate)  # sum of per-sample gradients
     # per-sample gradients d/d rate z_s^2 = -2 z_s^2 / rate, computed again for their spread
     grads = -2 * z.detach().pow(2) / rate.detach()

@@ -13,7 +13,7 @@ import math
 import torch
 
 from vaelib import gaussians, reparam
-from vaelib.checks import Case, Mistake, check_function
+from vaelib.checks import Case, Mistake, Term, check_function
 
 __all__ = [
     "check_sample_diag_gaussian",
@@ -42,27 +42,6 @@ def _diag_reference(mu, log_var, eps):
     return mu + torch.exp(0.5 * log_var) * eps
 
 
-def _graph_kept(mu, log_var, eps):
-    """A property: the right values, and a graph back to mu and log_var (not detached)."""
-    expected = _diag_reference(mu, log_var, eps).detach()
-
-    def verdict(got):
-        if not isinstance(got, torch.Tensor):
-            return f"expected a tensor of shape {tuple(expected.shape)}, got {type(got).__name__}"
-        if got.shape != expected.shape:
-            return f"expected shape {tuple(expected.shape)}, got shape {tuple(got.shape)}"
-        if not torch.allclose(got.detach().to(F64), expected, atol=1e-8, rtol=1e-6):
-            return "values differ from mu + exp(0.5 * log_var) * eps"
-        if not got.requires_grad:
-            return (
-                "the values are right but no gradient reaches mu and log_var (got.requires_grad is "
-                "False): keep it one torch expression, without detach(), .item() or torch.tensor(...)"
-            )
-        return None
-
-    return verdict
-
-
 DIAG_MISTAKES = [
     Mistake(
         lambda mu, log_var, eps: mu + torch.exp(log_var) * eps,
@@ -89,24 +68,36 @@ DIAG_MISTAKES = [
 
 
 def check_sample_diag_gaussian(sample_diag_gaussian) -> None:
-    """Exercise 1: ``sample_diag_gaussian(mu, log_var, eps)`` returns mu + exp(log_var / 2) * eps."""
-    cases = []
+    """Exercise 1: ``sample_diag_gaussian(mu, log_var, eps)`` returns mu + exp(log_var / 2) * eps.
+
+    Simplest cases first: mu = 0, log_var = 0 (z must be eps: the noise term alone), then
+    log_var = 0 (z = mu + eps: the shift), then general values; the last case also checks the
+    gradients reaching mu and log_var, and that the given eps is used (not fresh noise).
+    """
+    eps = _randn(2, 3, seed=6)
+    zeros = torch.zeros(2, 3, dtype=F64)
+    mu = _randn(2, 3, seed=7)
+    cases = [
+        Case((zeros, zeros, eps), label="mu = 0, log_var = 0 (z must equal eps)", atol=1e-8, rtol=1e-6),
+        Case((mu, zeros, eps), label="log_var = 0 (z must equal mu + eps)", atol=1e-8, rtol=1e-6),
+    ]
     for (B, K), seed in [((3, 2), 1), ((1, 5), 2)]:
         mu, eps = _randn(B, K, seed=seed), _randn(B, K, seed=seed + 100)
         log_var = 4 * torch.rand(B, K, generator=_gen(seed + 200), dtype=F64) - 2  # in (-2, 2), away from 0
         log_var[log_var.abs() < 0.3] = 0.7
-        cases.append(Case((mu, log_var, eps), _diag_reference(mu, log_var, eps), label=f"B = {B}, K = {K}", atol=1e-8, rtol=1e-6))
-    mu = _randn(2, 3, seed=3).requires_grad_(True)
-    log_var = (0.5 * _randn(2, 3, seed=4)).requires_grad_(True)
-    eps = _randn(2, 3, seed=5)
-    cases.append(Case((mu, log_var, eps), _graph_kept(mu, log_var, eps), label="mu and log_var require gradients"))
+        cases.append(Case((mu, log_var, eps), label=f"B = {B}, K = {K}", atol=1e-8, rtol=1e-6))
+    mu, log_var, eps = _randn(2, 3, seed=3), 0.5 * _randn(2, 3, seed=4), _randn(2, 3, seed=5)
+    cases.append(Case((mu, log_var, eps), label="mu and log_var require gradients", atol=1e-8, rtol=1e-6, grad=(0, 1)))
     check_function(
         sample_diag_gaussian,
         cases,
+        noise=2,
         exercise=1,
         name="sample_diag_gaussian",
         hint="z = mu + std * eps with std = exp(0.5 * log_var), elementwise, shape (B, K).",
         mistakes=DIAG_MISTAKES,
+        terms=[Term("shift mu", lambda mu, log_var, eps: mu), Term("noise term std * eps", lambda mu, log_var, eps: torch.exp(0.5 * log_var) * eps)],
+        reference=_diag_reference,
     )
 
 

@@ -13,10 +13,10 @@ import math
 import torch
 
 from vaelib import gaussians, kl, reparam
-from vaelib.checks import Case, Mistake, check_function
+from vaelib.checks import Case, Mistake, Term, check_function
 
 __all__ = [
-    "check_kl_diag",
+    "check_kl_general_scale",
     "check_kl_full",
     "check_kl_gauss",
     "check_kl_monte_carlo",
@@ -47,63 +47,79 @@ def _diag(L: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------- Exercise 1
 
 
-def _kl_diag_parts(mu, log_var):
-    return log_var.exp(), mu**2, log_var  # variance, mahalanobis, log-variance: each (B, K)
+def _kl_general_reference(mu, S):
+    """KL(N(mu, S S^T) || N(0, I)) = 1/2 [||S||_F^2 + mu^T mu - K - 2 log |det S|], shape (B,)."""
+    K = mu.shape[-1]
+    log_abs_det = torch.linalg.slogdet(S).logabsdet  # (B,)
+    return 0.5 * ((S**2).sum((-2, -1)) + (mu**2).sum(-1) - K - 2 * log_abs_det)
 
 
-KL_DIAG_MISTAKES = [
+KL_GENERAL_TERMS = [
+    Term("trace term 1/2 ||S||_F^2", lambda mu, S: 0.5 * (S**2).sum((-2, -1))),
+    Term("mean term 1/2 mu^T mu", lambda mu, S: 0.5 * (mu**2).sum(-1)),
+    Term("log-determinant term -log |det S|", lambda mu, S: -torch.linalg.slogdet(S).logabsdet),
+]
+
+
+def _kl_with(log_det, trace=lambda S: (S**2).sum((-2, -1))):
+    return lambda mu, S: 0.5 * (trace(S) + (mu**2).sum(-1) - mu.shape[-1] - log_det(S))
+
+
+KL_GENERAL_MISTAKES = [
     Mistake(
-        lambda mu, lv: (lv.exp() + mu**2 - 1 - lv).sum(-1),
-        "you forgot the factor 1/2: KL = 1/2 sum_k (exp(log_var) + mu^2 - 1 - log_var).",
+        _kl_with(lambda S: 2 * torch.log(torch.diagonal(S, dim1=-2, dim2=-1).abs()).sum(-1)),
+        "log det(S S^T) = 2 sum_i log S_ii holds only for a triangular S; for a general S it is 2 log |det S| "
+        "(torch.linalg.slogdet(S).logabsdet).",
     ),
     Mistake(
-        lambda mu, lv: 0.5 * (lv.exp() + mu**2 - 1 - lv).mean(-1),
-        "you averaged over the latent dimensions; the KL of independent coordinates is the SUM "
-        "over k (use .sum(-1), not .mean(-1)).",
+        _kl_with(lambda S: torch.linalg.slogdet(S).logabsdet),
+        "det(S S^T) = det(S)^2, so log det Sigma = 2 log |det S|: you forgot the factor 2.",
     ),
     Mistake(
-        lambda mu, lv: 0.5 * (lv.exp() + mu**2 - 1 - lv).sum(),
-        "one KL per row, shape (B,): sum over the latent dimension only (.sum(-1)), not over the batch too.",
-    ),
-    Mistake(
-        lambda mu, lv: -0.5 * (lv.exp() + mu**2 - 1 - lv).sum(-1),
-        "sign error: Kingma & Welling write -KL = 1/2 sum (1 + log_var - mu^2 - exp(log_var)); the KL "
-        "itself is >= 0.",
-    ),
-    Mistake(
-        lambda mu, lv: 0.5 * (lv.exp() + mu**2 - 1 + lv).sum(-1),
-        "sign of the log term: the KL has -log sigma^2 = -log_var.",
-    ),
-    Mistake(
-        lambda mu, lv: 0.5 * ((0.5 * lv).exp() + mu**2 - 1 - lv).sum(-1),
-        "exp(0.5 * log_var) is the standard deviation; the formula needs the variance sigma^2 = exp(log_var).",
-    ),
-    Mistake(
-        lambda mu, lv: 0.5 * (lv**2 + mu**2 - 1 - torch.log(lv**2)).sum(-1),
-        "you treated log_var as a standard deviation; it is log sigma^2: sigma^2 = exp(log_var).",
-    ),
-    Mistake(
-        lambda mu, lv: 0.5 * (lv.exp() + mu**2 - lv).sum(-1),
-        "you forgot the -1 per latent dimension (it makes the KL of N(0, I) to itself zero).",
+        _kl_with(lambda S: 2 * torch.linalg.slogdet(S).logabsdet, trace=lambda S: torch.diagonal(S, dim1=-2, dim2=-1).sum(-1)),
+        "tr Sigma = tr(S S^T) = ||S||_F^2 (the sum of ALL squared entries), not tr S.",
     ),
 ]
 
 
-def check_kl_diag(kl_diag) -> None:
-    """Exercise 1: ``kl_diag(mu, log_var)`` = KL(N(mu, diag exp(log_var)) || N(0, I)), shape (B,)."""
-    cases = []
-    for (B, K), seed in [((4, 3), 1), ((2, 5), 2)]:
-        mu, log_var = _randn(B, K, seed=seed), 1.5 * _randn(B, K, seed=seed + 100)
-        cases.append(Case((mu, log_var), kl.diag_gaussian_to_std_normal(mu, log_var), label=f"B = {B}, K = {K}", atol=1e-8, rtol=1e-6))
-    zeros = torch.zeros(3, 4, dtype=F64)
-    cases.append(Case((zeros, zeros), torch.zeros(3, dtype=F64), label="q = N(0, I): the KL must be 0", atol=1e-10))
+def check_kl_general_scale(kl_general_scale) -> None:
+    """Exercise 1: ``kl_general_scale(mu, S)`` = KL(N(mu, S S^T) || N(0, I)) for any invertible S, shape (B,).
+
+    Simplest first: S = I (the KL is 1/2 mu^T mu), a diagonal S (where the Cholesky formula still
+    holds), an orthogonal S (S S^T = I again, though S is not triangular), then general S with
+    negative determinants, with gradients to mu and S.
+    """
+    mu = _randn(3, 3, seed=21)
+    eye = torch.eye(3, dtype=F64).expand(3, 3, 3).clone()
+    diag = torch.diag_embed(0.5 + torch.rand(3, 3, generator=_gen(22), dtype=F64))
+    Q = torch.linalg.qr(_randn(3, 3, 3, seed=23)).Q
+    general = _randn(4, 3, 3, seed=24) + 2 * torch.eye(3, dtype=F64)
+    signs = torch.tensor([-1.0, 1.0, -1.0, 1.0], dtype=F64) * torch.linalg.det(general).sign()
+    general[:, 0] *= signs[:, None]  # flipping a row flips det: rows 0 and 2 get det S < 0, rows 1 and 3 det S > 0
+    cases = [
+        Case((mu, eye), label="S = I (the KL is 1/2 mu^T mu)", atol=1e-8, rtol=1e-6),
+        Case((mu, diag), label="S diagonal", atol=1e-8, rtol=1e-6),
+        Case(
+            (mu, Q), label="S orthogonal (S S^T = I, but S is not triangular)", atol=1e-8, rtol=1e-6,
+            hint="here S S^T = I, so the KL is 1/2 mu^T mu again. The diagonal of a non-triangular S says nothing "
+            "about its determinant (and may be negative: log gives NaN): log det(S S^T) = 2 log |det S|.",
+        ),
+        Case(
+            (_randn(4, 3, seed=25), general), label="a general S, some with det S < 0", atol=1e-8, rtol=1e-6, grad=(0, 1),
+            hint="rows 0 and 2 have det S < 0, where log det S is NaN; det(S S^T) = det(S)^2 > 0, so "
+            "log det Sigma = 2 log |det S| (torch.linalg.slogdet(S).logabsdet).",
+        ),
+    ]
     check_function(
-        kl_diag,
+        kl_general_scale,
         cases,
         exercise=1,
-        name="kl_diag",
-        hint="KL = 1/2 sum_k (exp(log_var_k) + mu_k^2 - 1 - log_var_k), summed over k, one value per row.",
-        mistakes=KL_DIAG_MISTAKES,
+        name="kl_general_scale",
+        hint="with Sigma = S S^T: tr Sigma = ||S||_F^2 and log det Sigma = log det(S)^2 = 2 log |det S|; "
+        "KL = 1/2 [tr Sigma + mu^T mu - K - log det Sigma], one value per row.",
+        mistakes=KL_GENERAL_MISTAKES,
+        terms=KL_GENERAL_TERMS,
+        reference=_kl_general_reference,
     )
 
 

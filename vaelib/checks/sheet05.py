@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from vaelib import gaussians, kl, objectives
-from vaelib.checks import Case, CheckFailed, Mistake, check_function, check_value
+from vaelib.checks import Case, CheckFailed, Mistake, Term, call, check_function, check_value
 
 __all__ = [
     "check_vae_loss",
@@ -131,10 +131,15 @@ VAE_LOSS_MISTAKES = [
 
 def check_vae_loss(vae_loss) -> None:
     """Exercise 1: ``vae_loss(x, logits, mu, log_var) -> (loss, recon, kl)``, batch means."""
-    cases = []
+    x, logits, mu, log_var = _problem(4, 6, 3, 4)
+    zeros = torch.zeros_like(mu)
+    cases = [  # simplest first: q = N(0, I) makes the KL 0, logits = 0 make every pixel cost log 2
+        Case((x, torch.zeros_like(logits), zeros, zeros), label="logits = 0, mu = 0, log_var = 0 (recon = D log 2, kl = 0)", atol=1e-8, rtol=1e-6),
+        Case((x, logits, zeros, zeros), label="mu = 0, log_var = 0 (kl = 0: only the reconstruction)", atol=1e-8, rtol=1e-6),
+    ]
     for (B, D, K), seed in [((4, 6, 3), 1), ((3, 784, 2), 2), ((1, 5, 4), 3)]:
         args = _problem(B, D, K, seed)
-        cases.append(Case(args, _vae_loss(*args), label=f"B = {B} images of D = {D} pixels, K = {K}", atol=1e-8, rtol=1e-6))
+        cases.append(Case(args, label=f"B = {B} images of D = {D} pixels, K = {K}", atol=1e-8, rtol=1e-6, grad=(1, 2, 3)))
     check_function(
         vae_loss,
         cases,
@@ -143,6 +148,7 @@ def check_vae_loss(vae_loss) -> None:
         hint="recon = BCE-with-logits summed over pixels, averaged over the batch; kl = 1/2 sum_k (mu^2 + "
         "exp(log_var) - 1 - log_var), averaged over the batch; loss = recon + kl. Return (loss, recon, kl).",
         mistakes=VAE_LOSS_MISTAKES,
+        reference=_vae_loss,
     )
 
 
@@ -165,38 +171,36 @@ REPARAMETERIZE_MISTAKES = [
 
 
 def check_reparameterize(reparameterize) -> None:
-    """Exercise 2: ``reparameterize(mu, log_var, eps) = mu + exp(log_var / 2) * eps``, with gradients."""
-    cases = []
+    """Exercise 2: ``reparameterize(mu, log_var, eps) = mu + exp(log_var / 2) * eps``, with gradients.
+
+    Simplest first (eps = 0: z = mu; log_var = 0: z = mu + eps), then general values. The last
+    case checks that the given eps is used and that dz/dmu and dz/dlog_var are right: the point
+    of the trick is that z is a differentiable function of the encoder's two outputs.
+    """
+    mu = _randn(3, 2, seed=23)
+    zeros = torch.zeros(3, 2, dtype=F64)
+    cases = [
+        Case((mu, _randn(3, 2, seed=27), zeros), mu, label="eps = 0: z must equal mu", atol=1e-10),
+        Case((mu, zeros, _randn(3, 2, seed=28)), label="log_var = 0: z must equal mu + eps", atol=1e-8, rtol=1e-6),
+    ]
     for (B, K), seed in [((4, 3), 21), ((2, 5), 22)]:
         mu, log_var, eps = _randn(B, K, seed=seed), 1.5 * _randn(B, K, seed=seed + 1), _randn(B, K, seed=seed + 2)
-        cases.append(Case((mu, log_var, eps), _reparameterize(mu, log_var, eps), label=f"B = {B}, K = {K}", atol=1e-8, rtol=1e-6))
-    mu, log_var = _randn(3, 2, seed=23), torch.zeros(3, 2, dtype=F64)
-    cases.append(Case((mu, log_var, torch.zeros(3, 2, dtype=F64)), mu, label="eps = 0: z must equal mu", atol=1e-10))
+        cases.append(Case((mu, log_var, eps), label=f"B = {B}, K = {K}", atol=1e-8, rtol=1e-6))
+    mu, log_var, eps = _randn(4, 3, seed=24), _randn(4, 3, seed=25), _randn(4, 3, seed=26)
+    cases.append(Case((mu, log_var, eps), label="gradients reach both encoder outputs, mu and log_var", atol=1e-8, rtol=1e-6, grad=(0, 1)))
     hint = "z = mu + std * eps with std = exp(0.5 * log_var); use the eps you are given, do not draw new noise."
-    check_function(reparameterize, cases, exercise=2, name="reparameterize", hint=hint, mistakes=REPARAMETERIZE_MISTAKES, quiet=True)
-
-    # The point of the trick: z is a differentiable function of mu and log_var.
-    mu = _randn(4, 3, seed=24).requires_grad_(True)
-    log_var = _randn(4, 3, seed=25).requires_grad_(True)
-    eps = _randn(4, 3, seed=26)
-    z = reparameterize(mu, log_var, eps)
-    if not isinstance(z, torch.Tensor) or z.grad_fn is None:
-        raise CheckFailed(
-            "Exercise 2, gradients: the returned z is not connected to mu and log_var (no grad_fn).\n"
-            "Hint: do not use torch.no_grad(), .detach(), .item() or torch.normal(...): compute z with tensor "
-            "arithmetic, mu + torch.exp(0.5 * log_var) * eps, so that autograd can differentiate it."
-        )
-    grad_mu, grad_log_var = torch.autograd.grad(z.sum(), (mu, log_var), allow_unused=True)
-    expected = 0.5 * torch.exp(0.5 * log_var.detach()) * eps
-    if grad_mu is None or grad_log_var is None or not (
-        torch.allclose(grad_mu, torch.ones_like(mu)) and torch.allclose(grad_log_var, expected)
-    ):
-        raise CheckFailed(
-            "Exercise 2, gradients: dz/dmu must be 1 and dz/dlog_var = 0.5 * std * eps; got "
-            f"{'no gradient' if grad_mu is None or grad_log_var is None else 'other values'}.\n"
-            f"Hint: {hint}"
-        )
-    print(f"Exercise 2: reparameterize passed all {len(cases) + 1} checks (values and gradients).")
+    check_function(
+        reparameterize,
+        cases,
+        noise=2,
+        exercise=2,
+        name="reparameterize",
+        hint=hint,
+        mistakes=REPARAMETERIZE_MISTAKES,
+        reference=_reparameterize,
+        quiet=True,
+    )
+    print(f"Exercise 2: reparameterize passed all {len(cases)} checks (values, noise and gradients).")
 
 
 # --------------------------------------------------------------------------- Exercise 3
@@ -355,7 +359,8 @@ def check_iwae_on_model(log_importance_weights, iwae_bound, model, x, k: int) ->
     mu, log_var = model.encode(x)  # (B, K)
     eps = torch.randn((k, *mu.shape), generator=_gen(5))  # (k, B, K)
     z = mu + torch.exp(0.5 * log_var) * eps
-    theirs = iwae_bound(log_importance_weights(x, model.decode(z), z, mu, log_var))
+    log_w = call(log_importance_weights, (x, model.decode(z), z, mu, log_var), exercise=4, name="log_importance_weights", label="on the trained VAE")
+    theirs = call(iwae_bound, (log_w,), exercise=5, name="iwae_bound", label="on the trained VAE's log-weights")
     reference = torch.logsumexp(objectives.log_importance_weights(model, x, k, generator=_gen(5)).double(), 0) - math.log(k)
     check_value(
         theirs.double() if isinstance(theirs, torch.Tensor) else theirs,

@@ -149,6 +149,7 @@ def check_gumbel_max_sample(gumbel_max_sample) -> None:
         cases,
         exercise=2,
         name="gumbel_max_sample",
+        noise=1,
         hint="g = -log(-log(u)); the sample is one_hot(argmax(logits + g)) along the last dimension.",
         mistakes=GUMBEL_MAX_MISTAKES,
     )
@@ -199,11 +200,25 @@ def check_gumbel_softmax_sample(gumbel_softmax_sample) -> None:
         cases.append(
             Case((lg, u, t), _gumbel_softmax_reference(lg, u, t), label=f"logits = {logits}, temperature = {t}", atol=1e-9, rtol=1e-7)
         )
+    # the sheet's next cell runs at temperature 0.01 with u down to 1e-12: (logits + g) / t reaches ~2800,
+    # where exp overflows unless the largest entry of each row is subtracted first
+    lg = torch.tensor([1.0, -0.5, 0.3, 0.0], dtype=F64)
+    u = _uniforms((6, 4), 10)
+    u[0, 2], u[3, 0] = 1 - 1e-12, 1e-12
+    cases.append(
+        Case(
+            (lg, u, 0.01), _gumbel_softmax_reference(lg, u, 0.01), label="temperature = 0.01, u up to 1 - 1e-12 (as the next cell uses)",
+            atol=1e-9, rtol=1e-7,
+            hint="at a small temperature exp((logits + g) / temperature) overflows to inf (inf / inf = NaN): subtract each "
+            "row's maximum before exp, or use torch.softmax, which does that for you.",
+        )
+    )
     check_function(
         gumbel_softmax_sample,
         cases,
         exercise=3,
         name="gumbel_softmax_sample",
+        noise=1,
         hint="y = softmax((logits + g) / temperature) over the last dimension, with g = -log(-log(u)).",
         mistakes=GUMBEL_SOFTMAX_MISTAKES,
     )
