@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from vaelib import gaussians, kl, objectives
-from vaelib.checks import Case, CheckFailed, Mistake, Term, call, check_function, check_value
+from vaelib.checks import Case, Mistake, call, check_function, check_value
 
 __all__ = [
     "check_vae_loss",
