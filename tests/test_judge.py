@@ -8,14 +8,6 @@ import torch
 from vaelib import judge as J
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _bars(n_per_class=20, seed=0):
     """A toy two-class problem: a vertical bar (class 0) or a horizontal bar (class 1), at random places."""
     g = torch.Generator().manual_seed(seed)

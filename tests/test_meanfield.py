@@ -36,15 +36,6 @@ def _model(D: int = 8, K: int = 3, seed: int = 0) -> LinearGaussianModel:
     return LinearGaussianModel.random(D, K, noise_var=0.5, correlation=0.7, generator=_gen(seed), dtype=F64)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: one thread avoids contention overhead (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def setting():
     model = _model()

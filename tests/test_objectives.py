@@ -47,15 +47,6 @@ class Fixed(nn.Module):
         return z @ self.W.T + self.b
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: a second thread only adds synchronisation (painful on a busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _fixed(B=4, K=3, D=5, seed=0):
     g = torch.Generator().manual_seed(seed)
     return Fixed(torch.randn(B, K, generator=g), 0.5 * torch.randn(B, K, generator=g),

@@ -29,15 +29,6 @@ from vaelib.train import (
 D = 16
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: a second thread only adds synchronisation (painful on a busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture
 def data():
     """Two prototype patterns with flipped pixels: a structure a tiny model can learn."""

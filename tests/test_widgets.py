@@ -18,14 +18,6 @@ from vaelib import widgets  # noqa: E402
 from vaelib.models import VAE, Autoencoder  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def setting():
     torch.manual_seed(0)
