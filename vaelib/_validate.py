@@ -259,7 +259,7 @@ def positive_int(name: str, value: int) -> int:
 
 def hidden_dims(value) -> tuple[int, ...]:
     """Return the hidden-layer sizes as a tuple, or raise a ValueError saying how to write them."""
-    if isinstance(value, int) or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in value):
+    if value is None or isinstance(value, (int, str, bytes)) or not hasattr(value, "__iter__") or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in value):
         raise ValueError(
             f"hidden_dims must be a sequence of integers >= 1 (one per hidden layer); got "
             f"{value!r}. Write hidden_dims=[256] for one hidden layer of 256 units, or [] for none."
