@@ -529,7 +529,7 @@ def labels(name: str, value, *, n: int | None = None, num_classes: int | None = 
         )
     if t.dim() != 1 or (n is not None and t.shape[0] != n):
         want = f"({n},)" if n is not None else "(N,)"
-        raise ValueError(f"{name} must have shape {want}, one label per example; got shape {tuple(t.shape)}.")
+        raise ValueError(f"{name} must have shape {want}, one label per image (or example); got shape {tuple(t.shape)}.")
     t = t.long()
     if t.numel() and (t.min() < 0 or (num_classes is not None and t.max() >= num_classes)):
         span = f"0..{num_classes - 1}" if num_classes is not None else ">= 0"
