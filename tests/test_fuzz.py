@@ -601,12 +601,12 @@ entry("latent_metrics.path_metrics", {"model": "object", "judge": "object", "x":
                                       "pairs": "labels", "steps": "int"}, owner="lecture05")(
     lambda: (latent_metrics.path_metrics, dict(model=_vae784(), judge=_judge(), x=_img(), y=_labels(),
                                                pairs=torch.tensor([[0, 1], [2, 3]]), steps=5)))
-entry("PathMetrics.frac_confident", {"threshold": "num"}, owner="lecture05")(
+entry("PathMetrics.frac_confident", {"threshold": "num"}, owner="lecture05", skip=("threshold:zero",))(
     lambda: (latent_metrics.path_metrics(_vae784(), _judge(), _img(), _labels(), torch.tensor([[0, 1]]),
                                          steps=5).frac_confident, dict(threshold=0.9)))
 entry("latent_metrics.judged_samples", {"model": "object", "judge": "object", "n": "int", "mean": "tensor",
                                         "scale_tril": "tril", "generator": "gen", "threshold": "num"},
-      owner="lecture05", skip=("mean:none", "scale_tril:none"))(  # None: the prior
+      owner="lecture05", skip=("mean:none", "scale_tril:none", "threshold:zero"))(  # None: the prior; 0 valid
     lambda: (latent_metrics.judged_samples, dict(model=_vae784(), judge=_judge(), n=3, mean=torch.zeros(2),
                                                  scale_tril=torch.eye(2), generator=_g(), threshold=0.9)))
 entry("latent_metrics.knn_accuracy", {"z_ref": "tensor", "y_ref": "labels", "z": "tensor", "y": "labels", "k": "int"},
