@@ -699,23 +699,9 @@ NOT_FUZZED = {
 # Entries of other engineers' modules that fail today (before their branches are merged), with
 # the owner who fixes them. strict: once fixed, the entry XPASSes and fails, so drop it here.
 OTHERS_FAILING: dict[str, str] = {
-    "DirichletVAE.decode": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "DirichletVAE.decode_mean": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "DirichletVAE.elbo": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "DirichletVAE.embed": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "DirichletVAE.encode": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "DirichletVAE.loss": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "DirichletVAE.reconstruct": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "DirichletVAE.rsample": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "FreeBitsVAE.loss": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
     "GaussianMixture1d.log_prob": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
     "JointLinearGaussian.loss": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
     "checkpoint.state_is_finite": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "dirichlet_vae.mean_latent_value": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "dirichlet_vae.posterior_mean": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "dirichlet_vae.posterior_mean_activity": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "free_bits.FreeBitsVAE": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "free_bits.free_bits_kl": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
     "joint.JointLinearGaussian": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
     "joint.m_step": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
     "joint.mean_field_q": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
