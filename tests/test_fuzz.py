@@ -700,14 +700,6 @@ NOT_FUZZED = {
 # the owner who fixes them. strict: once fixed, the entry XPASSes and fails, so drop it here.
 OTHERS_FAILING: dict[str, str] = {
     "GaussianMixture1d.log_prob": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "JointLinearGaussian.loss": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "checkpoint.state_is_finite": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "joint.JointLinearGaussian": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "joint.m_step": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "joint.mean_field_q": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "joint.model_gradients": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "joint.posterior_correlation": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "joint.variational_em": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
     "mixtures.gaussian_mixture_elbo": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
     "targets.fit_gaussian": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
     "targets.forward_kl": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
