@@ -699,11 +699,6 @@ NOT_FUZZED = {
 # Entries of other engineers' modules that fail today (before their branches are merged), with
 # the owner who fixes them. strict: once fixed, the entry XPASSes and fails, so drop it here.
 OTHERS_FAILING: dict[str, str] = {
-    "GaussianMixture1d.log_prob": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "mixtures.gaussian_mixture_elbo": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "targets.fit_gaussian": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "targets.forward_kl": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
-    "targets.reverse_kl": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
     "vmf.log_accepted_density": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
     "vmf.log_bessel_iv": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
     "vmf.proposal_w": "found by this fuzz test after the merge, not fixed yet: see the integrator's report",
