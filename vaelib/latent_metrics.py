@@ -252,7 +252,8 @@ def knn_accuracy(z_ref: Tensor, y_ref: Tensor, z: Tensor, y: Tensor, k: int = 10
     y_ref = _check_labels(z_ref, y_ref, "y_ref")
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= len(z_ref):
         raise ValueError(f"k must be an integer in [1, {len(z_ref)}] (neighbours); got {k!r}.")
-    z, z_ref = z.double(), z_ref.double()  # one dtype for the distances
+    if z.dtype != z_ref.dtype:  # one dtype for the distances
+        z, z_ref = z.double(), z_ref.double()
     nearest = torch.cdist(z, z_ref).topk(k, largest=False).indices  # (N, k)
     votes = F.one_hot(y_ref[nearest], int(y_ref.max()) + 1).sum(1)  # (N, C)
     return votes.argmax(1).eq(y).float().mean().item()
