@@ -128,6 +128,11 @@ def mutations(kind: str, value) -> list[tuple[str, str, object]]:
         return NUMBER_MUTATIONS + [("numpy-float", SAME, np.float64(value))]
     if kind == "int":
         return [m for m in INT_MUTATIONS if m[2] != value] + [("numpy-int", SAME, np.int64(value))]
+    if kind == "labels":  # integer class labels
+        t = torch.as_tensor(value)
+        return [("none", BAD, None), ("string", BAD, "0"), ("bool", BAD, True), ("float", BAD, t.float() + 0.5),
+                ("negative", BAD, t - t.max() - 1), ("empty", EMPTY, t[:0].clone()),
+                ("list", SAME, t.tolist()), ("numpy", SAME, t.numpy().copy())]
     if kind == "gen":
         return [("int-seed", SAME, 0), ("string", BAD, "seed"), ("float", BAD, 1.5)]
     if kind == "fn":

@@ -259,7 +259,7 @@ def positive_int(name: str, value: int) -> int:
 
 def hidden_dims(value) -> tuple[int, ...]:
     """Return the hidden-layer sizes as a tuple, or raise a ValueError saying how to write them."""
-    if isinstance(value, int) or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in value):
+    if value is None or isinstance(value, (int, str, bytes)) or not hasattr(value, "__iter__") or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in value):
         raise ValueError(
             f"hidden_dims must be a sequence of integers >= 1 (one per hidden layer); got "
             f"{value!r}. Write hidden_dims=[256] for one hidden layer of 256 units, or [] for none."
@@ -494,3 +494,51 @@ def real_number(name: str, value, *, minimum: float | None = None, strict: bool 
         extra = f" ({meaning})" if meaning else ""
         raise ValueError(f"{name} must be a finite number{bound}{extra}; got {value!r}.")
     return float(value)
+
+
+def integer(name: str, value, *, minimum: int | None = None) -> int:
+    """Return ``value`` as an int if it is an integer (a numpy integer is fine; a bool or 2.5 is not)."""
+    if is_numpy_int(value):
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or (minimum is not None and value < minimum):
+        bound = "" if minimum is None else f" >= {minimum}"
+        raise ValueError(f"{name} must be an integer{bound}; got {type(value).__name__} {value!r}"[:200] + ".")
+    return value
+
+
+def labels(name: str, value, *, n: int | None = None, num_classes: int | None = None) -> Tensor:
+    """Class labels: a 1-d int64 tensor (a list or numpy array of ints is converted), values >= 0.
+
+    Args:
+        n: the required length (one label per example), if known.
+        num_classes: labels must be < this, if given.
+    """
+    if value is None or isinstance(value, (bool, str, bytes, int, float)):
+        raise TypeError(
+            f"{name} must be a 1-d tensor of integer class labels; got {type(value).__name__} {value!r}"[:200]
+            + ". Pass e.g. torch.tensor([3, 1, 4])."
+        )
+    try:
+        t = value if isinstance(value, Tensor) else torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"{name} must be a 1-d tensor of integer class labels; got {type(value).__name__}.") from err
+    if t.is_floating_point() or t.is_complex() or t.dtype is torch.bool:
+        raise TypeError(
+            f"{name} must hold integer class labels; got dtype {t.dtype}. Convert with {name}.long() "
+            f"if the values are whole numbers."
+        )
+    if t.dim() != 1 or (n is not None and t.shape[0] != n):
+        want = f"({n},)" if n is not None else "(N,)"
+        raise ValueError(f"{name} must have shape {want}, one label per image (or example); got shape {tuple(t.shape)}.")
+    t = t.long()
+    if t.numel() and (t.min() < 0 or (num_classes is not None and t.max() >= num_classes)):
+        span = f"0..{num_classes - 1}" if num_classes is not None else ">= 0"
+        raise ValueError(f"{name} must hold labels in {span}; got values in [{int(t.min())}, {int(t.max())}].")
+    return t
+
+
+def instance(name: str, value, cls: type, what: str):
+    """Raise a TypeError unless ``value`` is an instance of ``cls`` (``what`` says how to get one)."""
+    if not isinstance(value, cls):
+        raise TypeError(f"{name} must be {what}; got {type(value).__name__} {value!r}"[:240] + ".")
+    return value

@@ -95,7 +95,7 @@ class CategoricalVAE(nn.Module):
         self.num_classes = num_classes
         self.hidden_dims = hidden_dims
         self.temperature = _validate.temperature(temperature)
-        self.hard = bool(hard)
+        self.hard = _validate.flag("hard", hard)
         width = num_variables * num_classes  # the decoder reads N one-hot vectors side by side
         self.encoder = mlp([input_dim, *self.hidden_dims, width])
         self.decoder = mlp([width, *reversed(self.hidden_dims), input_dim])
@@ -118,8 +118,11 @@ class CategoricalVAE(nn.Module):
             f"temperature={self.temperature}, hard={self.hard}"
         )
 
-    def _check_x(self, x: Tensor) -> None:
+    def _check_x(self, x: Tensor, check: bool = True) -> None:
+        """Shape and dtype always (cheap); with ``check`` also the values (one host sync)."""
         check_images(x, self.input_dim, "x", self.encoder[0].weight)
+        if check:
+            objectives.check_targets("x", x)
 
     def check_data(self, x: Tensor, name: str = "x") -> Tensor:
         """The data contract: flattened images ``(N, D)`` in [0, 1] (:func:`vaelib.models.check_image_data`).
@@ -128,23 +131,27 @@ class CategoricalVAE(nn.Module):
         """
         return check_image_data(x, self.input_dim, name)
 
-    def encode(self, x: Tensor) -> Tensor:
+    def encode(self, x: Tensor, *, check: bool = True) -> Tensor:
         """The logits of q(z | x).
 
         Args:
             x: images, shape ``(B, D)``, pixel values in [0, 1].
+            check: validate the values of ``x`` (finite, in [0, 1]; one host sync); the shape
+                and dtype are always checked. ``loss(..., check=False)`` skips it.
 
         Returns:
             logits, shape ``(B, N, C)``.
         """
-        self._check_x(x)
+        self._check_x(x, check)
         return self.encoder(x).view(len(x), self.num_variables, self.num_classes)  # (B, N, C)
 
-    def decode(self, z: Tensor) -> Tensor:
+    def decode(self, z: Tensor, *, check: bool = True) -> Tensor:
         """Logits of the Bernoulli likelihood p(x | z).
 
         Args:
             z: one-hot or relaxed latents, shape ``(..., N, C)``.
+            check: refuse NaN/inf in ``z`` and a dtype other than the weights' (one host sync);
+                ``loss(..., check=False)`` skips it.
 
         Returns:
             logits, shape ``(..., D)``.
@@ -156,6 +163,14 @@ class CategoricalVAE(nn.Module):
                 f"z must have shape (..., {want[0]}, {want[1]}) (N one-hot vectors of C classes); "
                 f"got {got}. Build one-hot latents with torch.nn.functional.one_hot(index, C).float()."
             )
+        if check:
+            weight = self.decoder[0].weight
+            if z.dtype != weight.dtype:
+                raise TypeError(
+                    f"z has dtype {z.dtype} but the model's weights are {weight.dtype}; convert it with "
+                    f"z.to({weight.dtype})."
+                )
+            _validate.finite("z", z)
         return self.decoder(z.flatten(-2))  # (..., N*C) -> (..., D)
 
     def loss(
@@ -190,9 +205,9 @@ class CategoricalVAE(nn.Module):
         if check:
             self.check_data(x)
             generator = _validate.generator(generator)
-        logits = self.encode(x)  # (B, N, C)
+        logits = self.encode(x, check=False)  # (B, N, C); x checked above, or by fit once
         y = relaxations.gumbel_softmax(logits, tau, u=u, hard=self.hard, generator=generator)  # (B, N, C)
-        recon = objectives.bernoulli_nll(self.decode(y), x, check=False).mean()
+        recon = objectives.bernoulli_nll(self.decode(y, check=False), x, check=False).mean()
         kl = categorical_kl_to_uniform(logits).mean()
         return objectives.LossParts(loss=recon + beta * kl, recon=recon, kl=kl)
 
@@ -215,9 +230,9 @@ class CategoricalVAE(nn.Module):
         samples = _validate.positive_int("samples", samples)
         self.check_data(x)
         generator = _validate.generator(generator)
-        logits = self.encode(x)  # (B, N, C)
+        logits = self.encode(x, check=False)  # (B, N, C)
         z = relaxations.gumbel_max(logits, sample_shape=(samples,), generator=generator)  # (S, B, N, C)
-        log_px_z = -objectives.bernoulli_nll(self.decode(z), x, check=False).mean(0)  # (B,)
+        log_px_z = -objectives.bernoulli_nll(self.decode(z, check=False), x, check=False).mean(0)  # (B,)
         return log_px_z - categorical_kl_to_uniform(logits)
 
     @torch.no_grad()
@@ -225,7 +240,7 @@ class CategoricalVAE(nn.Module):
         """Decode each image's most probable code (argmax per variable): ``x_hat``, shape ``(B, D)``."""
         logits = self.encode(x)
         z = torch.nn.functional.one_hot(logits.argmax(-1), self.num_classes).to(logits.dtype)
-        return torch.sigmoid(self.decode(z))
+        return torch.sigmoid(self.decode(z, check=False))
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -239,4 +254,4 @@ class CategoricalVAE(nn.Module):
         ).to(device)  # (n, N)
         dtype = next(self.parameters()).dtype
         z = torch.nn.functional.one_hot(index, self.num_classes).to(dtype)  # (n, N, C)
-        return torch.sigmoid(self.decode(z))
+        return torch.sigmoid(self.decode(z, check=False))

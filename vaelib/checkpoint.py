@@ -27,6 +27,10 @@ READABLE_VERSIONS = (1, 2)
 def state_is_finite(model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> Tensor:
     """A 0-d bool tensor (no host sync): are all of ``model``'s parameters and buffers, and all of
     ``optimizer``'s floating-point state (Adam's moments), finite?"""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__} {model!r}"[:200] + ".")
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer or None; got {type(optimizer).__name__}.")
     tensors = [t for t in model.state_dict().values() if t.is_floating_point()]
     if optimizer is not None:
         tensors += [v for s in optimizer.state.values() for v in s.values() if isinstance(v, Tensor) and v.is_floating_point()]

@@ -43,7 +43,7 @@ from torch import Tensor, nn
 from torch.distributions import Dirichlet, kl_divergence
 
 from vaelib import _validate, families, objectives
-from vaelib.models import check_images, mlp
+from vaelib.models import check_image_data, check_images, mlp
 
 __all__ = [
     "DirichletVAE",
@@ -117,16 +117,24 @@ class DirichletVAE(nn.Module):
             f"prior_concentration={self.prior_concentration}, sampler={self.sampler!r}"
         )
 
-    def encode(self, x: Tensor) -> Tensor:
+    def check_data(self, x: Tensor, name: str = "x") -> Tensor:
+        """The data contract (:func:`vaelib.models.check_image_data`); ``fit`` calls it once per data set."""
+        return check_image_data(x, self.input_dim, name)
+
+    def encode(self, x: Tensor, *, check: bool = True) -> Tensor:
         """The concentrations alpha(x) = softplus(encoder(x)) + 1e-3 of q(z | x).
 
         Args:
             x: images, shape ``(B, D)``, pixel values in [0, 1].
+            check: validate the values of ``x`` (finite, in [0, 1]; one host sync); the shape
+                and dtype are always checked. ``loss(..., check=False)`` (inside ``fit``) skips it.
 
         Returns:
             alpha > 0, shape ``(B, K)``.
         """
-        check_images(x, self.input_dim)
+        check_images(x, self.input_dim, "x", self.encoder[0].weight)
+        if check:
+            objectives.check_targets("x", x)
         return nn.functional.softplus(self.encoder(x)) + CONCENTRATION_FLOOR  # (B, K)
 
     def embed(self, x: Tensor) -> Tensor:
@@ -139,13 +147,23 @@ class DirichletVAE(nn.Module):
         weight = self.decoder[0].weight
         return Dirichlet(torch.full((self.latent_dim,), self.prior_concentration, dtype=weight.dtype, device=weight.device))
 
-    def decode(self, z: Tensor) -> Tensor:
-        """Logits of the Bernoulli likelihood p(x | z), shape ``(..., D)``, for z of shape ``(..., K)``."""
+    def decode(self, z: Tensor, *, check: bool = True) -> Tensor:
+        """Logits of the Bernoulli likelihood p(x | z), shape ``(..., D)``, for z of shape ``(..., K)``.
+
+        ``check``: refuse a dtype other than the weights' and values outside [0, 1] or NaN (z is
+        a point of the simplex; one host sync); the model's own sampling paths skip it.
+        """
         if not isinstance(z, Tensor) or z.dim() < 1 or z.shape[-1] != self.latent_dim:
             got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
             raise ValueError(
                 f"z must have shape (..., {self.latent_dim}) (points of the {self.latent_dim}-simplex); got {got}."
             )
+        if check:
+            weight = self.decoder[0].weight
+            if z.dtype != weight.dtype:
+                raise TypeError(f"z has dtype {z.dtype} but the model's weights are {weight.dtype}; convert it with z.to({weight.dtype}).")
+            _validate.nonempty("z", z)
+            _validate.unit_interval("z", z, "the simplex's", "A point of the simplex has components in [0, 1] summing to 1.")
         return self.decoder(z)
 
     def decode_mean(self, z: Tensor) -> Tensor:
@@ -154,11 +172,14 @@ class DirichletVAE(nn.Module):
 
     def rsample(self, alpha: Tensor, sample_shape: Sequence[int] = ()) -> Tensor:
         """Reparameterized samples of Dirichlet(alpha) with the model's sampler, ``sample_shape + alpha.shape``."""
+        alpha = _validate.parameter("alpha", alpha, positive=True)
+        _validate.min_dims("alpha", alpha, 1, "(the last one indexes the K components)")
+        sample_shape = _validate.sample_shape_tuple(sample_shape)
         if self.sampler == "approx":
             return families.dirichlet_approx(alpha, sample_shape=tuple(sample_shape))
         return Dirichlet(alpha).rsample(tuple(sample_shape))
 
-    def loss(self, x: Tensor, beta: float = 1.0) -> objectives.LossParts:
+    def loss(self, x: Tensor, beta: float = 1.0, *, check: bool = True) -> objectives.LossParts:
         """The (beta-weighted) negative ELBO with one reparameterized Dirichlet sample.
 
         loss = -log p(x | z) + beta * KL(Dirichlet(alpha(x)) || Dirichlet(alpha_0)),  z ~ q(z | x)
@@ -166,11 +187,13 @@ class DirichletVAE(nn.Module):
         Returns:
             :class:`vaelib.objectives.LossParts` ``(loss, recon, kl)``, batch means, in nats.
         """
-        if not isinstance(beta, (int, float)) or isinstance(beta, bool) or not beta >= 0 or beta == float("inf"):
-            raise ValueError(f"beta must be a finite number >= 0 (the weight of the KL term; 1 is the ELBO); got {beta!r}.")
-        alpha = self.encode(x)  # (B, K)
-        z = self.rsample(alpha)  # (B, K), on the simplex
-        recon = objectives.bernoulli_nll(self.decode(z), x).mean()
+        beta = objectives.check_beta(beta)
+        alpha = self.encode(x, check=check)  # (B, K); check=False: fit checked the data set once
+        if self.sampler == "approx":
+            z = families.dirichlet_approx(alpha)  # (B, K), on the simplex
+        else:
+            z = Dirichlet(alpha, validate_args=False).rsample()
+        recon = objectives.bernoulli_nll(self.decode(z, check=False), x, check=False).mean()
         kl = kl_divergence(Dirichlet(alpha), self.prior()).mean()
         return objectives.LossParts(loss=recon + beta * kl, recon=recon, kl=kl)
 
@@ -186,23 +209,24 @@ class DirichletVAE(nn.Module):
             shape ``(B,)``.
         """
         samples = _validate.positive_int("samples", samples)
+        seed = _validate.integer("seed", seed, minimum=0)
         alpha = self.encode(x)  # (B, K)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             z = Dirichlet(alpha).sample((samples,))  # (S, B, K)
-        log_px_z = -objectives.bernoulli_nll(self.decode(z), x).mean(0)  # (B,)
+        log_px_z = -objectives.bernoulli_nll(self.decode(z, check=False), x, check=False).mean(0)  # (B,)
         return log_px_z - kl_divergence(Dirichlet(alpha), self.prior())
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:
         """Decode each image's posterior mean: ``x_hat``, shape ``(B, D)``."""
-        return self.decode_mean(self.embed(x))
+        return torch.sigmoid(self.decode(self.embed(x), check=False))
 
     @torch.no_grad()
     def sample(self, n: int) -> Tensor:
         """Decoded images ``x_hat`` of ``n`` latents drawn from the prior, shape ``(n, D)``."""
         n = _validate.positive_int("n", n)
-        return self.decode_mean(self.prior().sample((n,)))
+        return torch.sigmoid(self.decode(self.prior().sample((n,)), check=False))
 
 
 def _first_linear(module: nn.Module, name: str) -> nn.Linear:
@@ -272,4 +296,4 @@ def mean_latent_value(model: DirichletVAE, x: Tensor) -> Tensor:
     """
     if not isinstance(model, DirichletVAE):
         raise TypeError(f"model must be a DirichletVAE (its latent lies on a simplex); got {type(model).__name__}.")
-    return model.embed(x).mean(0)
+    return model.embed(x).mean(0)  # embed -> encode checks x (non-empty, finite, in [0, 1])

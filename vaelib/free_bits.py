@@ -19,7 +19,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from vaelib import objectives
+from vaelib import _validate, objectives
 
 __all__ = ["free_bits_kl", "FreeBitsVAE"]
 
@@ -36,6 +36,8 @@ def free_bits_kl(mu: Tensor, log_var: Tensor, allowance: float) -> Tensor:
     """
     if not isinstance(allowance, (int, float)) or isinstance(allowance, bool) or not math.isfinite(allowance) or allowance < 0:
         raise ValueError(f"allowance must be a finite number >= 0 (free nats per latent dimension); got {allowance!r}.")
+    mu = _validate.real("mu", mu)
+    log_var = _validate.real("log_var", log_var, like=mu)
     if mu.shape != log_var.shape or mu.dim() != 2:
         raise ValueError(f"mu and log_var must both have shape (B, K); got {tuple(mu.shape)} and {tuple(log_var.shape)}.")
     kl_k = (0.5 * (mu.pow(2) + log_var.exp() - 1 - log_var)).mean(0)  # (K,)
@@ -56,11 +58,16 @@ class FreeBitsVAE(nn.Module):
     def __init__(self, vae: nn.Module, allowance: float):
         super().__init__()
         free_bits_kl(torch.zeros(1, 1), torch.zeros(1, 1), allowance)  # validates the allowance
+        if not isinstance(vae, nn.Module) or not all(callable(getattr(vae, m, None)) for m in ("encode", "decode")):
+            raise TypeError(
+                f"vae must be a vaelib.models.VAE (an nn.Module with encode and decode); got {type(vae).__name__} {vae!r}"[:240]
+            )
         self.vae = vae
         self.allowance = float(allowance)
 
     def loss(self, x: Tensor, beta: float = 1.0) -> objectives.LossParts:
         """recon + beta * sum_k max(lambda, KL_k), with one reparameterized sample; batch means."""
+        beta = objectives.check_beta(beta)
         mu, log_var = self.vae.encode(x)  # (B, K) each
         z = objectives.sample_latent(mu, log_var)  # (B, K)
         recon = objectives.bernoulli_nll(self.vae.decode(z), x).mean()

@@ -49,6 +49,11 @@ __all__ = [
 ]
 
 
+def _model(name: str, model) -> LinearGaussianModel:
+    return _validate.instance(name, model, LinearGaussianModel,
+                              "a vaelib.linear_gaussian.LinearGaussianModel (e.g. LinearGaussianModel.random(D, K))")
+
+
 def _data(name: str, x: Tensor, min_rows: int = 2) -> Tensor:
     x = _validate.as_tensor(name, x)
     if x.dim() != 2 or x.shape[0] < min_rows:
@@ -143,12 +148,24 @@ def m_step(x: Tensor, mu: Tensor, scale_tril: Tensor, *, isotropic: bool = True)
     Introduced in lecture 04.
     """
     x = _data("x", x)
+    isotropic = _validate.flag("isotropic", isotropic)
     N, D = x.shape
-    mu = _validate.finite("mu", _validate.as_tensor("mu", mu, like=x))
+    mu = _validate.finite("mu", _validate.as_tensor("mu", mu, like=x, cast=True))
     if mu.dim() != 2 or mu.shape[0] != N:
         raise ValueError(f"mu must have shape (N, K) = ({N}, K), one mean per data point; got {tuple(mu.shape)}.")
     K = mu.shape[1]
-    scale_tril = _validate.finite("scale_tril", _validate.as_tensor("scale_tril", scale_tril, like=x))
+    scale_tril = _validate.finite("scale_tril", _validate.as_tensor("scale_tril", scale_tril, like=x, cast=True))
+    if scale_tril.dim() >= 2 and scale_tril.shape[-1] == scale_tril.shape[-2]:
+        if not torch.equal(scale_tril, scale_tril.tril()):
+            raise ValueError(
+                "scale_tril must be lower-triangular (a Cholesky factor L of the covariance L L^T); it has "
+                "non-zero entries above the diagonal. Use torch.linalg.cholesky(cov), or torch.tril(...)."
+            )
+        if (scale_tril.diagonal(dim1=-2, dim2=-1) <= 0).any():
+            raise ValueError(
+                "scale_tril must have a strictly positive diagonal (a Cholesky factor); got a diagonal entry <= 0. "
+                "Map the raw diagonal through exp or softplus."
+            )
     if scale_tril.shape not in ((K, K), (N, K, K)):
         raise ValueError(
             f"scale_tril must have shape (K, K) = ({K}, {K}) (one covariance for all points) or "
@@ -194,7 +211,8 @@ def mean_field_q(model: LinearGaussianModel, x: Tensor) -> tuple[Tensor, Tensor]
 
     Introduced in lecture 04.
     """
-    x = _data("x", x, min_rows=1)
+    model = _model("model", model)
+    x = _data("x", x, min_rows=1).to(model.W.dtype)
     mu = model.posterior(x).mu  # (N, K)
     return mu, torch.diag(model.posterior_precision().diagonal().rsqrt())
 
@@ -217,6 +235,7 @@ def model_gradients(model: LinearGaussianModel, x: Tensor, mu: Tensor, scale_tri
 
     Introduced in lecture 04.
     """
+    model = _model("model", model)
     W = model.W.detach().clone().requires_grad_(True)
     b = model.b.detach().clone().requires_grad_(True)
     noise_var = model.noise_var.detach().clone().requires_grad_(True)
@@ -239,7 +258,7 @@ def posterior_correlation(model: LinearGaussianModel) -> float:
 
     Introduced in lecture 04.
     """
-    S = model.posterior_cov()  # (K, K)
+    S = _model("model", model).posterior_cov()  # (K, K)
     std = S.diagonal().sqrt()
     corr = S / torch.outer(std, std)  # (K, K)
     off = corr - torch.diag(corr.diagonal())
@@ -287,7 +306,9 @@ def variational_em(
 
     Introduced in lecture 04.
     """
-    x = _data("x", x)
+    init = _model("init", init)
+    x = _data("x", x).to(init.W.dtype)
+    isotropic = _validate.flag("isotropic", isotropic)
     iters = _validate.positive_int("iters", iters)
     if family not in ("diag", "full"):
         raise ValueError(f"family must be 'diag' (mean-field) or 'full' (exact posterior: EM); got {family!r}.")
@@ -339,6 +360,7 @@ class JointLinearGaussian(nn.Module):
         super().__init__()
         if not isinstance(init, LinearGaussianModel):
             raise TypeError(f"init must be a LinearGaussianModel; got {type(init).__name__}.")
+        isotropic = _validate.flag("isotropic", isotropic)
         if not isinstance(encoder, nn.Module):
             raise TypeError(f"encoder must be an nn.Module mapping x to (mu, scale_tril); got {type(encoder).__name__}.")
         self.W = nn.Parameter(init.W.detach().clone())  # (D, K)
@@ -358,6 +380,7 @@ class JointLinearGaussian(nn.Module):
 
     def loss(self, x: Tensor, beta: float = 1.0) -> JointLoss:
         """The mean negative (beta-)ELBO of a batch x of shape (B, D), with its parts."""
+        beta = _validate.real_number("beta", beta, minimum=0, meaning="the weight of the KL term; 1 is the ELBO")
         model = self.model()
         mu, scale_tril = self.encoder(x)  # (B, K), (B, K, K)
         recon = -model.expected_log_likelihood(x, mu, scale_tril).mean()

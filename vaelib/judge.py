@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vaelib.models import check_images
+from vaelib import _validate
+from vaelib.models import check_image_data, check_images
 
 __all__ = ["DigitJudge", "Verdict", "judge_images", "shifted", "training_set", "train_judge", "accuracy"]
 
@@ -45,7 +46,7 @@ class DigitJudge(nn.Module):
 
     def __init__(self, channels: tuple[int, int] = (8, 16)):
         super().__init__()
-        if len(channels) != 2 or not all(isinstance(c, int) and c >= 1 for c in channels):
+        if not isinstance(channels, (tuple, list)) or len(channels) != 2 or not all(isinstance(c, int) and c >= 1 for c in channels):
             raise ValueError(f"channels must be two integers >= 1, e.g. (8, 16); got {channels!r}.")
         self.channels = tuple(channels)
         self.conv1 = nn.Conv2d(1, channels[0], 5, padding=2)
@@ -59,8 +60,8 @@ class DigitJudge(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Class logits, shape ``(B, 10)``, of images ``x`` of shape ``(B, 784)``."""
-        check_images(x, 784)
-        h = x.reshape(-1, 1, 28, 28)  # (B, 1, 28, 28)
+        check_image_data(x, 784)
+        h = x.to(self.out.weight.dtype).reshape(-1, 1, 28, 28)  # (B, 1, 28, 28)
         h = F.max_pool2d(F.relu(self.conv1(h)), 2)  # (B, c1, 14, 14)
         h = F.max_pool2d(F.relu(self.conv2(h)), 2)  # (B, c2, 7, 7)
         return self.out(h.flatten(1))  # (B, 10)
@@ -77,7 +78,9 @@ def judge_images(judge: DigitJudge, x: Tensor, batch_size: int = 2000) -> Verdic
     Returns:
         :class:`Verdict` ``(digit (B,), confidence (B,), probs (B, 10))``.
     """
-    check_images(x, 784)
+    _validate.instance("judge", judge, DigitJudge, "a vaelib.judge.DigitJudge (e.g. vaelib.pretrained.load('judge'))")
+    check_image_data(x, 784)
+    batch_size = _validate.positive_int("batch_size", batch_size)
     was_training = judge.training
     judge.eval()
     probs = torch.cat([F.softmax(judge(x[i : i + batch_size].float()), dim=1) for i in range(0, len(x), batch_size)])
@@ -88,13 +91,16 @@ def judge_images(judge: DigitJudge, x: Tensor, batch_size: int = 2000) -> Verdic
 
 def accuracy(judge: DigitJudge, x: Tensor, y: Tensor) -> float:
     """The fraction of images ``x`` (B, 784) whose judged class equals the label ``y`` (B,)."""
-    if y.shape != (len(x),):
-        raise ValueError(f"y must hold one label per image, shape ({len(x)},); got {tuple(y.shape)}.")
+    _validate.instance("judge", judge, DigitJudge, "a vaelib.judge.DigitJudge (e.g. vaelib.pretrained.load('judge'))")
+    check_image_data(x, 784)
+    y = _validate.labels("y", y, n=len(x), num_classes=10)
     return judge_images(judge, x).digit.eq(y).float().mean().item()
 
 
 def shifted(x: Tensor, dr: int, dc: int) -> Tensor:
     """Images ``(B, 784)`` moved by ``dr`` rows and ``dc`` columns, zeros shifted in (no wrap-around)."""
+    check_image_data(x, 784)
+    dr, dc = _validate.integer("dr", dr), _validate.integer("dc", dc)
     img = x.reshape(-1, 28, 28)
     out = torch.zeros_like(img)
     rs, rd = (slice(0, 28 - dr), slice(dr, 28)) if dr >= 0 else (slice(-dr, 28), slice(0, 28 + dr))
@@ -109,7 +115,10 @@ def training_set(x: Tensor, y: Tensor, *, shifts: int = 2) -> tuple[Tensor, Tens
     Returns ``(x, y)`` with ``(1 + 4 * [shifts > 0]) * 2 * B`` rows: the originals, then copies moved
     up, down, left and right by ``shifts`` pixels.
     """
-    base = torch.cat([x, (x > 0.5).float()])  # (2B, 784)
+    check_image_data(x, 784)
+    y = _validate.labels("y", y, n=len(x), num_classes=10)
+    shifts = _validate.integer("shifts", shifts, minimum=0)
+    base = torch.cat([x, (x > 0.5).to(x.dtype)])  # (2B, 784)
     labels = torch.cat([y, y])
     parts, ys = [base], [labels]
     if shifts:

@@ -24,7 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from vaelib import _validate
 from vaelib.judge import DigitJudge, judge_images
+from vaelib.objectives import check_targets
 
 __all__ = ["typicality", "most_typical", "random_pairs", "PathMetrics", "path_metrics", "gaussian_log_density", "knn_accuracy",
            "InformationSplit", "information_split",
@@ -33,9 +35,32 @@ __all__ = ["typicality", "most_typical", "random_pairs", "PathMetrics", "path_me
 CONFIDENT = 0.9  # the judge "confidently calls a digit" when its largest class probability is at least this
 
 
-def _check_labels(x: Tensor, y: Tensor, name: str = "y") -> None:
-    if y.shape != (len(x),):
-        raise ValueError(f"{name} must hold one label per image, shape ({len(x)},); got {tuple(y.shape)}.")
+def _check_labels(x: Tensor, y: Tensor, name: str = "y") -> Tensor:
+    return _validate.labels(name, y, n=len(x))
+
+
+def _images(name: str, x) -> Tensor:
+    """Images ``(N, D)``: a non-empty float tensor in [0, 1] (the Bernoulli models' pixels)."""
+    x = check_targets(name, x)
+    if x.dim() != 2:
+        raise ValueError(f"{name} must have shape (N, D), one flattened image per row; got shape {tuple(x.shape)}.")
+    return x
+
+
+def _points(name: str, z) -> Tensor:
+    """Latent points ``(N, K)``: a non-empty, finite float tensor."""
+    z = _validate.real(name, z)
+    if z.dim() != 2:
+        raise ValueError(f"{name} must have shape (N, K), one latent point per row; got shape {tuple(z.shape)}.")
+    return z
+
+
+def _judge(judge) -> DigitJudge:
+    return _validate.instance("judge", judge, DigitJudge, "a vaelib.judge.DigitJudge (vaelib.pretrained.load('judge'))")
+
+
+def _threshold(threshold) -> float:
+    return _validate.number("threshold", threshold, low=0.0, explain="(a confidence level, e.g. 0.9)")
 
 
 def typicality(x: Tensor, y: Tensor, x_ref: Tensor, y_ref: Tensor) -> Tensor:
@@ -48,8 +73,11 @@ def typicality(x: Tensor, y: Tensor, x_ref: Tensor, y_ref: Tensor) -> Tensor:
     Returns:
         shape ``(N,)``, cosines in [-1, 1] (in [0, 1] for non-negative pixels).
     """
-    _check_labels(x, y)
-    _check_labels(x_ref, y_ref, "y_ref")
+    x, x_ref = _images("x", x), _images("x_ref", x_ref)
+    if x.shape[1] != x_ref.shape[1]:
+        raise ValueError(f"x and x_ref must have the same number of pixels; got {tuple(x.shape)} and {tuple(x_ref.shape)}.")
+    y = _check_labels(x, y)
+    y_ref = _check_labels(x_ref, y_ref, "y_ref")
     missing = sorted(set(y.unique().tolist()) - set(y_ref.unique().tolist()))
     if missing:
         raise ValueError(f"y_ref has no reference image of the classes {missing} that occur in y.")
@@ -60,6 +88,8 @@ def typicality(x: Tensor, y: Tensor, x_ref: Tensor, y_ref: Tensor) -> Tensor:
 
 def most_typical(x: Tensor, y: Tensor, x_ref: Tensor, y_ref: Tensor, digit: int) -> int:
     """The row of ``x`` of class ``digit`` with the largest :func:`typicality`."""
+    y = _check_labels(_images("x", x), y)
+    digit = _validate.integer("digit", digit, minimum=0)
     rows = (y == digit).nonzero().squeeze(1)
     if len(rows) == 0:
         raise ValueError(f"digit must be a class present in y; got {digit!r}, classes {sorted(y.unique().tolist())}.")
@@ -74,8 +104,10 @@ def random_pairs(y: Tensor, n: int, *, seed: int = 0) -> Tensor:
     Returns:
         int64 tensor of shape ``(n, 2)``.
     """
-    if not isinstance(n, int) or n < 1:
+    y = _validate.labels("y", y)
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be an integer >= 1 (how many pairs); got {n!r}.")
+    seed = _validate.integer("seed", seed, minimum=0)
     if len(y.unique()) < 2:
         raise ValueError("y must hold at least two classes to draw pairs of different digits.")
     generator = torch.Generator().manual_seed(seed)
@@ -88,7 +120,17 @@ def random_pairs(y: Tensor, n: int, *, seed: int = 0) -> Tensor:
 
 def gaussian_log_density(z: Tensor) -> Tensor:
     """log N(z; 0, I) = -1/2 (|z|^2 + K log 2 pi) of points ``(..., K)``; shape ``(...)``."""
+    z = _validate.real("z", z, dims=1, meaning="(the last one indexes the K latents)", allow_empty=True)
     return -0.5 * (z.pow(2).sum(-1) + z.shape[-1] * math.log(2 * math.pi))
+
+
+def _model(model, methods: tuple[str, ...]) -> None:
+    missing = [m for m in methods if isinstance(model, (str, bytes)) or not callable(getattr(model, m, None))]
+    if missing:
+        raise TypeError(
+            f"model must have the method(s) {', '.join(missing)} (a vaelib.models.VAE or Autoencoder); got "
+            f"{type(model).__name__} {model!r}"[:240]
+        )
 
 
 class PathMetrics(NamedTuple):
@@ -105,7 +147,7 @@ class PathMetrics(NamedTuple):
 
     def frac_confident(self, threshold: float = CONFIDENT) -> Tensor:
         """(P,) the fraction of a path's points the judge confidently calls some digit."""
-        return (self.confidence >= threshold).float().mean(1)
+        return (self.confidence >= _threshold(threshold)).float().mean(1)
 
 
 @torch.no_grad()
@@ -128,10 +170,19 @@ def path_metrics(model, judge: DigitJudge, x: Tensor, y: Tensor, pairs: Tensor, 
     Returns:
         :class:`PathMetrics`.
     """
-    _check_labels(x, y)
+    _model(model, ("embed", "decode_mean"))
+    _judge(judge)
+    x = _images("x", x)
+    y = _check_labels(x, y)
+    if not isinstance(pairs, Tensor) or pairs.is_floating_point() or pairs.dtype is torch.bool:
+        raise TypeError(f"pairs must be an integer tensor of row indices, shape (P, 2); got {type(pairs).__name__} "
+                        f"{getattr(pairs, 'dtype', '')}. Draw them with random_pairs(y, P).")
+    if pairs.dim() == 2 and pairs.numel() and (pairs.min() < 0 or pairs.max() >= len(x)):
+        raise ValueError(f"pairs must hold row indices of x in 0..{len(x) - 1}; got values in "
+                         f"[{int(pairs.min())}, {int(pairs.max())}].")
     if pairs.dim() != 2 or pairs.shape[1] != 2 or len(pairs) == 0:
         raise ValueError(f"pairs must have shape (P, 2) with P >= 1 (rows of x); got {tuple(pairs.shape)}.")
-    if not isinstance(steps, int) or steps < 3:
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 3:
         raise ValueError(f"steps must be an integer >= 3 (points on a path, ends included); got {steps!r}.")
     codes = model.embed(x[pairs.reshape(-1)]).reshape(len(pairs), 2, -1)  # (P, 2, K)
     t = torch.linspace(0.0, 1.0, steps)[None, :, None]  # (1, S, 1)
@@ -164,9 +215,20 @@ def judged_samples(model, judge: DigitJudge, n: int, *, mean: Tensor | None = No
         ``(x_hat (n, D), verdict, frac_confident)``: the decodes, the judge's
         :class:`vaelib.judge.Verdict`, and the fraction with confidence >= ``threshold``.
     """
-    if not isinstance(n, int) or n < 1:
+    _model(model, ("decode_mean",))
+    _judge(judge)
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be an integer >= 1 (how many samples); got {n!r}.")
+    threshold = _threshold(threshold)
+    generator = _validate.generator(generator)
     k = model.latent_dim
+    if mean is not None:
+        mean = _validate.real("mean", mean, like=torch.empty(0), cast=True)
+        if mean.shape != (k,):
+            raise ValueError(f"mean must have shape ({k},) (latent_dim={k}); got shape {tuple(mean.shape)}.")
+    if scale_tril is not None:
+        scale_tril = _validate.scale_tril("scale_tril", scale_tril, "mean", torch.zeros(k) if mean is None else mean)
+        scale_tril = scale_tril.to(torch.get_default_dtype())
     eps = torch.randn(n, k, generator=generator)  # (n, K)
     z = eps if scale_tril is None else eps @ scale_tril.T
     z = z if mean is None else z + mean
@@ -183,10 +245,15 @@ def knn_accuracy(z_ref: Tensor, y_ref: Tensor, z: Tensor, y: Tensor, k: int = 10
     ``z_ref`` ``(M, K)`` (Euclidean; ties to the smaller label); returns the fraction equal to ``y``.
     Scale-free: multiplying every code by a constant leaves it unchanged.
     """
-    _check_labels(z, y)
-    _check_labels(z_ref, y_ref, "y_ref")
-    if not isinstance(k, int) or not 1 <= k <= len(z_ref):
+    z, z_ref = _points("z", z), _points("z_ref", z_ref)
+    if z.shape[1] != z_ref.shape[1]:
+        raise ValueError(f"z and z_ref must have the same number of latents; got {tuple(z.shape)} and {tuple(z_ref.shape)}.")
+    y = _check_labels(z, y)
+    y_ref = _check_labels(z_ref, y_ref, "y_ref")
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= len(z_ref):
         raise ValueError(f"k must be an integer in [1, {len(z_ref)}] (neighbours); got {k!r}.")
+    if z.dtype != z_ref.dtype:  # one dtype for the distances
+        z, z_ref = z.double(), z_ref.double()
     nearest = torch.cdist(z, z_ref).topk(k, largest=False).indices  # (N, k)
     votes = F.one_hot(y_ref[nearest], int(y_ref.max()) + 1).sum(1)  # (N, C)
     return votes.argmax(1).eq(y).float().mean().item()
@@ -218,7 +285,13 @@ def information_split(model, x: Tensor, *, samples: int = 4, generator: torch.Ge
     Returns:
         :class:`InformationSplit`.
     """
+    _model(model, ("encode",))
+    samples = _validate.positive_int("samples", samples)
+    generator = _validate.generator(generator)
+    x = _validate.as_tensor("x", x)
+    _validate.nonempty_batch("x", x, "one image per row")
     mu, log_var = model.encode(x)  # (N, K)
+    mu, log_var = _validate.real("mu (the model's encoding of x)", mu), _validate.real("log_var (the model's encoding of x)", log_var)
     n, k = mu.shape
     std = torch.exp(0.5 * log_var)
     eps = torch.randn(samples, n, k, generator=generator)  # (S, N, K)

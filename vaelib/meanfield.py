@@ -394,12 +394,20 @@ class GaussianEncoder(nn.Module):
         Returns:
             mu of shape (B, K) and scale_tril of shape (B, K, K).
         """
+        return self._encode(self._input(x))
+
+    def _input(self, x) -> Tensor:
+        """``x`` as a finite, non-empty (B, D) tensor of the weights' dtype (float64 is converted)."""
         if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[-1] != self.input_dim:
             got = f"shape {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(
                 f"x must be a tensor of shape (B, {self.input_dim}); got {got}. "
                 f"A single point needs x.unsqueeze(0)."
             )
+        return _validate.real("x", x, like=self.head.weight, cast=True)
+
+    def _encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """forward() without the checks (the training hot path: fit checked the data set once)."""
         K = self.latent_dim
         out = self.head(self.body(x))  # (B, K + n_scale)
         mu, rest = out[:, :K], out[:, K:]
@@ -418,7 +426,7 @@ class GaussianEncoder(nn.Module):
             )
         return _batch(name, x)
 
-    def loss(self, x: Tensor, beta: float = 1.0) -> LossParts:
+    def loss(self, x: Tensor, beta: float = 1.0, *, check: bool = True) -> LossParts:
         """The negative ELBO of the encoder's q(z | x), averaged over the batch, and its two parts.
 
             loss = recon + beta * kl,   kl = KL(q(z | x) || N(0, I))  (closed form, lecture 03),
@@ -430,6 +438,9 @@ class GaussianEncoder(nn.Module):
         Args:
             x: data points, shape (B, D).
             beta: the weight of the KL part (1: the ELBO).
+            check: validate ``x`` (finite, non-empty, converted to the weights' dtype; one host
+                sync). ``vaelib.train.fit`` passes False after checking the data set once
+                (:meth:`check_data`).
 
         Returns:
             :class:`vaelib.objectives.LossParts` of scalars (batch means).
@@ -440,7 +451,9 @@ class GaussianEncoder(nn.Module):
                 "GaussianEncoder(..., elbo_fn=model.elbo) or set encoder.elbo_fn = model.elbo."
             )
         beta = _validate.real_number("beta", beta, minimum=0, meaning="the weight of the KL term; 1 is the ELBO")
-        mu, scale_tril = self(x)  # (B, K), (B, K, K)
+        if check:
+            x = self._input(x)
+        mu, scale_tril = self._encode(x)  # (B, K), (B, K, K)
         elbo = self.elbo_fn(x, mu, scale_tril)  # (B,)
         if elbo.shape != (x.shape[0],):
             raise ValueError(f"elbo_fn must return one ELBO per point, shape ({x.shape[0]},); got shape {tuple(elbo.shape)}.")

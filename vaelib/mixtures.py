@@ -83,6 +83,8 @@ def gaussian_mixture_elbo(
         the ELBO of each row, shape ``(B,)``, differentiable in every argument.
     """
     S = _validate.positive_int("samples", samples)
+    log_likelihood = _validate.function("log_likelihood", log_likelihood, "lambda z: -bernoulli_nll(decoder(z), x[:, None])")
+    generator = _validate.generator(generator)
     q_logits = _validate.logits("q_logits", q_logits)
     q_mu = _validate.parameter("q_mu", q_mu)
     q_log_var = _validate.parameter("q_log_var", q_log_var, like=q_mu)
@@ -93,6 +95,12 @@ def gaussian_mixture_elbo(
             f"q_logits must have shape (B, C) = {tuple(q_mu.shape[:-1])}, one logit per component of q_mu; "
             f"got {tuple(q_logits.shape)}."
         )
+    prior_logits = _validate.logits("prior_logits", prior_logits)
+    if prior_logits.numel() == 0:
+        raise ValueError("prior_logits is empty; it needs one logit per component, shape (C,).")
+    prior_mu = _validate.parameter("prior_mu", prior_mu, like=q_mu)
+    prior_log_var = _validate.parameter("prior_log_var", prior_log_var, like=q_mu)
+    _validate.broadcastable(("q_mu", "prior_mu", "prior_log_var"), (q_mu, prior_mu, prior_log_var))
     if eps is None:
         noise_device = generator.device if generator is not None else q_mu.device
         eps = torch.randn((S, *q_mu.shape), generator=generator, dtype=q_mu.dtype, device=noise_device).to(q_mu.device)

@@ -46,10 +46,13 @@ def _check_sizes(input_dim: int, latent_dim: int, hidden_dims: Sequence[int]) ->
 def check_images(x: Tensor, input_dim: int, name: str = "x", weight: Tensor | None = None) -> None:
     """Raise a TypeError/ValueError unless ``x`` is a batch of flattened images ``(B, input_dim)``.
 
-    Cheap (no host sync): shape and type only. With ``weight`` (the model's first layer), also
-    refuse a dtype other than the weights' (``torch.from_numpy`` gives float64; a float32 model
-    would fail inside the matrix product with a message that names neither).
+    Cheap (no host sync): shape and type only, by design (the models call it on every batch);
+    the values (finite, in [0, 1]) are :func:`check_image_data`'s contract. With ``weight`` (the
+    model's first layer), also refuse a dtype other than the weights' (``torch.from_numpy`` gives
+    float64; a float32 model would fail inside the matrix product with a message that names
+    neither).
     """
+    input_dim = _validate.positive_int("input_dim", input_dim)
     if not isinstance(x, Tensor):
         raise TypeError(
             f"{name} must be a torch.Tensor of shape (B, {input_dim}); got {type(x).__name__}. "
@@ -91,6 +94,12 @@ def mlp(sizes: Sequence[int]) -> nn.Sequential:
     Returns:
         ``nn.Sequential`` mapping ``(B, sizes[0])`` to ``(B, sizes[-1])``.
     """
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or len(sizes) < 2:
+        raise TypeError(
+            f"sizes must be a sequence of at least two layer widths [in, hidden..., out]; got {sizes!r}. "
+            f"For example mlp([784, 256, 32])."
+        )
+    sizes = [_validate.positive_int(f"sizes[{i}]", n) for i, n in enumerate(sizes)]
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(n_in, n_out))
@@ -124,8 +133,11 @@ class _ImageModel(nn.Module):
     def extra_repr(self) -> str:
         return f"input_dim={self.input_dim}, latent_dim={self.latent_dim}, hidden_dims={list(self.hidden_dims)}"
 
-    def _check_x(self, x: Tensor) -> None:
+    def _check_x(self, x: Tensor, check: bool = True) -> None:
+        """Shape and dtype always (cheap); with ``check`` also the values (one host sync)."""
         check_images(x, self.input_dim, "x", self.encoder[0].weight)
+        if check:
+            objectives.check_targets("x", x)
 
     def check_data(self, x: Tensor, name: str = "x") -> Tensor:
         """The model's data contract (see :func:`check_image_data`); ``fit`` calls it once per data set."""
@@ -180,9 +192,13 @@ class Autoencoder(_ImageModel):
         super().__init__(input_dim, latent_dim, hidden_dims)
         self.encoder = mlp([input_dim, *self.hidden_dims, latent_dim])
 
-    def encode(self, x: Tensor) -> Tensor:
-        """The latent code z, shape ``(B, K)``, of images ``x``, shape ``(B, D)``."""
-        self._check_x(x)
+    def encode(self, x: Tensor, *, check: bool = True) -> Tensor:
+        """The latent code z, shape ``(B, K)``, of images ``x``, shape ``(B, D)``.
+
+        ``check``: validate the values of ``x`` (finite, in [0, 1]; one host sync); the shape
+        and dtype are always checked. ``loss(..., check=False)`` (the training hot path) skips it.
+        """
+        self._check_x(x, check)
         return self.encoder(x)
 
     def embed(self, x: Tensor) -> Tensor:
@@ -205,7 +221,7 @@ class Autoencoder(_ImageModel):
         objectives.check_beta(beta)
         if check:
             self.check_data(x)
-        recon = objectives.bernoulli_nll(self.forward(x), x, check=False).mean()
+        recon = objectives.bernoulli_nll(self.decode(self.encode(x, check=False)), x, check=False).mean()
         return objectives.LossParts(loss=recon, recon=recon, kl=torch.zeros((), device=x.device))
 
 
@@ -226,16 +242,19 @@ class VAE(_ImageModel):
         super().__init__(input_dim, latent_dim, hidden_dims)
         self.encoder = mlp([input_dim, *self.hidden_dims, 2 * latent_dim])
 
-    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def encode(self, x: Tensor, *, check: bool = True) -> tuple[Tensor, Tensor]:
         """The parameters of q(z | x).
 
         Args:
             x: images, shape ``(B, D)``, pixel values in [0, 1].
+            check: validate the values of ``x`` (finite, in [0, 1]; one host sync); the shape
+                and dtype are always checked. :func:`vaelib.objectives.negative_elbo` with
+                ``check=False`` (the training hot path) skips it.
 
         Returns:
             ``(mu, log_var)``, each of shape ``(B, K)``; ``std = exp(0.5 * log_var)``.
         """
-        self._check_x(x)
+        self._check_x(x, check)
         mu, log_var = self.encoder(x).chunk(2, dim=-1)  # (B, K), (B, K)
         return mu, log_var
 
@@ -296,6 +315,10 @@ def latent_path(model: _ImageModel, x_a: Tensor, x_b: Tensor, steps: int = 10) -
     Returns:
         ``(z, x_hat)``: latents of shape ``(steps, K)`` and decoded images ``(steps, D)``.
     """
+    if not isinstance(model, _ImageModel):
+        raise TypeError(
+            f"model must be a vaelib.models.VAE or Autoencoder; got {type(model).__name__}."
+        )
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 2:
         raise ValueError(f"steps must be an integer >= 2 (the path includes both ends); got {steps!r}.")
     for name, x in (("x_a", x_a), ("x_b", x_b)):
@@ -305,6 +328,8 @@ def latent_path(model: _ImageModel, x_a: Tensor, x_b: Tensor, steps: int = 10) -
                 f"{name} must be one image of {model.input_dim} pixels, shape ({model.input_dim},); got "
                 f"{got}. Pick one row of a batch: x[i]."
             )
+        check_images(x.reshape(1, -1), model.input_dim, name, model.encoder[0].weight)
+        objectives.check_targets(name, x.reshape(1, -1))
     ends = model.embed(torch.stack([x_a.reshape(-1), x_b.reshape(-1)]))  # (2, K)
     t = torch.linspace(0.0, 1.0, steps, device=ends.device).unsqueeze(1)  # (steps, 1)
     z = (1 - t) * ends[0] + t * ends[1]  # (steps, K)

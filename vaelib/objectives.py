@@ -12,6 +12,7 @@ scale does not depend on the batch size).
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import NamedTuple
 
@@ -75,6 +76,31 @@ def _check_k(k: int, name: str = "k") -> int:
     return k
 
 
+def _check_model(model) -> None:
+    """Raise a TypeError unless ``model`` has callable ``encode`` and ``decode`` methods."""
+    if not (callable(getattr(model, "encode", None)) and callable(getattr(model, "decode", None))):
+        raise TypeError(
+            f"model must have encode(x) -> (mu, log_var) and decode(z) -> logits methods (a "
+            f"vaelib.models.VAE); got {type(model).__name__} {model!r}"[:300]
+        )
+
+
+_TAKES_CHECK: dict[type, bool] = {}
+
+
+def _encode(model, x: Tensor, checked: bool):
+    """``model.encode(x)``; once ``x`` is ``checked`` (or on the hot path), without re-checking its
+    values if the model's ``encode`` takes ``check`` (the vaelib models do; any other works too)."""
+    takes = _TAKES_CHECK.get(type(model))
+    if takes is None:
+        try:
+            takes = "check" in inspect.signature(model.encode).parameters
+        except (TypeError, ValueError):
+            takes = False
+        _TAKES_CHECK[type(model)] = takes
+    return model.encode(x, check=not checked) if takes else model.encode(x)
+
+
 def check_targets(name: str, x) -> Tensor:
     """The Bernoulli likelihood's data contract: a non-empty float tensor with values in [0, 1].
 
@@ -128,6 +154,7 @@ def bernoulli_nll(logits: Tensor, x: Tensor, *, check: bool = True) -> Tensor:
         check_targets("x", x)
         if not isinstance(logits, Tensor):
             raise TypeError(f"logits must be a torch.Tensor of shape (..., D); got {type(logits).__name__}.")
+        _validate.real("logits", logits, dims=1, meaning="(the last one indexes the D pixels)")
     if logits.shape[-1] != x.shape[-1]:
         raise ValueError(
             f"logits and x must have the same number of pixels in their last dimension; got logits "
@@ -147,6 +174,9 @@ def sample_latent(mu: Tensor, log_var: Tensor, eps: Tensor | None = None) -> Ten
     Returns:
         z, shape ``(B, K)``, differentiable in ``mu`` and ``log_var``.
     """
+    mu = _validate.real("mu", mu, allow_empty=True)
+    log_var = _validate.real("log_var", log_var, like=mu, allow_empty=True)
+    _validate.broadcastable(("mu", "log_var"), (mu, log_var))
     std = torch.exp(0.5 * log_var)  # log_var is the log of the *variance*: std = exp(log_var / 2)
     return reparam.diag_gaussian(mu, std, eps)
 
@@ -187,9 +217,10 @@ def negative_elbo(
     """
     beta = check_beta(beta)
     if check:
+        _check_model(model)
         check_targets("x", x)
         generator = _validate.generator(generator)
-    mu, log_var = model.encode(x)  # (B, K), (B, K)
+    mu, log_var = _encode(model, x, checked=True)  # (B, K), (B, K); x checked above or by fit
     if eps is None and generator is not None:
         eps = _noise(tuple(mu.shape), mu, generator)  # (B, K)
     if check:
@@ -223,9 +254,10 @@ def elbo(model, x: Tensor, *, samples: int = 1, generator: torch.Generator | Non
         shape ``(B,)``, a lower bound on log p(x) for each image.
     """
     samples = _check_k(samples, "samples")
+    _check_model(model)
     check_targets("x", x)
     generator = _validate.generator(generator)
-    mu, log_var = model.encode(x)  # (B, K)
+    mu, log_var = _encode(model, x, checked=True)  # (B, K)
     eps = _noise((samples, *mu.shape), mu, generator)  # (S, B, K)
     z = sample_latent(mu.expand_as(eps), log_var.expand_as(eps), eps)  # (S, B, K)
     log_px_z = -bernoulli_nll(model.decode(z), x, check=False).mean(0)  # (B,)
@@ -252,9 +284,10 @@ def log_importance_weights(
     """
     k = _check_k(k)
     if check:
+        _check_model(model)
         check_targets("x", x)
         generator = _validate.generator(generator)
-    mu, log_var = model.encode(x)  # (B, K)
+    mu, log_var = _encode(model, x, checked=True)  # (B, K)
     eps = _noise((k, *mu.shape), mu, generator)  # (k, B, K)
     z = sample_latent(mu.expand_as(eps), log_var.expand_as(eps), eps)  # (k, B, K)
     log_px_z = -bernoulli_nll(model.decode(z), x, check=False)  # (k, B)
@@ -291,6 +324,7 @@ def iwae_bound(
         shape ``(B,)``, in nats (float64).
     """
     k = _check_k(k)
+    _check_model(model)
     check_targets("x", x)
     generator = _validate.generator(generator)
     if chunk_size is None:
@@ -320,7 +354,9 @@ def kl_per_dimension(model, x: Tensor) -> Tensor:
     Returns:
         shape ``(K,)``, in nats.
     """
-    mu, log_var = model.encode(x)  # (B, K)
+    _check_model(model)
+    check_targets("x", x)
+    mu, log_var = _encode(model, x, checked=True)  # (B, K)
     return (0.5 * (mu.pow(2) + log_var.exp() - 1 - log_var)).mean(0)
 
 
@@ -340,13 +376,16 @@ def active_units(model, x: Tensor, threshold: float = 0.01) -> ActiveUnits:
     Returns:
         :class:`ActiveUnits` ``(count, variance (K,), threshold)``.
     """
+    _check_model(model)
+    check_targets("x", x)
     if x.dim() != 2 or x.shape[0] < 2:
         raise ValueError(
             f"x must be a batch of at least 2 images, shape (B, D); got shape {tuple(x.shape)}. "
             f"Activity is a variance over images: pass a few hundred of them."
         )
-    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not threshold > 0:
-        raise ValueError(f"threshold must be a number > 0 (Burda et al. use 0.01); got {threshold!r}.")
-    mu, _ = model.encode(x)  # (B, K)
+    if (not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not math.isfinite(threshold)
+            or not threshold > 0):
+        raise ValueError(f"threshold must be a finite number > 0 (Burda et al. use 0.01); got {threshold!r}.")
+    mu, _ = _encode(model, x, checked=True)  # (B, K)
     variance = mu.var(dim=0, unbiased=False)  # (K,)
     return ActiveUnits(count=int((variance > threshold).sum()), variance=variance, threshold=float(threshold))

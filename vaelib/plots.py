@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from vaelib import _validate
+
 __all__ = [
     "tile",
     "image_grid",
@@ -37,6 +39,11 @@ def _numpy(a) -> np.ndarray:
 
 
 def _check_images(images, image_shape: tuple[int, int]) -> np.ndarray:
+    if images is None or isinstance(images, (bool, str, bytes)):
+        raise TypeError(
+            f"images must be a tensor or array of pixel values, shape (N, H*W) or (N, H, W); got "
+            f"{type(images).__name__} {images!r}"[:200]
+        )
     arr = _numpy(images).astype(np.float32, copy=False)
     pixels = image_shape[0] * image_shape[1]
     if arr.ndim == 1:
@@ -48,6 +55,11 @@ def _check_images(images, image_shape: tuple[int, int]) -> np.ndarray:
             f"images must have shape (N, {pixels}) (flattened {image_shape[0]}x{image_shape[1]} images) "
             f"or (N, {image_shape[0]}, {image_shape[1]}) with N >= 1; got shape {arr.shape}. "
             f"Pass image_shape=(H, W) for other sizes."
+        )
+    if not np.isfinite(arr).all():
+        raise _validate.NonFiniteError(
+            f"images contains {int((~np.isfinite(arr)).sum())} NaN or inf pixel(s) (shape {arr.shape}); "
+            f"pixel values must be finite numbers in [0, 1]. Check the model output that produced them."
         )
     return arr
 
@@ -72,8 +84,7 @@ def tile(images, ncols: int, *, image_shape: tuple[int, int] = (28, 28), pad: in
         array of shape ``(rows*(H+pad)-pad, ncols*(W+pad)-pad)``.
     """
     arr = _check_images(images, image_shape)
-    if not isinstance(ncols, int) or ncols < 1:
-        raise ValueError(f"ncols must be an integer >= 1; got {ncols!r}.")
+    ncols = _validate.positive_int("ncols", ncols)
     h, w = image_shape
     n = len(arr)
     rows = -(-n // ncols)
@@ -169,6 +180,12 @@ def latent_extent(z, *, quantile: float = 0.01, margin: float = 0.1) -> tuple[fl
     The window spans the ``quantile`` to ``1 - quantile`` range of each coordinate, widened by
     ``margin`` (a fraction), and made square so that distances look the same in both directions.
     """
+    z = _validate.real("z", z)
+    if z.dim() != 2 or z.shape[1] != 2:
+        raise ValueError(f"z must have shape (N, 2): 2-d latent points, one per row; got shape {tuple(z.shape)}.")
+    quantile = _validate.number("quantile", quantile, low=0.0, high=0.49,
+                                explain="(the fraction of points left out at each end; 0 keeps them all)")
+    margin = _validate.number("margin", margin, low=0.0, explain="(a fraction of the window's width; 0.1 adds 10%)")
     z = _numpy(z)
     lo = np.quantile(z, quantile, axis=0)
     hi = np.quantile(z, 1 - quantile, axis=0)

@@ -92,7 +92,7 @@ class GaussianMixture1d:
 
     def log_prob(self, z: Tensor) -> Tensor:
         """log p(z) = logsumexp_c [log w_c + log N(z; mean_c, std_c^2)], for z of any shape (...,)."""
-        z = _validate.as_tensor("z", z, like=self.weights)
+        z = _validate.real("z", z, like=self.weights, allow_empty=True)
         per_component = self.weights.log() + _normal_log_prob(z[..., None], self.means, self.stds)  # (..., C)
         return torch.logsumexp(per_component, dim=-1)
 
@@ -110,6 +110,11 @@ class GaussianMixture1d:
             torch.distributions.Categorical(probs=self.weights),
             torch.distributions.Normal(self.means, self.stds),
         )
+
+
+def _target(target) -> "GaussianMixture1d":
+    return _validate.instance("target", target, GaussianMixture1d,
+                              "a vaelib.targets.GaussianMixture1d(weights, means, stds)")
 
 
 def _mu_std(mu, std, like: Tensor) -> tuple[Tensor, Tensor]:
@@ -136,7 +141,7 @@ def reverse_kl(target: GaussianMixture1d, mu: Tensor, std: Tensor, *, n_grid: in
 
     Introduced in lecture 04.
     """
-    mu, std = _mu_std(mu, std, target.weights)
+    mu, std = _mu_std(mu, std, _target(target).weights)
     eps, weights = _standard_normal_grid(n_grid, target.weights)
     z = mu[..., None] + std[..., None] * eps  # (..., n): the reparameterized nodes
     cross = (weights * target.log_prob(z)).sum(-1)  # E_q[log p]
@@ -162,7 +167,7 @@ def forward_kl(target: GaussianMixture1d, mu: Tensor, std: Tensor, *, n_grid: in
 
     Introduced in lecture 04.
     """
-    mu, std = _mu_std(mu, std, target.weights)
+    mu, std = _mu_std(mu, std, _target(target).weights)
     eps, weights = _standard_normal_grid(n_grid, target.weights)
     z = target.means[:, None] + target.stds[:, None] * eps  # (C, n): nodes of each component
     log_p = target.log_prob(z)  # (C, n)
@@ -211,7 +216,7 @@ def fit_gaussian(
         raise ValueError(f"init_mu must be a finite number; got {init_mu!r}.")
     init_std = _validate.positive_number("init_std", init_std)
     steps = _validate.positive_int("steps", steps)
-    dtype = target.weights.dtype
+    dtype = _target(target).weights.dtype
     mu = torch.tensor(float(init_mu), dtype=dtype, requires_grad=True)
     log_std = torch.tensor(math.log(init_std), dtype=dtype, requires_grad=True)
     optimizer = torch.optim.LBFGS(

@@ -80,7 +80,14 @@ def _kappa(kappa) -> Tensor:
 
 
 def log_bessel_iv(nu: float, kappa: Tensor) -> Tensor:
-    """log I_nu(kappa), computed as log(ive(nu, kappa)) + kappa (finite for large kappa); no gradient."""
+    """log I_nu(kappa), computed as log(ive(nu, kappa)) + kappa (finite for large kappa); no gradient.
+
+    Args:
+        nu: the order, a finite number >= 0 (d/2 - 1 for the sphere in R^d).
+        kappa: the argument, > 0, any shape.
+    """
+    nu = _validate.real_number("nu", nu, minimum=0, meaning="the order of the Bessel function, d/2 - 1 for R^d")
+    kappa = _kappa(kappa)
     k = kappa.detach().cpu().double().numpy()
     return torch.as_tensor(np.log(scipy.special.ive(nu, k)) + k, dtype=kappa.dtype, device=kappa.device)
 
@@ -163,9 +170,21 @@ def _envelope(kappa: Tensor, d: int) -> tuple[Tensor, Tensor, Tensor]:
     return b, x0, c
 
 
+def _eps(eps, like: Tensor) -> Tensor:
+    """Wood's proposal noise: finite values strictly inside (0, 1) (the Beta's support)."""
+    eps = _validate.real("eps", eps, like=like, cast=True)
+    if ((eps <= 0) | (eps >= 1)).any():
+        raise ValueError(
+            f"eps must lie strictly between 0 and 1 (a Beta((d-1)/2, (d-1)/2) draw; the endpoints map to "
+            f"w = +-1, where the density is 0); got values in [{eps.min().item():.4g}, {eps.max().item():.4g}]."
+        )
+    return eps
+
+
 def proposal_w(eps: Tensor, kappa, d: int) -> Tensor:
     """Wood's proposal map w = h(eps, kappa) = (1 - (1+b) eps) / (1 - (1-b) eps), differentiable in kappa."""
     kappa, d = _kappa(kappa), _dimension(d)
+    eps = _eps(eps, kappa)
     b, _, _ = _envelope(kappa, d)
     return (1 - (1 + b) * eps) / (1 - (1 - b) * eps)
 
@@ -196,6 +215,7 @@ def wood_w(
         ``w = proposal_w(eps, kappa, d)`` carries the pathwise gradient in kappa (g_rep only).
     """
     kappa, d = _kappa(kappa), _dimension(d)
+    max_rounds = _validate.positive_int("max_rounds", max_rounds)
     generator = torch.default_generator if generator is None else generator
     shape = _validate.noise_shape(_validate.sample_shape_tuple(sample_shape), kappa.shape)
     k = kappa.detach().expand(shape).to(torch.float64)
@@ -295,6 +315,7 @@ def log_accepted_density(eps: Tensor, kappa, d: int) -> Tensor:
     derivative is -A_d(kappa); :func:`rejection_gradient_terms` adds it).
     """
     kappa, d = _kappa(kappa), _dimension(d)
+    eps = _eps(eps, kappa)
     b, _, _ = _envelope(kappa, d)
     w = proposal_w(eps, kappa, d)
     log_jacobian = torch.log(2 * b) - 2 * torch.log1p(-(1 - b) * eps)
@@ -325,6 +346,7 @@ def rejection_gradient_terms(
         ``(g_rep, g_cor)``, each of shape ``(S,)`` (float64, detached).
     """
     S = _validate.positive_int("num_samples", num_samples)
+    g = _validate.function("g", g, "lambda w: w")
     k = torch.full((S,), _validate.positive_number("kappa", kappa), dtype=torch.float64, requires_grad=True)
     eps = wood_w(k.detach(), _dimension(d), generator=generator).eps  # (S,)
     w = proposal_w(eps, k, d)  # (S,): one leaf per sample
