@@ -71,15 +71,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Training speed and quality of vaelib.train.fit against a reference loop, and the course's run-time budget.",
     )
     p.add_argument(
-        "--quick", action="store_true",
+        "--quick",
+        action="store_true",
         help="smoke run (< 1 min): a few hundred images, 1 epoch, 1 torch thread, pytest --collect-only for the budget; its numbers mean nothing",
     )
-    p.add_argument("--only", nargs="+", choices=PARTS, metavar="PART", help=f"run only these parts ({', '.join(PARTS)})")
+    p.add_argument(
+        "--only", nargs="+", choices=PARTS, metavar="PART", help=f"run only these parts ({', '.join(PARTS)})"
+    )
     for part in PARTS:
         p.add_argument(f"--no-{part}", action="store_true", help=f"skip the {part} part")
-    p.add_argument("--out", type=Path, help="folder for REPORT.md, results.json, throughput.png (default benchmarks/, --quick: benchmarks/runs/quick/)")
-    p.add_argument("--dataset", choices=("auto", "fashion-mnist", "mnist-offline"), default="auto", help="auto: full Fashion-MNIST if installed, else the 5000 offline MNIST digits")
-    p.add_argument("--threads", type=int, help="torch.set_num_threads for the whole run (default: torch's, one per core; --quick: 1)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="folder for REPORT.md, results.json, throughput.png (default benchmarks/, --quick: benchmarks/runs/quick/)",
+    )
+    p.add_argument(
+        "--dataset",
+        choices=("auto", "fashion-mnist", "mnist-offline"),
+        default="auto",
+        help="auto: full Fashion-MNIST if installed, else the 5000 offline MNIST digits",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="torch.set_num_threads for the whole run (default: torch's, one per core; --quick: 1)",
+    )
     g = p.add_argument_group("sizes (defaults: a full run; --quick lowers them)")
     g.add_argument("--train-images", type=int, help="training images used (default: all)")
     g.add_argument("--test-images", type=int, help="test images for the -ELBO (default: all)")
@@ -87,20 +103,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     g.add_argument("--repeats", type=int, help="throughput repeats (default 5)")
     g.add_argument("--warmup", type=int, help="untimed warm-up steps per timing (default 5)")
     g.add_argument(
-        "--variants", nargs="+", choices=[v.key for v in throughput.VARIANTS], metavar="KEY",
+        "--variants",
+        nargs="+",
+        choices=[v.key for v in throughput.VARIANTS],
+        metavar="KEY",
         help=f"throughput variants (default: all; reference and fit always): {', '.join(v.key for v in throughput.VARIANTS)}",
     )
-    g.add_argument("--no-compile", dest="compile", action="store_false", default=None, help="skip the torch.compile variant")
-    g.add_argument("--compile", dest="compile", action="store_true", help="run the torch.compile variant (off with --quick)")
+    g.add_argument(
+        "--no-compile", dest="compile", action="store_false", default=None, help="skip the torch.compile variant"
+    )
+    g.add_argument(
+        "--compile", dest="compile", action="store_true", help="run the torch.compile variant (off with --quick)"
+    )
     g.add_argument("--epochs", type=int, help="quality: epochs per run (default 10)")
     g.add_argument("--seeds", type=int, nargs="+", help="quality: seeds (default 0 1 2)")
     g.add_argument("--iwae-images", type=int, help="quality: test images for the IWAE bound (default 500)")
     g.add_argument("--iwae-k", type=int, help="quality: importance samples (default 1000)")
     g.add_argument(
-        "--quality-loops", nargs="+", metavar="LOOP",
+        "--quality-loops",
+        nargs="+",
+        metavar="LOOP",
         help="quality: loops to train (default: reference fit fit_fused_adam fit_b256 fit_b512; fit_bN for batch N)",
     )
-    g.add_argument("--budget-timeout", type=float, default=1800.0, help="budget: seconds before one pytest call is stopped")
+    g.add_argument(
+        "--budget-timeout", type=float, default=1800.0, help="budget: seconds before one pytest call is stopped"
+    )
     args = p.parse_args(argv)
     profile = QUICK if args.quick else FULL
     for key, value in profile.items():
@@ -175,18 +202,26 @@ def run_throughput(args, x_train: torch.Tensor, results: dict) -> None:
     batches = sorted({128} | {v.batch for v in throughput.VARIANTS if v.key in keys})
     load_before = machine.load_average()
     print(f"[throughput] fp32 matmul rates at the step's sizes (batches {batches}), before the repeats ...")
-    mm_before = {b: machine.matmul_rates(layers, b, repeats=args.mm_repeats, min_seconds=args.mm_seconds) for b in batches}
-    print(f"  step matmuls at batch 128: {mm_before[128]['step_gflops']:.1f} GFLOP/s; {mm_before[128]['square']}^3: {mm_before[128]['square_gflops']:.1f}")
+    mm_before = {
+        b: machine.matmul_rates(layers, b, repeats=args.mm_repeats, min_seconds=args.mm_seconds) for b in batches
+    }
+    print(
+        f"  step matmuls at batch 128: {mm_before[128]['step_gflops']:.1f} GFLOP/s; {mm_before[128]['square']}^3: {mm_before[128]['square_gflops']:.1f}"
+    )
     print(f"[throughput] {len(keys)} variants x {args.repeats} repeats, {steps} steps of 128 each ...")
 
     def probe(batch: int):
         # The step's matmul rate once per repeat, in the same rotation as the variants (same load).
-        return lambda: machine.matmul_rates(layers, batch, repeats=1, min_seconds=args.mm_seconds, square=None)["step_gflops"]
+        return lambda: machine.matmul_rates(layers, batch, repeats=1, min_seconds=args.mm_seconds, square=None)[
+            "step_gflops"
+        ]
 
     probes = {f"step_matmul_gflops_b{b}": probe(b) for b in batches}
     tp = throughput.measure(x_train, steps=steps, repeats=args.repeats, warmup=args.warmup, keys=keys, probes=probes)
     print("[throughput] matmul rates after the repeats ...")
-    mm_after = {b: machine.matmul_rates(layers, b, repeats=args.mm_repeats, min_seconds=args.mm_seconds) for b in batches}
+    mm_after = {
+        b: machine.matmul_rates(layers, b, repeats=args.mm_repeats, min_seconds=args.mm_seconds) for b in batches
+    }
     print("[throughput] step breakdown (forward / backward / Adam) ...")
     breakdown = [
         throughput.step_breakdown(x_train, batch=128, steps=args.breakdown_steps),
@@ -223,7 +258,11 @@ def run_throughput(args, x_train: torch.Tensor, results: dict) -> None:
     results.update(throughput=tp, matmul=mm, flops=flops, breakdown=breakdown)
     for key, row in tp["variants"].items():
         if row["median"]:
-            frac = f", {100 * row['fraction_of_step_matmul']:.0f}% of matmul rate" if row["fraction_of_step_matmul"] else ""
+            frac = (
+                f", {100 * row['fraction_of_step_matmul']:.0f}% of matmul rate"
+                if row["fraction_of_step_matmul"]
+                else ""
+            )
             print(f"  {key:>18}: {row['median']:9,.0f} samples/s  {row['ratio_to_reference']:.2f}x reference{frac}")
         else:
             print(f"  {key:>18}: skipped ({row['error']})")
@@ -249,7 +288,9 @@ def run_quality(args, x_train: torch.Tensor, x_test: torch.Tensor, results: dict
     estimate = _quality_estimate(args, len(x_train), results)
     loops = len(args.quality_loops)
     when = f" (estimated {estimate / 60:.1f} min from this run's throughput)" if estimate else ""
-    print(f"[quality] {loops} loops x {len(args.seeds)} seeds, {args.epochs} epochs on {len(x_train):,} images{when} ...")
+    print(
+        f"[quality] {loops} loops x {len(args.seeds)} seeds, {args.epochs} epochs on {len(x_train):,} images{when} ..."
+    )
     load_before = machine.load_average()
     q = quality.measure(
         x_train,
@@ -263,15 +304,23 @@ def run_quality(args, x_train: torch.Tensor, x_test: torch.Tensor, results: dict
     q.update(measured_at=_now(), load_before=load_before, load_after=machine.load_average())
     results["quality"] = q
     for loop, s in q["summary"].items():
-        diff = "" if loop == "reference" else f"  (vs reference {s['neg_elbo_minus_reference']:+.2f} ± {s['neg_elbo_diff_se']:.2f})"
-        print(f"  {loop:>9}: test -ELBO {s['neg_elbo']:.2f} ± {s['neg_elbo_sd']:.2f}, -IWAE {s['neg_iwae']:.2f} ± {s['neg_iwae_sd']:.2f}{diff}")
+        diff = (
+            ""
+            if loop == "reference"
+            else f"  (vs reference {s['neg_elbo_minus_reference']:+.2f} ± {s['neg_elbo_diff_se']:.2f})"
+        )
+        print(
+            f"  {loop:>9}: test -ELBO {s['neg_elbo']:.2f} ± {s['neg_elbo_sd']:.2f}, -IWAE {s['neg_iwae']:.2f} ± {s['neg_iwae_sd']:.2f}{diff}"
+        )
 
 
 def run_budget(args, results: dict) -> None:
     mode = " (--quick: pytest --collect-only, first notebook of each kind)" if args.quick else ""
     print(f"[budget] notebooks under nbval and the README test command, in a clean clone{mode} ...")
     load_before = machine.load_average()
-    b = budget.measure(collect_only=args.budget_collect_only, first_only=args.budget_first_only, timeout=args.budget_timeout)
+    b = budget.measure(
+        collect_only=args.budget_collect_only, first_only=args.budget_first_only, timeout=args.budget_timeout
+    )
     b.update(measured_at=_now(), load_before=load_before, load_after=machine.load_average())
     results["budget"] = b
 
@@ -290,12 +339,18 @@ def main(argv: list[str] | None = None) -> int:
             previous = json.loads((out_dir / "results.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             previous = {}
-    results: dict = {k: previous[k] for k in ("throughput", "matmul", "flops", "breakdown", "quality", "budget", "data") if k in previous}
+    results: dict = {
+        k: previous[k]
+        for k in ("throughput", "matmul", "flops", "breakdown", "quality", "budget", "data")
+        if k in previous
+    }
     results["machine"] = machine.machine_info()
     mode = "quick" if args.quick else "full"
     print(f"benchmarks ({mode}): {', '.join(args.parts) or 'nothing'}; output in {out_dir}")
     m = results["machine"]
-    print(f"  machine: {m['cpu']}, {m['usable_cpus']} CPUs, {torch.get_num_threads()} torch threads, load {m['load_average']}")
+    print(
+        f"  machine: {m['cpu']}, {m['usable_cpus']} CPUs, {torch.get_num_threads()} torch threads, load {m['load_average']}"
+    )
     if m["load_average"] and m["load_average"][0] > 0.5 * m["usable_cpus"]:
         print(
             f"  warning: the machine is busy (1-minute load {m['load_average'][0]} on {m['usable_cpus']} CPUs): timings "
@@ -320,13 +375,17 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": time.perf_counter() - started,
         "argv": sys.argv[1:] if argv is None else argv,
     }
-    command = "python -m benchmarks" + ("" if not results["meta"]["argv"] else " " + shlex.join(results["meta"]["argv"]))
+    command = "python -m benchmarks" + (
+        "" if not results["meta"]["argv"] else " " + shlex.join(results["meta"]["argv"])
+    )
     report.write_json(out_dir / "results.json", results)
     report.write_plot(out_dir / "throughput.png", results)
     report.write_report(out_dir / "REPORT.md", results, command)
     print(f"wrote {out_dir / 'REPORT.md'}, results.json, throughput.png in {time.perf_counter() - started:.0f} s")
     if "throughput" not in args.parts and results.get("throughput"):
-        print(f"(throughput not re-run: the ratio below is from {results['throughput'].get('measured_at', 'an earlier run')})")
+        print(
+            f"(throughput not re-run: the ratio below is from {results['throughput'].get('measured_at', 'an earlier run')})"
+        )
     print(report.headline(results))
     return 0
 

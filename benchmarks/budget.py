@@ -76,8 +76,14 @@ def _run(cmd: str | list[str], cwd: Path, env: dict, timeout: float) -> dict:
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(
-            cmd, cwd=cwd, env=env, shell=isinstance(cmd, str), executable="/bin/bash" if isinstance(cmd, str) else None,
-            capture_output=True, text=True, timeout=timeout,
+            cmd,
+            cwd=cwd,
+            env=env,
+            shell=isinstance(cmd, str),
+            executable="/bin/bash" if isinstance(cmd, str) else None,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         seconds = time.perf_counter() - t0
         output = proc.stdout + proc.stderr
@@ -149,7 +155,9 @@ def measure(
         "test_command": None,
     }
     if dirty:
-        log(f"  note: {len(dirty)} uncommitted change(s) in the working tree; the budget times the commit {commit[:10]}")
+        log(
+            f"  note: {len(dirty)} uncommitted change(s) in the working tree; the budget times the commit {commit[:10]}"
+        )
 
     tmp = Path(tempfile.mkdtemp(prefix="vaelib-budget-"))
     clone = tmp / "repo"
@@ -161,10 +169,15 @@ def measure(
         env.pop("PYTEST_ADDOPTS", None)
         where = subprocess.run(
             [str(clone / ".venv" / "bin" / "python"), "-c", "import vaelib; print(vaelib.__file__)"],
-            cwd=clone / "notebooks" if (clone / "notebooks").is_dir() else clone, env=env, capture_output=True, text=True,
+            cwd=clone / "notebooks" if (clone / "notebooks").is_dir() else clone,
+            env=env,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
         if not Path(where).resolve().is_relative_to(clone.resolve()):
-            raise RuntimeError(f"in the clone, vaelib is imported from {where!r}, not from the clone {clone}; the budget would time the wrong code.")
+            raise RuntimeError(
+                f"in the clone, vaelib is imported from {where!r}, not from the clone {clone}; the budget would time the wrong code."
+            )
 
         if notebooks:
             for kind in ("notebooks", "solutions"):
@@ -175,7 +188,9 @@ def measure(
                         cmd += ["--collect-only"]
                     row = _run(cmd, clone, env, timeout)
                     row.update(kind=kind, name=path.name, target=target_seconds(kind, path.name))
-                    row["within_target"] = None if collect_only else row["returncode"] == 0 and row["seconds"] <= row["target"]
+                    row["within_target"] = (
+                        None if collect_only else row["returncode"] == 0 and row["seconds"] <= row["target"]
+                    )
                     result["notebooks"].append(row)
                     log(f"  {kind}/{path.name}: {row['seconds']:.1f} s (target {row['target']:.0f} s) {row['summary']}")
             if not result["notebooks"]:
@@ -186,7 +201,9 @@ def measure(
             row.update(run=steps, target=COMMAND_TARGET_SECONDS)
             row["within_target"] = None if collect_only else row["returncode"] == 0 and row["seconds"] <= row["target"]
             result["test_command"] = row
-            log(f"  test command ({steps}): {row['seconds']:.1f} s (target {COMMAND_TARGET_SECONDS} s) {row['summary']}")
+            log(
+                f"  test command ({steps}): {row['seconds']:.1f} s (target {COMMAND_TARGET_SECONDS} s) {row['summary']}"
+            )
     finally:
         link = clone / ".venv"
         if link.is_symlink():

@@ -47,7 +47,10 @@ def evaluate(model: VAE, x_test: Tensor, x_iwae: Tensor, k: int, seed: int = 123
     neg_elbo = -total / len(x_test)
     t0 = time.perf_counter()
     gen = torch.Generator().manual_seed(seed + 1)
-    bounds = [objectives.iwae_bound(model, x_iwae[start : start + 100], k, generator=gen) for start in range(0, len(x_iwae), 100)]
+    bounds = [
+        objectives.iwae_bound(model, x_iwae[start : start + 100], k, generator=gen)
+        for start in range(0, len(x_iwae), 100)
+    ]
     neg_iwae = -torch.cat(bounds).mean().item()
     return {"neg_elbo": neg_elbo, "neg_iwae": neg_iwae, "iwae_seconds": time.perf_counter() - t0}
 

@@ -147,9 +147,7 @@ def loss_function(recon_x, x, mu, logvar):
     return BCE + KLD
 
 
-def make_loader(
-    x: Tensor, batch_size: int = 128, seed: int = 0, *, pil: bool = True
-) -> torch.utils.data.DataLoader:
+def make_loader(x: Tensor, batch_size: int = 128, seed: int = 0, *, pil: bool = True) -> torch.utils.data.DataLoader:
     """``DataLoader(dataset, batch_size, shuffle=True)`` as in the example, its shuffling seeded.
 
     As in the example on a CPU: no worker processes, no pinned memory. ``pil=True``: the

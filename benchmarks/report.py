@@ -130,7 +130,13 @@ def _targets(results: dict) -> list[list[str]]:
     tp, q, mm, b = results.get("throughput"), results.get("quality"), results.get("matmul"), results.get("budget")
     if tp:
         r = tp["fit_over_reference"]
-        rows.append([f"fit throughput >= {THROUGHPUT_TARGET}x the reference (same run)", f"{_f(r)}x", _yes(r is not None and r >= THROUGHPUT_TARGET)])
+        rows.append(
+            [
+                f"fit throughput >= {THROUGHPUT_TARGET}x the reference (same run)",
+                f"{_f(r)}x",
+                _yes(r is not None and r >= THROUGHPUT_TARGET),
+            ]
+        )
     if q and "fit" in q["summary"]:
         s = q["summary"]["fit"]
         rows.append(
@@ -143,14 +149,26 @@ def _targets(results: dict) -> list[list[str]]:
         )
     if tp and mm:
         frac = tp["variants"]["fit"].get("fraction_of_step_matmul")
-        rows.append([f"training step >= {FRACTION_TARGET:.0%} of the measured matmul rate", f"fit: {_f(frac and 100 * frac, '.0f')}% of {_f(mm['b128']['step_gflops_in_rotation'], '.1f')} GFLOP/s", _yes(frac is not None and frac >= FRACTION_TARGET)])
+        rows.append(
+            [
+                f"training step >= {FRACTION_TARGET:.0%} of the measured matmul rate",
+                f"fit: {_f(frac and 100 * frac, '.0f')}% of {_f(mm['b128']['step_gflops_in_rotation'], '.1f')} GFLOP/s",
+                _yes(frac is not None and frac >= FRACTION_TARGET),
+            ]
+        )
         best = max(
             (v for v in tp["variants"].values() if v.get("fraction_of_step_matmul")),
             key=lambda v: v["fraction_of_step_matmul"],
             default=None,
         )
         if best is not None and best["label"] != tp["variants"]["fit"]["label"]:
-            rows.append(["... best variant", f"{best['label']}: {_f(100 * best['fraction_of_step_matmul'], '.0f')}%", _yes(best["fraction_of_step_matmul"] >= FRACTION_TARGET)])
+            rows.append(
+                [
+                    "... best variant",
+                    f"{best['label']}: {_f(100 * best['fraction_of_step_matmul'], '.0f')}%",
+                    _yes(best["fraction_of_step_matmul"] >= FRACTION_TARGET),
+                ]
+            )
     if b:
         nbs = b.get("notebooks") or []
         if nbs and not b.get("collect_only"):
@@ -165,7 +183,13 @@ def _targets(results: dict) -> list[list[str]]:
             )
         tc = b.get("test_command")
         if tc and not b.get("collect_only"):
-            rows.append(["whole test command under 8 min after install", f"{tc['seconds'] / 60:.1f} min, {tc['summary']}", _yes(tc["within_target"])])
+            rows.append(
+                [
+                    "whole test command under 8 min after install",
+                    f"{tc['seconds'] / 60:.1f} min, {tc['summary']}",
+                    _yes(tc["within_target"]),
+                ]
+            )
     return rows
 
 
@@ -192,7 +216,7 @@ def _throughput_section(results: dict) -> str:
         f"Each variant trains the 784-400-20 VAE (Adam, lr 1e-3) for one epoch over the same "
         f"{tp['images']:,} training images ({tp['steps']} steps of 128) after {tp['warmup_steps']} untimed warm-up "
         f"steps on a fresh model; {tp['repeats']} repeats, all variants once per repeat in a rotated order (so a change "
-        f"in load hits all alike). Samples/s is the median over repeats, min-max beside it. \"vs base\" compares "
+        f'in load hits all alike). Samples/s is the median over repeats, min-max beside it. "vs base" compares '
         f"medians with the variant in the *base* column (the paired ratio, the median of within-repeat ratios, in "
         f"brackets). Data: {results['data']['name']}."
     )
@@ -200,7 +224,9 @@ def _throughput_section(results: dict) -> str:
     rows = []
     for key, v in tp["variants"].items():
         if v["median"] is None:
-            rows.append([f"`{key}`", v["change"], str(v["batch"]), str(v["threads"]), f"skipped: {v['error']}", "", "", "", ""])
+            rows.append(
+                [f"`{key}`", v["change"], str(v["batch"]), str(v["threads"]), f"skipped: {v['error']}", "", "", "", ""]
+            )
             continue
         rows.append(
             [
@@ -215,10 +241,28 @@ def _throughput_section(results: dict) -> str:
                 f"{_f(v['ratio_to_reference'])}x",
             ]
         )
-    out.append(_table(["variant", "change measured", "batch", "threads", "samples/s", "min-max", "base", "vs base", "vs reference"], rows))
+    out.append(
+        _table(
+            [
+                "variant",
+                "change measured",
+                "batch",
+                "threads",
+                "samples/s",
+                "min-max",
+                "base",
+                "vs base",
+                "vs reference",
+            ],
+            rows,
+        )
+    )
     compile_row = tp["variants"].get("fit_compile")
     if compile_row and compile_row.get("setup_seconds"):
-        out += ["", f"`fit_compile`: building the compiled model and its warm-up (compilation included) took {min(compile_row['setup_seconds']):.1f}-{max(compile_row['setup_seconds']):.1f} s per repeat."]
+        out += [
+            "",
+            f"`fit_compile`: building the compiled model and its warm-up (compilation included) took {min(compile_row['setup_seconds']):.1f}-{max(compile_row['setup_seconds']):.1f} s per repeat.",
+        ]
     out += ["", "![throughput](throughput.png)", "", _load_note(tp), ""]
     return "\n".join(out)
 
@@ -248,19 +292,50 @@ def _matmul_section(results: dict) -> str:
         f"the shapes above {b['median_gflops']:.1f}; a {b['square']}^3 matmul {b['square_gflops']:.1f} GFLOP/s."
     )
     if mm.get("b512"):
-        out.append(f"- At batch 512: the step's matmuls together {mm['b512']['step_gflops_in_rotation']:.1f} GFLOP/s (in the rotation).")
+        out.append(
+            f"- At batch 512: the step's matmuls together {mm['b512']['step_gflops_in_rotation']:.1f} GFLOP/s (in the rotation)."
+        )
     rows = []
     for key, v in (tp.get("variants") or {}).items():
         if v.get("achieved_gflops"):
-            rows.append([f"`{key}`", str(v["batch"]), f"{v['achieved_gflops']:.1f}", f"{100 * v['fraction_of_step_matmul']:.0f}%", f"{100 * v['fraction_of_square']:.0f}%"])
+            rows.append(
+                [
+                    f"`{key}`",
+                    str(v["batch"]),
+                    f"{v['achieved_gflops']:.1f}",
+                    f"{100 * v['fraction_of_step_matmul']:.0f}%",
+                    f"{100 * v['fraction_of_square']:.0f}%",
+                ]
+            )
     if rows:
-        out += ["", _table(["variant", "batch", "achieved GFLOP/s (3x fwd)", "of the step's matmul rate", f"of the {b['square']}^3 rate"], rows)]
+        out += [
+            "",
+            _table(
+                [
+                    "variant",
+                    "batch",
+                    "achieved GFLOP/s (3x fwd)",
+                    "of the step's matmul rate",
+                    f"of the {b['square']}^3 rate",
+                ],
+                rows,
+            ),
+        ]
     bd = results.get("breakdown")
     if bd:
-        out += ["", "Where a step of `fit`'s model and loss spends its time (median ms per step, each phase timed alone):", ""]
+        out += [
+            "",
+            "Where a step of `fit`'s model and loss spends its time (median ms per step, each phase timed alone):",
+            "",
+        ]
         rows = []
         for row in bd:
-            matmul_ms = 1e3 * flops["train"] * row["batch"] / (mm["b512" if row["batch"] == 512 and mm.get("b512") else "b128"]["step_gflops_in_rotation"] * 1e9)
+            matmul_ms = (
+                1e3
+                * flops["train"]
+                * row["batch"]
+                / (mm["b512" if row["batch"] == 512 and mm.get("b512") else "b128"]["step_gflops_in_rotation"] * 1e9)
+            )
             rows.append(
                 [
                     str(row["batch"]),
@@ -272,7 +347,20 @@ def _matmul_section(results: dict) -> str:
                     f"{matmul_ms:.2f}",
                 ]
             )
-        out.append(_table(["batch", "Adam", "forward + loss", "backward", "optimizer step", "total", "matmuls alone at the measured rate"], rows))
+        out.append(
+            _table(
+                [
+                    "batch",
+                    "Adam",
+                    "forward + loss",
+                    "backward",
+                    "optimizer step",
+                    "total",
+                    "matmuls alone at the measured rate",
+                ],
+                rows,
+            )
+        )
     out += ["", _why_fraction(results), ""]
     return "\n".join(out)
 
@@ -285,7 +373,9 @@ def _why_fraction(results: dict) -> str:
     if frac is None:
         return ""
     verdict = "meets" if frac >= FRACTION_TARGET else "misses"
-    parts = [f"`fit` reaches {100 * frac:.0f}% of the measured rate of its step's matmuls: it {verdict} the {FRACTION_TARGET:.0%} target."]
+    parts = [
+        f"`fit` reaches {100 * frac:.0f}% of the measured rate of its step's matmuls: it {verdict} the {FRACTION_TARGET:.0%} target."
+    ]
     base = next((r for r in bd if r["batch"] == 128 and not r["fused_adam"]), None)
     fused = next((r for r in bd if r["batch"] == 128 and r["fused_adam"]), None)
     if base:
@@ -316,8 +406,8 @@ def _quality_section(results: dict) -> str:
         f"trained model is evaluated by the same code (`vaelib.objectives`) with the same noise: the test negative ELBO "
         f"on {q['test_images']:,} test images (one z per image, exact KL) and the negative IWAE bound with k = "
         f"{q['iwae_k']} (Burda et al. 2016) on the first {q['iwae_images']:,} of them. Lower is better (nats). "
-        f"Mean ± standard deviation over seeds; \"vs reference\" is the difference of the means ± its standard error. "
-        f"\"No worse\": the difference is at most two standard errors (one seed: at most 1 nat). Data: "
+        f'Mean ± standard deviation over seeds; "vs reference" is the difference of the means ± its standard error. '
+        f'"No worse": the difference is at most two standard errors (one seed: at most 1 nat). Data: '
         f"{results['data']['name']}."
     )
     out.append("")
@@ -340,13 +430,32 @@ def _quality_section(results: dict) -> str:
         )
     out.append(
         _table(
-            ["loop", "batch", "seeds", "train s (mean)", "samples/s", "test -ELBO", f"test -IWAE (k={q['iwae_k']})", "-ELBO vs ref", "-IWAE vs ref", "no worse", "wall-clock speed-up"],
+            [
+                "loop",
+                "batch",
+                "seeds",
+                "train s (mean)",
+                "samples/s",
+                "test -ELBO",
+                f"test -IWAE (k={q['iwae_k']})",
+                "-ELBO vs ref",
+                "-IWAE vs ref",
+                "no worse",
+                "wall-clock speed-up",
+            ],
             rows,
         )
     )
     out += ["", "Per run:", ""]
     rows = [
-        [f"`{r['loop']}`", str(r["seed"]), f"{r['train_seconds']:.1f}", f"{r['neg_elbo']:.2f}", f"{r['neg_iwae']:.2f}", f"{r['iwae_seconds']:.1f}"]
+        [
+            f"`{r['loop']}`",
+            str(r["seed"]),
+            f"{r['train_seconds']:.1f}",
+            f"{r['neg_elbo']:.2f}",
+            f"{r['neg_iwae']:.2f}",
+            f"{r['iwae_seconds']:.1f}",
+        ]
         for r in q["runs"]
     ]
     out.append(_table(["loop", "seed", "train s", "test -ELBO", "test -IWAE", "IWAE eval s"], rows))
@@ -364,16 +473,26 @@ def _budget_section(results: dict) -> str:
     out.append(
         f"Timed in a clean clone of commit `{b['commit'][:10]}`.{dirty} Each notebook: the wall time of "
         f"`python -m pytest <notebook>` (nbval: a fresh kernel runs every cell and compares outputs; pytest's start "
-        f"included). The README test command is `{b['command']['readme']}`; timed \"after install\": its install "
+        f'included). The README test command is `{b["command"]["readme"]}`; timed "after install": its install '
         f"steps ({'; '.join(f'`{s}`' for s in b['command']['skipped_install_steps']) or 'none'}) are not re-run, the "
         f"clone uses the installed `.venv` with `PYTHONPATH` set to the clone, and the rest "
         f"(`{' && '.join(b['command']['run_steps'])}`) runs as written."
     )
     if b.get("collect_only"):
-        out += ["", "**Smoke run (`--quick`): pytest only collected the tests (`--collect-only`); these are not run times.**"]
+        out += [
+            "",
+            "**Smoke run (`--quick`): pytest only collected the tests (`--collect-only`); these are not run times.**",
+        ]
     out.append("")
     rows = [
-        [f"{n['kind']}/{n['name']}", f"{n['seconds']:.1f}", _f(n.get("pytest_seconds"), ".1f"), f"{n['target']:.0f}", _yes(n["within_target"]), n["summary"]]
+        [
+            f"{n['kind']}/{n['name']}",
+            f"{n['seconds']:.1f}",
+            _f(n.get("pytest_seconds"), ".1f"),
+            f"{n['target']:.0f}",
+            _yes(n["within_target"]),
+            n["summary"],
+        ]
         for n in b["notebooks"]
     ]
     tc = b.get("test_command")
@@ -390,7 +509,10 @@ def _budget_section(results: dict) -> str:
         )
     header = ["what", "wall s", "pytest's own s", "target s", "within", "pytest says"]
     out.append(_table(header, rows) if rows else "No notebooks are committed yet.")
-    out += ["", "\"wall s\" (the budget) includes starting Python and pytest; \"pytest's own s\" is the time pytest reports, without that start."]
+    out += [
+        "",
+        '"wall s" (the budget) includes starting Python and pytest; "pytest\'s own s" is the time pytest reports, without that start.',
+    ]
     out += ["", _load_note(b), ""]
     return "\n".join(out)
 
@@ -431,7 +553,10 @@ def write_report(path: Path, results: dict, command: str) -> None:
         "",
     ]
     if meta["mode"] == "quick":
-        out += ["**Smoke run (`--quick`): a few hundred images, one epoch, one thread. It checks that the benchmark runs; its numbers mean nothing.**", ""]
+        out += [
+            "**Smoke run (`--quick`): a few hundred images, one epoch, one thread. It checks that the benchmark runs; its numbers mean nothing.**",
+            "",
+        ]
     m = results["machine"]
     if m.get("load_average") and m["load_average"][0] > 0.5 * m["usable_cpus"]:
         out += [

@@ -145,7 +145,9 @@ def _bare_runner(x: Tensor, warmup: int, batch: int) -> Runner:
         x_epoch = data[torch.randperm(n, generator=gen)]  # (N, 784)
         sums = torch.zeros(())
         for start in range(0, n, batch):
-            loss = model.loss(x_epoch[start : start + batch], check=False).loss  # the hot path fit uses (data checked once)
+            loss = model.loss(
+                x_epoch[start : start + batch], check=False
+            ).loss  # the hot path fit uses (data checked once)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -207,16 +209,51 @@ def _make_runner(key: str, x: Tensor, warmup: int) -> Runner:
 
 
 VARIANTS: list[Variant] = [
-    Variant("reference", "reference (DataLoader)", "pytorch/examples vae/main.py loop (torchvision-style dataset: PIL + ToTensor per image)", None),
-    Variant("ref_float_dataset", "ref, float dataset", "per-image PIL + ToTensor -> per-image slice of a float tensor (same DataLoader)", "reference"),
-    Variant("ref_sliced", "ref + sliced tensor", "DataLoader of single images -> one tensor, x[perm] sliced per batch", "ref_float_dataset"),
-    Variant("ref_sliced_nosync", "ref + sliced + no sync", "loss.item() every step -> loss summed on device, read once", "ref_sliced"),
+    Variant(
+        "reference",
+        "reference (DataLoader)",
+        "pytorch/examples vae/main.py loop (torchvision-style dataset: PIL + ToTensor per image)",
+        None,
+    ),
+    Variant(
+        "ref_float_dataset",
+        "ref, float dataset",
+        "per-image PIL + ToTensor -> per-image slice of a float tensor (same DataLoader)",
+        "reference",
+    ),
+    Variant(
+        "ref_sliced",
+        "ref + sliced tensor",
+        "DataLoader of single images -> one tensor, x[perm] sliced per batch",
+        "ref_float_dataset",
+    ),
+    Variant(
+        "ref_sliced_nosync",
+        "ref + sliced + no sync",
+        "loss.item() every step -> loss summed on device, read once",
+        "ref_sliced",
+    ),
     Variant("fit", "vaelib fit", "vaelib.train.fit(VAE(784, 20, [400]), progress=False)", "reference"),
     Variant("fit_progress", "fit, progress bar", "progress=False -> progress=True (tqdm)", "fit"),
     Variant("fit_threads1", "fit, 1 thread", "torch.set_num_threads(1) (default: one per core)", "fit"),
-    Variant("fit_fused_adam", "fit, fused Adam", "optimizer=torch.optim.Adam(params, lr=1e-3, fused=True) passed explicitly (adopted: now fit's default, so ~1.0x up to noise)", "fit"),
-    Variant("fit_unchecked_loss", "fit, loss without checks", "model.loss = negative_elbo inlined without its per-call input checks (UncheckedVAE; adopted: VAE.loss now uses check=False, so ~1.0x up to noise)", "fit"),
-    Variant("bare_step", "bare loop", "fit's loop without its per-step bookkeeping (beta schedule, loss sums, bar.update)", "fit_unchecked_loss"),
+    Variant(
+        "fit_fused_adam",
+        "fit, fused Adam",
+        "optimizer=torch.optim.Adam(params, lr=1e-3, fused=True) passed explicitly (adopted: now fit's default, so ~1.0x up to noise)",
+        "fit",
+    ),
+    Variant(
+        "fit_unchecked_loss",
+        "fit, loss without checks",
+        "model.loss = negative_elbo inlined without its per-call input checks (UncheckedVAE; adopted: VAE.loss now uses check=False, so ~1.0x up to noise)",
+        "fit",
+    ),
+    Variant(
+        "bare_step",
+        "bare loop",
+        "fit's loop without its per-step bookkeeping (beta schedule, loss sums, bar.update)",
+        "fit_unchecked_loss",
+    ),
     Variant("fit_compile", "fit, torch.compile", "model.loss = torch.compile(model.loss)", "fit"),
     Variant("fit_b256", "fit, batch 256", "batch_size 128 -> 256", "fit", batch=256),
     Variant("fit_b512", "fit, batch 512", "batch_size 128 -> 512", "fit", batch=512),
@@ -341,9 +378,7 @@ def measure(
         }
     for key, row in variants.items():
         base = variants.get(row["base"]) if row["base"] else None
-        row["ratio_to_base"] = (
-            row["median"] / base["median"] if base and row["median"] and base["median"] else None
-        )
+        row["ratio_to_base"] = row["median"] / base["median"] if base and row["median"] and base["median"] else None
         ref = variants["reference"]
         row["ratio_to_reference"] = row["median"] / ref["median"] if row["median"] and ref["median"] else None
         if base and row["rates"] and len(base["rates"]) == len(row["rates"]):

@@ -64,9 +64,7 @@ def serve(routes: dict[str, Route]) -> Iterator[Server]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
     # A short poll interval makes shutdown() quick (the default 0.5 s adds up over many tests).
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
         yield Server(url=f"http://127.0.0.1:{httpd.server_address[1]}/", requests=requests)

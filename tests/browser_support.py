@@ -137,9 +137,7 @@ class LabServer:
     _log_file: object = field(repr=False)
 
     def get(self, path: str, timeout: float = 5.0) -> dict:
-        request = urllib.request.Request(
-            f"{self.base_url}{path}", headers={"Authorization": f"token {self.token}"}
-        )
+        request = urllib.request.Request(f"{self.base_url}{path}", headers={"Authorization": f"token {self.token}"})
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read().decode())
 
@@ -199,10 +197,7 @@ def start_lab(root_dir: Path, state_dir: Path, timeout: float = 180.0) -> LabSer
     until it answers 200, the process dies (raises with the log), or ``timeout`` seconds pass.
     """
     state_dir.mkdir(parents=True, exist_ok=True)
-    dirs = {
-        name: state_dir / name
-        for name in ("config", "data", "runtime", "settings", "workspaces", "ipython")
-    }
+    dirs = {name: state_dir / name for name in ("config", "data", "runtime", "settings", "workspaces", "ipython")}
     for path in dirs.values():
         path.mkdir(exist_ok=True)
     for relative, settings in LAB_SETTINGS.items():
@@ -271,8 +266,7 @@ def start_lab(root_dir: Path, state_dir: Path, timeout: float = 180.0) -> LabSer
                 pass
             if time.monotonic() > deadline:
                 raise TimeoutError(
-                    f"JupyterLab did not answer /api/status within {timeout:.0f} s;"
-                    f" its log:\n{server.log()[-4000:]}"
+                    f"JupyterLab did not answer /api/status within {timeout:.0f} s; its log:\n{server.log()[-4000:]}"
                 )
             time.sleep(0.5)  # poll interval
     except BaseException:
@@ -351,9 +345,7 @@ def open_notebook(page, url: str, timeout_s: float) -> None:
     page.wait_for_function(_KERNEL_READY_JS, arg=PANEL, timeout=timeout_s * 1000, polling=250)
 
 
-def run_all_cells(
-    page, timeout_s: float, start_timeout_s: float = 60.0, settle_s: float = 10.0
-) -> dict:
+def run_all_cells(page, timeout_s: float, start_timeout_s: float = 60.0, settle_s: float = 10.0) -> dict:
     """Run > Run All Cells from the menu bar; wait until every code cell has run.
 
     Done means: every code cell shows an execution count, none is queued, the kernel is idle.
@@ -387,9 +379,7 @@ def run_all_cells(
             if started and idle and (last["done"] == last["total"] or now - changed > settle_s):
                 break
         if not started and now - clicked > start_timeout_s:
-            raise TimeoutError(
-                f"Run All Cells did not start within {start_timeout_s:.0f} s; progress: {last}"
-            )
+            raise TimeoutError(f"Run All Cells did not start within {start_timeout_s:.0f} s; progress: {last}")
         if now - clicked > timeout_s:
             raise TimeoutError(
                 f"Run All Cells did not finish within {timeout_s:.0f} s; prompts:"

@@ -111,10 +111,21 @@ def _asymmetric(t: Tensor) -> Tensor:
     return t
 
 
-NUMBER_MUTATIONS = [("nan", BAD, math.nan), ("+inf", BAD, math.inf), ("none", BAD, None),
-                    ("string", BAD, "1"), ("bool", BAD, True)]
-INT_MUTATIONS = [("zero", BAD, 0), ("negative", BAD, -1), ("bool", BAD, True), ("float", BAD, 2.5),
-                 ("none", BAD, None), ("string", BAD, "2")]
+NUMBER_MUTATIONS = [
+    ("nan", BAD, math.nan),
+    ("+inf", BAD, math.inf),
+    ("none", BAD, None),
+    ("string", BAD, "1"),
+    ("bool", BAD, True),
+]
+INT_MUTATIONS = [
+    ("zero", BAD, 0),
+    ("negative", BAD, -1),
+    ("bool", BAD, True),
+    ("float", BAD, 2.5),
+    ("none", BAD, None),
+    ("string", BAD, "2"),
+]
 
 
 def mutations(kind: str, value) -> list[tuple[str, str, object]]:
@@ -122,17 +133,27 @@ def mutations(kind: str, value) -> list[tuple[str, str, object]]:
     if kind in ("tensor", "pos", "prob", "logits", "unif", "tril", "cov"):
         return _tensor_mutations(torch.as_tensor(value), kind)
     if kind == "num":  # a finite number > 0
-        return NUMBER_MUTATIONS + [("zero", BAD, 0.0), ("negative", BAD, -1.0),
-                                   ("numpy-float", SAME, np.float64(value))]
+        return NUMBER_MUTATIONS + [
+            ("zero", BAD, 0.0),
+            ("negative", BAD, -1.0),
+            ("numpy-float", SAME, np.float64(value)),
+        ]
     if kind == "real":  # any finite number
         return NUMBER_MUTATIONS + [("numpy-float", SAME, np.float64(value))]
     if kind == "int":
         return [m for m in INT_MUTATIONS if m[2] != value] + [("numpy-int", SAME, np.int64(value))]
     if kind == "labels":  # integer class labels
         t = torch.as_tensor(value)
-        return [("none", BAD, None), ("string", BAD, "0"), ("bool", BAD, True), ("float", BAD, t.float() + 0.5),
-                ("negative", BAD, t - t.max() - 1), ("empty", EMPTY, t[:0].clone()),
-                ("list", SAME, t.tolist()), ("numpy", SAME, t.numpy().copy())]
+        return [
+            ("none", BAD, None),
+            ("string", BAD, "0"),
+            ("bool", BAD, True),
+            ("float", BAD, t.float() + 0.5),
+            ("negative", BAD, t - t.max() - 1),
+            ("empty", EMPTY, t[:0].clone()),
+            ("list", SAME, t.tolist()),
+            ("numpy", SAME, t.numpy().copy()),
+        ]
     if kind == "gen":
         return [("int-seed", SAME, 0), ("string", BAD, "seed"), ("float", BAD, 1.5)]
     if kind == "fn":
@@ -142,8 +163,7 @@ def mutations(kind: str, value) -> list[tuple[str, str, object]]:
     if kind == "flag":
         return [("string", BAD, "yes"), ("int", BAD, 2)]
     if kind == "shape":
-        return [("negative", BAD, (-1,)), ("float", BAD, (2.5,)), ("string", BAD, "ab"),
-                ("list", SAME, [2])]
+        return [("negative", BAD, (-1,)), ("float", BAD, (2.5,)), ("string", BAD, "ab"), ("list", SAME, [2])]
     if kind == "dist":
         return [("none", BAD, None), ("tensor", BAD, torch.zeros(2))]
     if kind == "object":
@@ -233,6 +253,8 @@ class Figures:
                     self.silent_nonfinite += o.verdict == "silent-nonfinite"
 
     def line(self) -> str:
-        return (f"inputs tried {self.tried}; clear errors {self.clear}; finite results {self.ok}; "
-                f"obscure {self.obscure}; silent wrong {self.silent} "
-                f"({self.silent_nonfinite} NaN/inf)")
+        return (
+            f"inputs tried {self.tried}; clear errors {self.clear}; finite results {self.ok}; "
+            f"obscure {self.obscure}; silent wrong {self.silent} "
+            f"({self.silent_nonfinite} NaN/inf)"
+        )

@@ -33,7 +33,9 @@ def test_binder_build_plan_uses_environment_yml(tmp_path):
         assert not (ROOT / other).exists(), f"{other} would change or override Binder's build plan"
     out = subprocess.run(
         [_repo2docker(), "--no-build", "--debug", "--user-id", "1000", "--user-name", "jovyan", str(ROOT)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     plan = out.stdout + out.stderr
@@ -41,4 +43,6 @@ def test_binder_build_plan_uses_environment_yml(tmp_path):
     copy_repo = re.search(r"^COPY --chown=\S+ src/ \$\{REPO_DIR\}/$", plan, re.M)
     env_update = re.search(r'env update -p \$\{NB_PYTHON_PREFIX\} --file "environment\.yml"', plan)
     assert copy_repo and env_update, "the plan installs environment.yml from the repository"
-    assert copy_repo.start() < env_update.start(), "environment.yml (-e .) is installed after the repository is copied in"
+    assert copy_repo.start() < env_update.start(), (
+        "environment.yml (-e .) is installed after the repository is copied in"
+    )

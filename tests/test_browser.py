@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from browser_support import (
     ARTIFACTS,
     CHROMIUM_ARGS,
@@ -101,9 +100,7 @@ def page(chromium, lab):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     console: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
-        )
+        browser = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
             page = context.new_page()

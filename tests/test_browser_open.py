@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from browser_support import CHROMIUM_ARGS, REPO_ROOT, open_notebook, require_browser, run_all_cells, start_lab
 
 pytestmark = pytest.mark.browser

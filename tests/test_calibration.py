@@ -45,7 +45,9 @@ def coverage(estimates: torch.Tensor, ses: torch.Tensor, truth, z: float = 1.96)
     return ((estimates - truth).abs() <= z * ses).double().mean(0)
 
 
-MIX = torch.tensor([[1.0, 0.0], [0.6, 0.8]], dtype=torch.float64)  # correlates the two coordinates: covariance MIX MIX^T
+MIX = torch.tensor(
+    [[1.0, 0.0], [0.6, 0.8]], dtype=torch.float64
+)  # correlates the two coordinates: covariance MIX MIX^T
 
 
 def draws(kind: str, n: int, gen: torch.Generator) -> torch.Tensor:
@@ -96,7 +98,9 @@ SUMMARIZE_CASES = {  # name -> (draw S samples, exact mean, exact variance)
     "exponential": (lambda S, gen: torch.empty(S).exponential_(generator=gen), 1.0, 1.0),
     # lecture 01's score-function estimates at theta = 1: heavy tails (degree-3 polynomial of eps)
     "score function": (
-        lambda S, gen: estimators.score_function(toy.distribution, torch.tensor(1.0), toy.f, z=1.0 + torch.randn(S, generator=gen)),
+        lambda S, gen: estimators.score_function(
+            toy.distribution, torch.tensor(1.0), toy.f, z=1.0 + torch.randn(S, generator=gen)
+        ),
         *toy.moments(1.0, "score"),
     ),
 }
@@ -141,10 +145,14 @@ def test_projection_test_false_alarm_rate_with_and_without_bonferroni():
     gen = torch.Generator().manual_seed(5)
     A = torch.tensor([[1.0, 0.0, 0.0], [0.5, 1.0, 0.0], [0.2, 0.3, 1.0]])
     R, n, alpha, D = 300, 100, 0.05, 16
-    p = np.array([
-        gaussians.two_sample_projection_test(torch.randn(n, 3, generator=gen) @ A.T, torch.randn(n, 3, generator=gen) @ A.T, num_directions=D)
-        for _ in range(R)
-    ])
+    p = np.array(
+        [
+            gaussians.two_sample_projection_test(
+                torch.randn(n, 3, generator=gen) @ A.T, torch.randn(n, 3, generator=gen) @ A.T, num_directions=D
+            )
+            for _ in range(R)
+        ]
+    )
     false_alarm = (p < alpha).mean()
     uncorrected = (p / D < alpha).mean()  # p = D * min p_j whenever p < 1
     assert false_alarm <= alpha + 3 * math.sqrt(alpha * (1 - alpha) / R), false_alarm

@@ -30,7 +30,10 @@ def test_wrong_value_names_case_expected_got_and_generic_hint():
 
 
 def test_known_mistake_gives_its_own_hint():
-    mistakes = [Mistake(lambda x: x + 2, "you added instead of multiplying"), Mistake(lambda x: 3 * x, "three, not two")]
+    mistakes = [
+        Mistake(lambda x: x + 2, "you added instead of multiplying"),
+        Mistake(lambda x: 3 * x, "three, not two"),
+    ]
     with pytest.raises(CheckFailed, match="Hint: three, not two"):
         check_function(lambda x: 3 * x, CASES, exercise=1, mistakes=mistakes)
 
@@ -169,7 +172,11 @@ def test_an_in_place_operation_that_breaks_autograd_is_explained():
 
 def test_wrong_dtype_is_named():
     with pytest.raises(CheckFailed, match="your result is float32 but the inputs are float64"):
-        check_function(lambda x: (2 * x).float(), [Case((torch.tensor([1.0, 2.0], dtype=F64),), torch.tensor([2.0, 4.0], dtype=F64))], exercise=1)
+        check_function(
+            lambda x: (2 * x).float(),
+            [Case((torch.tensor([1.0, 2.0], dtype=F64),), torch.tensor([2.0, 4.0], dtype=F64))],
+            exercise=1,
+        )
 
 
 def test_float32_inputs_get_float32_tolerances():
@@ -180,8 +187,14 @@ def test_float32_inputs_get_float32_tolerances():
 
 def test_a_bool_answer_that_is_a_tensor_is_named():
     with pytest.raises(CheckFailed, match=r"your answer is a tensor .*return a Python bool"):
-        check_function(lambda a, b: torch.equal(a, b) | torch.tensor(False), [Case((torch.ones(2), torch.ones(2)), True)], exercise=6)
-    check_function(lambda a, b: bool((a == b).all()), [Case((torch.ones(2), torch.ones(2)), True)], exercise=6, quiet=True)
+        check_function(
+            lambda a, b: torch.equal(a, b) | torch.tensor(False),
+            [Case((torch.ones(2), torch.ones(2)), True)],
+            exercise=6,
+        )
+    check_function(
+        lambda a, b: bool((a == b).all()), [Case((torch.ones(2), torch.ones(2)), True)], exercise=6, quiet=True
+    )
 
 
 def test_an_answer_that_draws_its_own_noise_or_ignores_it_is_named():
@@ -196,11 +209,18 @@ def test_a_missing_gradient_is_named_for_each_input():
         _check_sampler(lambda mu, log_var, eps: mu + torch.exp(0.5 * log_var.detach()) * eps)
     with pytest.raises(CheckFailed, match="no gradient reaches mu, log_var"):
         _check_sampler(lambda mu, log_var, eps: torch.tensor((mu + torch.exp(0.5 * log_var) * eps).tolist(), dtype=F64))
-    _check_sampler(lambda mu, log_var, eps: torch.distributions.Normal(mu, (0.5 * log_var).exp()).rsample() * 0 + _sampler(mu, log_var, eps))
+    _check_sampler(
+        lambda mu, log_var, eps: (
+            torch.distributions.Normal(mu, (0.5 * log_var).exp()).rsample() * 0 + _sampler(mu, log_var, eps)
+        )
+    )
 
 
 def test_a_mistake_is_named_only_when_it_fits_every_case():
-    cases = [Case((torch.tensor([1.0]),), torch.tensor([2.0]), label="x = 1"), Case((torch.tensor([3.0]),), torch.tensor([6.0]), label="x = 3")]
+    cases = [
+        Case((torch.tensor([1.0]),), torch.tensor([2.0]), label="x = 1"),
+        Case((torch.tensor([3.0]),), torch.tensor([6.0]), label="x = 3"),
+    ]
     plus_one = [Mistake(lambda x: x + 1, "you added one")]
     with pytest.raises(CheckFailed) as info:  # x**2 + 1 agrees with x + 1 at x = 1 only
         check_function(lambda x: x**2 + 1, cases, exercise=1, mistakes=plus_one, hint="double it")
@@ -214,7 +234,9 @@ def test_a_wrong_term_is_named_with_its_factor():
         return a**2 + 3 * b
 
     terms = [Term("square term a^2", lambda a, b: a**2), Term("linear term 3b", lambda a, b: 3 * b)]
-    case = [Case((torch.tensor([1.0, 2.0, -0.5], dtype=F64), torch.tensor([0.5, -1.0, 2.0], dtype=F64)), label="general")]
+    case = [
+        Case((torch.tensor([1.0, 2.0, -0.5], dtype=F64), torch.tensor([0.5, -1.0, 2.0], dtype=F64)), label="general")
+    ]
     for answer, words in [
         (lambda a, b: a**2, "the linear term 3b is missing"),
         (lambda a, b: a**2 - 3 * b, "the linear term 3b has the wrong sign"),
@@ -231,7 +253,12 @@ def test_call_reports_any_error_and_lets_the_blank_through():
     with pytest.raises(CheckFailed, match="f raised ZeroDivisionError"):
         call(lambda x: 1 / x, (0,), exercise=1, name="f", label="x = 0")
     with pytest.raises(NotImplementedError):
-        call(lambda: (_ for _ in ()).throw(NotImplementedError("Exercise 2: replace this line with your answer")), exercise=2, name="f", label="-")
+        call(
+            lambda: (_ for _ in ()).throw(NotImplementedError("Exercise 2: replace this line with your answer")),
+            exercise=2,
+            name="f",
+            label="-",
+        )
 
 
 def test_a_returned_none_is_named():

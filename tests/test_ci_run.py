@@ -42,7 +42,10 @@ def _run_ci(tmp_path: Path, uid: int, sudo: str | None) -> tuple[subprocess.Comp
     elif sudo == "password":
         _stub(bin_, "sudo", "echo 'sudo: a password is required' >&2; exit 1")
     result = subprocess.run(
-        ["bash", str(repo / ".ci" / "run")], capture_output=True, text=True, timeout=60,
+        ["bash", str(repo / ".ci" / "run")],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PATH": str(bin_), "HOME": str(tmp_path)},
     )
     return result, log.read_text() if log.exists() else ""

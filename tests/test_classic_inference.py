@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 from torch.distributions import MultivariateNormal
@@ -75,4 +74,3 @@ def test_random_walk_metropolis_rejects_bad_input():
         classic_inference.random_walk_metropolis(target.log_prob, torch.zeros(2), 10, 0.5)
     with pytest.raises(ValueError, match=r"log_density must return shape \(3,\)"):
         classic_inference.random_walk_metropolis(lambda z: z.sum(), torch.zeros(3, 2), 10, 0.5)
-

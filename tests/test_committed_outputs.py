@@ -62,7 +62,9 @@ def test_no_progress_bar_frozen_at_zero(path):
 @pytest.mark.parametrize("path", COMMITTED, ids=IDS)
 def test_no_absolute_paths_in_outputs(path):
     found = nbtools.absolute_paths(nbformat.read(path, as_version=4))
-    assert not found, f"{path.name}: outputs show paths of the machine that ran it (run `python -m vaelib.nbtools tidy`): {found[:3]}"
+    assert not found, (
+        f"{path.name}: outputs show paths of the machine that ran it (run `python -m vaelib.nbtools tidy`): {found[:3]}"
+    )
 
 
 @pytest.mark.parametrize("path", COMMITTED, ids=IDS)

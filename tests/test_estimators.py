@@ -152,14 +152,16 @@ def test_pathwise_of_a_step_function_is_zero_although_the_gradient_is_not():
     assert (g == 0).all()
     torch.manual_seed(9)
     stats = E.summarize(E.score_function(T.distribution, theta.double(), step, 100_000))
-    exact = math.exp(-0.3**2 / 2) / math.sqrt(2 * math.pi)
+    exact = math.exp(-(0.3**2) / 2) / math.sqrt(2 * math.pi)
     assert abs(stats.mean - exact) < 5 * stats.mean_se
 
 
 def test_pathwise_gamma_implicit_reparameterization():
     """torch's Gamma.rsample (implicit reparameterization): d/dtheta E[z] = d/dtheta theta = 1."""
     torch.manual_seed(10)
-    stats = E.summarize(E.pathwise(lambda th: torch.distributions.Gamma(th, 1.0), torch.tensor(2.0), lambda z: z, 50_000))
+    stats = E.summarize(
+        E.pathwise(lambda th: torch.distributions.Gamma(th, 1.0), torch.tensor(2.0), lambda z: z, 50_000)
+    )
     assert abs(stats.mean - 1.0) < 5 * stats.mean_se
 
 
@@ -169,28 +171,57 @@ def test_pathwise_gamma_implicit_reparameterization():
 @pytest.mark.parametrize(
     "call, exc, words",
     [
-        (lambda: E.score_function(lambda th: Normal(th[0], 1.0), torch.zeros(2), lambda z: z, 5), ValueError,
-         ["broadcast over a leading dimension", "(5, 2)", "theta[..., i]"]),
-        (lambda: E.score_function(T.distribution, torch.zeros(3), lambda z: z, 5), ValueError,
-         ["one value per sample", "(5,)", "(5, 3)", ".sum(-1)"]),
-        (lambda: E.score_function(lambda th: th, torch.zeros(()), T.f, 5), TypeError,
-         ["torch.distributions.Distribution", "Tensor"]),
-        (lambda: E.score_function(T.distribution, torch.zeros(()), T.f), ValueError,
-         ["num_samples", "neither"]),
-        (lambda: E.score_function(T.distribution, torch.zeros(()), T.f, 4, z=torch.zeros(3)), ValueError,
-         ["num_samples=4", "3 samples"]),
-        (lambda: E.score_function(T.distribution, torch.zeros(2), _sum_of_squares, z=torch.zeros(3, 4)), ValueError,
-         ["z must have shape", "(3, 2)", "(3, 4)"]),
-        (lambda: E.score_function(T.distribution, torch.zeros(()), T.f, 5, baseline=torch.zeros(2)), ValueError,
-         ["baseline", "(2,)", "(5,)"]),
-        (lambda: E.score_function(T.distribution, torch.tensor(float("nan")), T.f, 5), ValueError,
-         ["theta", "non-finite"]),
-        (lambda: E.score_function(T.distribution, torch.zeros(()), T.f, 0), ValueError,
-         ["num_samples must be an integer >= 1", "0"]),
-        (lambda: E.pathwise_transform(T.transform, torch.zeros(()), T.f, torch.tensor(1.0)), ValueError,
-         ["eps must have a leading sample dimension", "()"]),
-        (lambda: E.pathwise_transform(lambda th, eps: eps.sum(), torch.zeros(()), T.f, torch.zeros(3)), ValueError,
-         ["transform must return z with a leading dimension S=3"]),
+        (
+            lambda: E.score_function(lambda th: Normal(th[0], 1.0), torch.zeros(2), lambda z: z, 5),
+            ValueError,
+            ["broadcast over a leading dimension", "(5, 2)", "theta[..., i]"],
+        ),
+        (
+            lambda: E.score_function(T.distribution, torch.zeros(3), lambda z: z, 5),
+            ValueError,
+            ["one value per sample", "(5,)", "(5, 3)", ".sum(-1)"],
+        ),
+        (
+            lambda: E.score_function(lambda th: th, torch.zeros(()), T.f, 5),
+            TypeError,
+            ["torch.distributions.Distribution", "Tensor"],
+        ),
+        (lambda: E.score_function(T.distribution, torch.zeros(()), T.f), ValueError, ["num_samples", "neither"]),
+        (
+            lambda: E.score_function(T.distribution, torch.zeros(()), T.f, 4, z=torch.zeros(3)),
+            ValueError,
+            ["num_samples=4", "3 samples"],
+        ),
+        (
+            lambda: E.score_function(T.distribution, torch.zeros(2), _sum_of_squares, z=torch.zeros(3, 4)),
+            ValueError,
+            ["z must have shape", "(3, 2)", "(3, 4)"],
+        ),
+        (
+            lambda: E.score_function(T.distribution, torch.zeros(()), T.f, 5, baseline=torch.zeros(2)),
+            ValueError,
+            ["baseline", "(2,)", "(5,)"],
+        ),
+        (
+            lambda: E.score_function(T.distribution, torch.tensor(float("nan")), T.f, 5),
+            ValueError,
+            ["theta", "non-finite"],
+        ),
+        (
+            lambda: E.score_function(T.distribution, torch.zeros(()), T.f, 0),
+            ValueError,
+            ["num_samples must be an integer >= 1", "0"],
+        ),
+        (
+            lambda: E.pathwise_transform(T.transform, torch.zeros(()), T.f, torch.tensor(1.0)),
+            ValueError,
+            ["eps must have a leading sample dimension", "()"],
+        ),
+        (
+            lambda: E.pathwise_transform(lambda th, eps: eps.sum(), torch.zeros(()), T.f, torch.zeros(3)),
+            ValueError,
+            ["transform must return z with a leading dimension S=3"],
+        ),
         (lambda: E.leave_one_out_baseline(torch.zeros(1)), ValueError, ["S >= 2", "(1,)"]),
         (lambda: E.summarize(torch.zeros(3)), ValueError, ["S >= 4", "(3,)"]),
     ],
@@ -206,7 +237,9 @@ def test_estimator_errors(call, exc, words):
 
 
 def test_summarize_matches_torch_and_gaussian_variance_se():
-    x = torch.randn(200_000, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * torch.tensor([1.0, 3.0], dtype=torch.float64)
+    x = torch.randn(200_000, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * torch.tensor(
+        [1.0, 3.0], dtype=torch.float64
+    )
     stats = E.summarize(x)
     torch.testing.assert_close(stats.mean, x.mean(0))
     torch.testing.assert_close(stats.variance, x.var(0))

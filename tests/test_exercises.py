@@ -108,11 +108,19 @@ def _sheet_with_a_written_answer():
 
 def test_exercise_cells_carry_nbgrader_metadata():
     exercise, _ = make_exercise(_sheet_with_a_written_answer(), "solutions/03_x.ipynb")
-    meta = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"] for c in exercise.cells if "nbgrader" in c.metadata}
+    meta = {
+        c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"] for c in exercise.cells if "nbgrader" in c.metadata
+    }
     assert set(meta) == {"exercise-2", "check-2", "written-3"}
     assert meta["exercise-2"]["solution"] and not meta["exercise-2"]["grade"]
-    assert meta["check-2"]["grade"] and meta["check-2"]["locked"] and meta["check-2"]["points"] == exercises.CHECK_POINTS
-    assert meta["written-3"]["solution"] and meta["written-3"]["grade"] and meta["written-3"]["points"] == exercises.WRITTEN_POINTS
+    assert (
+        meta["check-2"]["grade"] and meta["check-2"]["locked"] and meta["check-2"]["points"] == exercises.CHECK_POINTS
+    )
+    assert (
+        meta["written-3"]["solution"]
+        and meta["written-3"]["grade"]
+        and meta["written-3"]["points"] == exercises.WRITTEN_POINTS
+    )
     assert all(m["schema_version"] == 3 for m in meta.values())
 
 

@@ -6,7 +6,6 @@ integration (scipy.integrate.quad) and differentiated by central finite differen
 implicit reparameterization gradients. Lecture 06.
 """
 
-
 import math
 
 import numpy as np
@@ -174,9 +173,7 @@ GRADIENT_CASES = {
     "kumaraswamy": (
         lambda p, n, g: families.kumaraswamy(p[0], p[1], sample_shape=() if n is None else (n,), generator=g),
         [2.0, 3.0],
-        lambda p: exact_expectation(
-            lambda z: p[0] * p[1] * z ** (p[0] - 1) * (1 - z ** p[0]) ** (p[1] - 1), 0, 1
-        ),
+        lambda p: exact_expectation(lambda z: p[0] * p[1] * z ** (p[0] - 1) * (1 - z ** p[0]) ** (p[1] - 1), 0, 1),
         f_smooth,
     ),
 }

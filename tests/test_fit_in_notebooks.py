@@ -43,9 +43,25 @@ def _env() -> dict:
 def _nbval(path: Path, timeout: int) -> subprocess.CompletedProcess:
     """pytest --nbval on one notebook, outside this repository's configuration (no ini file)."""
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", f"--nbval-cell-timeout={timeout}",
-         "-p", "no:cacheprovider", "-p", "no:randomly", "-q", path.name],
-        cwd=path.parent, env=_env(), capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval",
+            "--nbval-current-env",
+            f"--nbval-cell-timeout={timeout}",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            "-q",
+            path.name,
+        ],
+        cwd=path.parent,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 

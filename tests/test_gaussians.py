@@ -57,7 +57,14 @@ def test_covariance_stderr_is_calibrated_by_repetition():
     assert abs(spread / mean_se - 1) < 0.15
 
 
-@pytest.mark.parametrize("bad, match", [(torch.zeros(5), "shape \\(N, K\\)"), (torch.zeros(1, 3), "at least 2 samples"), (torch.zeros(2, 3, 4), "reshape\\(-1, K\\)")])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (torch.zeros(5), "shape \\(N, K\\)"),
+        (torch.zeros(1, 3), "at least 2 samples"),
+        (torch.zeros(2, 3, 4), "reshape\\(-1, K\\)"),
+    ],
+)
 def test_moments_reject_bad_samples(bad, match):
     with pytest.raises(ValueError, match=match):
         gaussians.mean_and_stderr(bad)
@@ -102,10 +109,7 @@ def test_mahalanobis_matches_scipy():
     cov = _spd(3, seed=5)
     mean = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
     z = torch.randn(50, 3, generator=_gen(6), dtype=torch.float64)
-    expected = [
-        float((zi - mean.numpy()) @ np.linalg.inv(cov.numpy()) @ (zi - mean.numpy()))
-        for zi in z.numpy()
-    ]
+    expected = [float((zi - mean.numpy()) @ np.linalg.inv(cov.numpy()) @ (zi - mean.numpy())) for zi in z.numpy()]
     np.testing.assert_allclose(gaussians.mahalanobis_sq(z, mean, cov).numpy(), expected, rtol=1e-10)
 
 
@@ -119,7 +123,9 @@ def test_mahalanobis_rejects_singular_and_mismatched_inputs():
     with pytest.raises(ValueError, match="must have shape \\(K, K\\) = \\(2, 2\\)"):
         gaussians.mahalanobis_sq(z, torch.zeros(2, dtype=torch.float64), torch.eye(3, dtype=torch.float64))
     with pytest.raises(ValueError, match="symmetric"):
-        gaussians.mahalanobis_sq(z, torch.zeros(2, dtype=torch.float64), torch.tensor([[1.0, 0.5], [0.0, 1.0]], dtype=torch.float64))
+        gaussians.mahalanobis_sq(
+            z, torch.zeros(2, dtype=torch.float64), torch.tensor([[1.0, 0.5], [0.0, 1.0]], dtype=torch.float64)
+        )
 
 
 @pytest.mark.parametrize("n_std", [0.5, 1.0, 2.0, 3.0])
@@ -128,7 +134,9 @@ def test_ellipse_points_lie_at_the_stated_mahalanobis_radius(n_std):
     mean = torch.tensor([0.3, -1.0], dtype=torch.float64)
     pts = gaussians.ellipse_points(mean, cov, n_std=n_std, num_points=64)
     assert pts.shape == (64, 2)
-    torch.testing.assert_close(gaussians.mahalanobis_sq(pts, mean, cov), torch.full((64,), n_std**2, dtype=torch.float64))
+    torch.testing.assert_close(
+        gaussians.mahalanobis_sq(pts, mean, cov), torch.full((64,), n_std**2, dtype=torch.float64)
+    )
     torch.testing.assert_close(pts[0], pts[-1])  # closed curve
 
 
@@ -193,7 +201,10 @@ def test_two_sample_test_detects_a_different_covariance_with_the_same_marginals(
     x = torch.randn(2000, 2, generator=_gen(11), dtype=torch.float64)
     y = x.clone()
     x = x @ torch.tensor([[1.0, 0.0], [0.8, 0.6]], dtype=torch.float64).T
-    y = torch.randn(2000, 2, generator=_gen(12), dtype=torch.float64) @ torch.tensor([[1.0, 0.0], [-0.8, 0.6]], dtype=torch.float64).T
+    y = (
+        torch.randn(2000, 2, generator=_gen(12), dtype=torch.float64)
+        @ torch.tensor([[1.0, 0.0], [-0.8, 0.6]], dtype=torch.float64).T
+    )
     assert gaussians.two_sample_projection_test(x, y) < 1e-6
 
 
@@ -216,11 +227,7 @@ def _reverse_kl_diag(params: np.ndarray, mu_p: np.ndarray, cov_p: np.ndarray) ->
     prec = np.linalg.inv(cov_p)
     var = np.exp(log_var)
     return 0.5 * (
-        np.sum(np.diag(prec) * var)
-        + (m - mu_p) @ prec @ (m - mu_p)
-        - K
-        + np.linalg.slogdet(cov_p)[1]
-        - np.sum(log_var)
+        np.sum(np.diag(prec) * var) + (m - mu_p) @ prec @ (m - mu_p) - K + np.linalg.slogdet(cov_p)[1] - np.sum(log_var)
     )
 
 
@@ -229,7 +236,9 @@ def test_best_diagonal_reverse_kl_matches_numerical_optimisation(K, seed):
     cov_p = _spd(K, seed=seed)
     mu_p = torch.randn(K, generator=_gen(seed + 100), dtype=torch.float64)
     mu_q, var_q, kl_min = gaussians.best_diagonal_reverse_kl(mu_p, cov_p)
-    res = optimize.minimize(_reverse_kl_diag, np.zeros(2 * K), args=(mu_p.numpy(), cov_p.numpy()), method="BFGS", options={"gtol": 1e-10})
+    res = optimize.minimize(
+        _reverse_kl_diag, np.zeros(2 * K), args=(mu_p.numpy(), cov_p.numpy()), method="BFGS", options={"gtol": 1e-10}
+    )
     np.testing.assert_allclose(mu_q.numpy(), res.x[:K], atol=1e-5)
     np.testing.assert_allclose(var_q.numpy(), np.exp(res.x[K:]), rtol=1e-5)
     assert kl_min.item() == pytest.approx(res.fun, abs=1e-8)
@@ -242,7 +251,9 @@ def test_best_diagonal_reverse_kl_of_a_correlated_pair():
     _, var_q, kl_min = gaussians.best_diagonal_reverse_kl(torch.zeros(2, dtype=torch.float64), cov)
     torch.testing.assert_close(var_q, torch.full((2,), 1 - rho**2, dtype=torch.float64))
     assert kl_min.item() == pytest.approx(-0.5 * math.log(1 - rho**2), rel=1e-12)
-    _, _, kl_zero = gaussians.best_diagonal_reverse_kl(torch.zeros(2, dtype=torch.float64), torch.diag(torch.tensor([2.0, 3.0], dtype=torch.float64)))
+    _, _, kl_zero = gaussians.best_diagonal_reverse_kl(
+        torch.zeros(2, dtype=torch.float64), torch.diag(torch.tensor([2.0, 3.0], dtype=torch.float64))
+    )
     assert kl_zero.item() == pytest.approx(0.0, abs=1e-12)
 
 
@@ -256,6 +267,7 @@ def test_best_diagonal_reverse_kl_validates():
 # ---------------------------------------------------------------------------------------------
 # The one Gaussian log-density (issue 9): against torch.distributions
 # ---------------------------------------------------------------------------------------------
+
 
 @settings(max_examples=30)
 @given(batch=st.lists(st.integers(1, 3), max_size=2).map(tuple), K=st.integers(1, 4), seed=st.integers(0, 10**6))

@@ -43,8 +43,12 @@ def test_loss_with_check_false_runs_no_value_check(name, monkeypatch):
     if name == "GaussianEncoder":
         model.elbo_fn = _unchecked_elbo
     x = torch.rand(5, 6, generator=torch.Generator().manual_seed(2))
-    for module, attr in ((objectives, "check_targets"), (_validate, "unit_interval"), (_validate, "finite"),
-                         (_validate, "real")):
+    for module, attr in (
+        (objectives, "check_targets"),
+        (_validate, "unit_interval"),
+        (_validate, "finite"),
+        (_validate, "real"),
+    ):
         monkeypatch.setattr(module, attr, _refuse)
     parts = model.loss(x, check=False)
     assert torch.isfinite(parts.loss)

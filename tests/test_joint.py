@@ -198,7 +198,9 @@ def test_fit_trains_model_and_linear_encoder_to_maximum_likelihood(data):
     _, x = data
     torch.manual_seed(1)
     j = joint.JointLinearGaussian(start_model(), meanfield.GaussianEncoder(D, K, (), family="full"))
-    losses = fit(j, x, epochs=500, batch_size=len(x), lr=0.1, lr_schedule=CosineDecay(500), progress=False, device="cpu").loss
+    losses = fit(
+        j, x, epochs=500, batch_size=len(x), lr=0.1, lr_schedule=CosineDecay(500), progress=False, device="cpu"
+    ).loss
     assert losses[-1] < losses[0]
     ml = joint.ppca_maximum_likelihood(x, K)
     learned = j.learned_model()

@@ -191,7 +191,9 @@ def test_gaussian_to_gaussian_nonnegative_and_matches_torch_at_extremes(K_, seed
     g = _gen(seed)
     log_var_q = lo + torch.rand(K_, generator=g, dtype=F64)
     log_var_p = hi + torch.rand(K_, generator=g, dtype=F64)
-    L_q = torch.diag_embed(torch.exp(0.5 * log_var_q)) + torch.tril(0.01 * torch.randn(K_, K_, generator=g, dtype=F64), -1)
+    L_q = torch.diag_embed(torch.exp(0.5 * log_var_q)) + torch.tril(
+        0.01 * torch.randn(K_, K_, generator=g, dtype=F64), -1
+    )
     L_p = torch.diag_embed(torch.exp(0.5 * log_var_p))
     mu_q, mu_p = torch.randn(2, K_, generator=g, dtype=F64)
     ours = kl.gaussian_to_gaussian(mu_q, L_q, mu_p, L_p)
@@ -280,7 +282,9 @@ def test_monte_carlo_kl_generator_is_reproducible_and_leaves_the_global_state_al
         assert abs(estimate - exact) < 5 * se
     # the rsample path keeps its gradient with a generator too
     mu = torch.zeros(2, dtype=F64, requires_grad=True)
-    estimate, _ = kl.monte_carlo_kl(MultivariateNormal(mu, scale_tril=torch.eye(2, dtype=F64)), p, 10, generator=_gen(18))
+    estimate, _ = kl.monte_carlo_kl(
+        MultivariateNormal(mu, scale_tril=torch.eye(2, dtype=F64)), p, 10, generator=_gen(18)
+    )
     estimate.backward()
     assert mu.grad is not None
 
@@ -302,7 +306,11 @@ def test_monte_carlo_kl_takes_an_int_seed_and_rejects_other_generators():
     [
         (("q", Normal(0.0, 1.0), 10), TypeError, ["q must be a torch.distributions.Distribution", "str"]),
         ((Normal(0.0, 1.0), Normal(0.0, 1.0), 1), ValueError, ["num_samples", ">= 2", "1"]),
-        ((Normal(torch.zeros(3), 1.0), MultivariateNormal(torch.zeros(3), torch.eye(3)), 10), ValueError, ["event shape", "Independent"]),
+        (
+            (Normal(torch.zeros(3), 1.0), MultivariateNormal(torch.zeros(3), torch.eye(3)), 10),
+            ValueError,
+            ["event shape", "Independent"],
+        ),
         ((Normal(torch.zeros(3), 1.0), Normal(torch.zeros(4), 1.0), 10), ValueError, ["batch shapes", "(3,)", "(4,)"]),
     ],
 )
@@ -380,7 +388,9 @@ def test_gaussian_to_gaussian_errors_name_the_argument():
     with pytest.raises(ValueError, match=r"mu_q \(3,\), mu_p \(2,\)"):
         kl.gaussian_to_gaussian(torch.zeros(3), good, torch.zeros(2), torch.eye(2))
     with pytest.raises(ValueError, match="log_var_p contains 1 non-finite"):
-        kl.diag_gaussian_to_diag_gaussian(torch.zeros(2), torch.zeros(2), torch.zeros(2), torch.tensor([0.0, float("nan")]))
+        kl.diag_gaussian_to_diag_gaussian(
+            torch.zeros(2), torch.zeros(2), torch.zeros(2), torch.tensor([0.0, float("nan")])
+        )
 
 
 def test_per_dimension_kl_sums_to_the_kl_and_matches_torch():

@@ -100,7 +100,9 @@ def test_judged_samples_draw_from_the_given_gaussian(setting):
         assert torch.allclose(x_hat, vae.decode_mean(eps))
     assert frac == pytest.approx((verdict.confidence >= M.CONFIDENT).float().mean().item())
     mean, tril = torch.tensor([5.0, -1.0]), torch.tensor([[2.0, 0.0], [0.5, 0.1]])
-    x_hat2, _, _ = M.judged_samples(vae, judge, 30, mean=mean, scale_tril=tril, generator=torch.Generator().manual_seed(0))
+    x_hat2, _, _ = M.judged_samples(
+        vae, judge, 30, mean=mean, scale_tril=tril, generator=torch.Generator().manual_seed(0)
+    )
     with torch.no_grad():
         assert torch.allclose(x_hat2, vae.decode_mean(eps @ tril.T + mean), atol=1e-6)
     with pytest.raises(ValueError, match="n must be an integer"):

@@ -42,7 +42,9 @@ SINGLE_SAMPLE = {  # (estimator, wrt) -> the single-sample estimate as a functio
 
 
 @pytest.mark.parametrize("estimator, wrt", list(SINGLE_SAMPLE))
-@pytest.mark.parametrize("k, mu, std", [(0.5, 0.5, 1.0), (1.0, 0.5, 1.0), (2.0, 0.5, 1.0), (3.0, -1.2, 0.7), (1.7, 2.0, 1.6)])
+@pytest.mark.parametrize(
+    "k, mu, std", [(0.5, 0.5, 1.0), (1.0, 0.5, 1.0), (2.0, 0.5, 1.0), (3.0, -1.2, 0.7), (1.7, 2.0, 1.6)]
+)
 def test_cosine_moments_match_quadrature(estimator, wrt, k, mu, std):
     g = SINGLE_SAMPLE[estimator, wrt]
     mean_q = gaussian_expectation(lambda z, e: g(z, e, k, mu, std), mu, std)

@@ -12,7 +12,6 @@ from torch.distributions import Independent, MultivariateNormal, Normal, kl_dive
 from vaelib import gaussians, kl
 
 
-
 @pytest.fixture(autouse=True)
 def _float64():
     previous = torch.get_default_dtype()
@@ -92,8 +91,10 @@ def test_general_factor_negative_determinant_and_monte_carlo():
     expected = 0.5 * ((S**2).sum() + mu @ mu - 2 - 2 * math.log(3.0))
     torch.testing.assert_close(value, expected)
     est, se = kl.monte_carlo_kl(
-        MultivariateNormal(mu, covariance_matrix=S @ S.T), MultivariateNormal(torch.zeros(2), torch.eye(2)),
-        50_000, generator=torch.Generator().manual_seed(3),
+        MultivariateNormal(mu, covariance_matrix=S @ S.T),
+        MultivariateNormal(torch.zeros(2), torch.eye(2)),
+        50_000,
+        generator=torch.Generator().manual_seed(3),
     )
     assert abs(est - value) < 4 * se
 

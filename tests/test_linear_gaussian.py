@@ -134,7 +134,9 @@ def test_elbo_of_exact_posterior_is_log_marginal():
     model = _fa_model(D=8, K=3)
     x, _ = model.sample(10, _gen(5))
     posterior = model.posterior(x)
-    torch.testing.assert_close(model.elbo(x, posterior.mu, posterior.scale_tril), model.log_marginal(x), rtol=0, atol=1e-10)
+    torch.testing.assert_close(
+        model.elbo(x, posterior.mu, posterior.scale_tril), model.log_marginal(x), rtol=0, atol=1e-10
+    )
 
 
 @pytest.mark.parametrize("batch", BATCHES)
@@ -354,7 +356,10 @@ def test_em_reports_a_non_positive_noise_variance(monkeypatch):
     fake = GaussianPosterior(mu, torch.eye(2, dtype=F64))
     monkeypatch.setattr(type(fake), "cov", property(lambda self: -0.999 * smallest * torch.eye(2, dtype=F64)))
     monkeypatch.setattr(model, "posterior", lambda x: fake)
-    with pytest.raises(ValueError, match=r"noise variance -?[0-9.e+-]+ <= 0 in data dimension \d: check that data dimension \d is not constant"):
+    with pytest.raises(
+        ValueError,
+        match=r"noise variance -?[0-9.e+-]+ <= 0 in data dimension \d: check that data dimension \d is not constant",
+    ):
         model.em_step(x)
 
 
@@ -390,7 +395,9 @@ def test_noise_var_must_be_positive(noise_var):
 
 
 def test_noise_var_shape():
-    with pytest.raises(ValueError, match=r"noise_var must be a number .* or have shape \(D,\) = \(3,\).*got shape \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"noise_var must be a number .* or have shape \(D,\) = \(3,\).*got shape \(2,\)"
+    ):
         LinearGaussianModel(torch.ones(3, 2), None, torch.ones(2))
 
 
@@ -414,7 +421,9 @@ def test_z_and_mu_with_the_wrong_last_dimension():
 def test_scale_tril_with_the_wrong_shape():
     model = _fa_model(D=5, K=2)
     x = torch.zeros(3, 5, dtype=F64)
-    with pytest.raises(ValueError, match=r"scale_tril must have shape \(\.\.\., K, K\) = \(\.\.\., 2, 2\).*got shape \(3, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"scale_tril must have shape \(\.\.\., K, K\) = \(\.\.\., 2, 2\).*got shape \(3, 2\)"
+    ):
         model.elbo(x, torch.zeros(3, 2, dtype=F64), torch.ones(3, 2, dtype=F64))
 
 

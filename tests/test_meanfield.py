@@ -134,7 +134,10 @@ def test_monte_carlo_elbo_is_unbiased(setting):
     scale_tril = torch.linalg.cholesky(A @ A.mT + 0.3 * torch.eye(3, dtype=F64))
     eps = torch.randn(100_000, 4, 3, generator=g, dtype=F64)
     per_sample = torch.stack(
-        [meanfield.monte_carlo_elbo(model.log_joint, x[:4], mu, scale_tril, eps=eps[i : i + 1000]) for i in range(0, 100_000, 1000)]
+        [
+            meanfield.monte_carlo_elbo(model.log_joint, x[:4], mu, scale_tril, eps=eps[i : i + 1000])
+            for i in range(0, 100_000, 1000)
+        ]
     )  # (100, 4): means over 1000 samples each
     estimate = per_sample.mean(0)
     stderr = per_sample.std(0) / math.sqrt(per_sample.shape[0])
@@ -165,7 +168,9 @@ def test_forward_kl_optimum_is_moment_matching():
     torch.testing.assert_close(kl_min, kl_divergence(p, MultivariateNormal(mu_q, torch.diag(var_q))))
     # numerical optimisation of KL(p || q) over diagonal q lands on the same point
     params = torch.zeros(4, dtype=F64, requires_grad=True)
-    opt = torch.optim.LBFGS([params], max_iter=200, line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-16)
+    opt = torch.optim.LBFGS(
+        [params], max_iter=200, line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-16
+    )
 
     def closure():
         opt.zero_grad()
@@ -236,8 +241,17 @@ def test_linear_encoder_learns_the_exact_posterior_map():
     model = _model(D=6, K=2, seed=5)
     x_train, _ = model.sample(2000, _gen(6))
     encoder = meanfield.GaussianEncoder(6, 2, (), family="full", elbo_fn=model.elbo).to(F64)
-    history = fit(encoder, x_train, epochs=30, batch_size=50, lr=0.05, lr_schedule=CosineDecay(30),
-                  device="cpu", progress=False, seed=7)
+    history = fit(
+        encoder,
+        x_train,
+        epochs=30,
+        batch_size=50,
+        lr=0.05,
+        lr_schedule=CosineDecay(30),
+        device="cpu",
+        progress=False,
+        seed=7,
+    )
     assert len(history) == 30 and history.loss[-1] < history.loss[0]
     x_test, _ = model.sample(50, _gen(8))
     with torch.no_grad():
@@ -358,9 +372,9 @@ def test_monte_carlo_elbo_rejects_bad_shapes(setting):
     with pytest.raises(ValueError, match=r"scale_tril must have shape \(B, K, K\) = \(20, 3, 3\)"):
         meanfield.monte_carlo_elbo(model.log_joint, x, mu, torch.eye(3, dtype=F64))
     with pytest.raises(ValueError, match=r"eps must have shape \(S, B, K\) = \(S, 20, 3\)"):
-        meanfield.monte_carlo_elbo(model.log_joint, x, mu, torch.eye(3, dtype=F64).repeat(20, 1, 1), eps=torch.zeros(20, 3))
+        meanfield.monte_carlo_elbo(
+            model.log_joint, x, mu, torch.eye(3, dtype=F64).repeat(20, 1, 1), eps=torch.zeros(20, 3)
+        )
 
 
 # --------------------------------------------------------------------------- MCMC
-
-

@@ -10,7 +10,6 @@ import torch
 from vaelib import mixtures
 
 
-
 @pytest.fixture(autouse=True)
 def float64():
     # checks at a few standard errors need accurate sums; restore the default afterwards
@@ -18,6 +17,7 @@ def float64():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(old)
+
 
 # a 1-d latent, 2-d data, linear-Gaussian likelihood: everything is exact
 W, B_, SIGMA = torch.tensor([1.5, -0.7], dtype=torch.float64), torch.tensor([0.2, 0.1], dtype=torch.float64), 0.5
@@ -51,7 +51,10 @@ def elbo_by_enumeration(q_logits, q_mu, q_log_var):
             log_joint = log_lik(torch.tensor([z])).item() + normal_logpdf(z, pm, pv) + log_pc[c]
             return math.exp(log_q) * (log_joint - log_q - log_qc[c])
 
-        total += math.exp(log_qc[c]) * scipy.integrate.quad(integrand, m - 12 * math.sqrt(v), m + 12 * math.sqrt(v), limit=200)[0]
+        total += (
+            math.exp(log_qc[c])
+            * scipy.integrate.quad(integrand, m - 12 * math.sqrt(v), m + 12 * math.sqrt(v), limit=200)[0]
+        )
     return total
 
 
@@ -72,8 +75,15 @@ def exact_posterior_and_evidence():
 
 def summed_elbo(q_logits, q_mu, q_log_var, samples, seed):
     return mixtures.gaussian_mixture_elbo(
-        log_lik, q_logits[None], q_mu[None], q_log_var[None], PRIOR_LOGITS, PRIOR_MU, PRIOR_LOG_VAR,
-        samples=samples, generator=torch.Generator().manual_seed(seed),
+        log_lik,
+        q_logits[None],
+        q_mu[None],
+        q_log_var[None],
+        PRIOR_LOGITS,
+        PRIOR_MU,
+        PRIOR_LOG_VAR,
+        samples=samples,
+        generator=torch.Generator().manual_seed(seed),
     )[0]
 
 
@@ -102,8 +112,10 @@ def test_gradient_in_the_mixture_weights_is_pathwise_and_right():
         grads.append(g)
     grads = torch.stack(grads)
     h = 1e-5
-    fd = (elbo_by_enumeration(q_logits.detach() + torch.tensor([h, 0.0]), q_mu, q_log_var)
-          - elbo_by_enumeration(q_logits.detach() - torch.tensor([h, 0.0]), q_mu, q_log_var)) / (2 * h)
+    fd = (
+        elbo_by_enumeration(q_logits.detach() + torch.tensor([h, 0.0]), q_mu, q_log_var)
+        - elbo_by_enumeration(q_logits.detach() - torch.tensor([h, 0.0]), q_mu, q_log_var)
+    ) / (2 * h)
     se = grads[:, 0].std().item() / math.sqrt(len(grads))
     assert abs(grads[:, 0].mean().item() - fd) < 4 * se + 1e-6
 
@@ -114,14 +126,29 @@ def test_categorical_kl_against_torch():
         torch.distributions.Categorical(logits=q), torch.distributions.Categorical(logits=p.expand(5, 4))
     )
     assert torch.allclose(mixtures.categorical_kl(q, p), expected, atol=1e-12)
-    assert mixtures.categorical_kl(torch.tensor([0.0, -math.inf]), torch.tensor([0.0, 0.0])).item() == pytest.approx(math.log(2))
+    assert mixtures.categorical_kl(torch.tensor([0.0, -math.inf]), torch.tensor([0.0, 0.0])).item() == pytest.approx(
+        math.log(2)
+    )
 
 
 def test_bad_inputs():
     ones = torch.zeros(3, 2, 1)
     with pytest.raises(ValueError, match="q_logits must have shape"):
-        mixtures.gaussian_mixture_elbo(lambda z: z.sum(-1), torch.zeros(3, 4), ones, ones, torch.zeros(2), torch.zeros(2, 1), torch.zeros(2, 1))
+        mixtures.gaussian_mixture_elbo(
+            lambda z: z.sum(-1), torch.zeros(3, 4), ones, ones, torch.zeros(2), torch.zeros(2, 1), torch.zeros(2, 1)
+        )
     with pytest.raises(ValueError, match="eps must have shape"):
-        mixtures.gaussian_mixture_elbo(lambda z: z.sum(-1), torch.zeros(3, 2), ones, ones, torch.zeros(2), torch.zeros(2, 1), torch.zeros(2, 1), eps=torch.zeros(1, 3, 2))
+        mixtures.gaussian_mixture_elbo(
+            lambda z: z.sum(-1),
+            torch.zeros(3, 2),
+            ones,
+            ones,
+            torch.zeros(2),
+            torch.zeros(2, 1),
+            torch.zeros(2, 1),
+            eps=torch.zeros(1, 3, 2),
+        )
     with pytest.raises(ValueError, match="log_likelihood must map"):
-        mixtures.gaussian_mixture_elbo(lambda z: z.sum(), torch.zeros(3, 2), ones, ones, torch.zeros(2), torch.zeros(2, 1), torch.zeros(2, 1))
+        mixtures.gaussian_mixture_elbo(
+            lambda z: z.sum(), torch.zeros(3, 2), ones, ones, torch.zeros(2), torch.zeros(2, 1), torch.zeros(2, 1)
+        )

@@ -170,7 +170,10 @@ def test_each_model_owns_its_data_contract(cls):
 @pytest.mark.parametrize("cls", [VAE, Autoencoder])
 def test_float64_input_to_a_float32_model_says_what_to_do(cls):
     model = cls(D, 2, [8])
-    with pytest.raises(TypeError, match=r"x has dtype torch.float64 but the model's weights are torch.float32.*x.to\(torch.float32\).*model.to\(torch.float64\)"):
+    with pytest.raises(
+        TypeError,
+        match=r"x has dtype torch.float64 but the model's weights are torch.float32.*x.to\(torch.float32\).*model.to\(torch.float64\)",
+    ):
         model.encode(torch.rand(3, D, dtype=torch.float64))
     with pytest.raises(TypeError, match=r"x must be a torch.Tensor of shape \(B, 12\).*torch.as_tensor"):
         model.encode(torch.rand(3, D).numpy())

@@ -32,7 +32,10 @@ pytestmark = pytest.mark.slow
 WRONG_FIRST_ANSWER = {
     "sheet01": ("return x**2 * (x - theta) ** 2 / sigma**3", "normalising constant"),
     "sheet02": ("return mu + torch.exp(log_var) * eps", "standard deviation"),
-    "sheet03": ("return 0.5 * ((S**2).sum((-2, -1)) + (mu**2).sum(-1) - mu.shape[-1] - torch.linalg.slogdet(S).logabsdet)", "forgot the factor 2"),
+    "sheet03": (
+        "return 0.5 * ((S**2).sum((-2, -1)) + (mu**2).sum(-1) - mu.shape[-1] - torch.linalg.slogdet(S).logabsdet)",
+        "forgot the factor 2",
+    ),
     "sheet04": (
         "K = W.shape[1]\n    precision = W.T @ (W / noise_var[:, None])\n    cov = torch.linalg.inv(precision)\n"
         "    return (x - b) @ (W / noise_var[:, None]) @ cov, cov",
@@ -63,7 +66,11 @@ def _require_nbgrader() -> None:
 
 def _nbgrader(course: Path, *args: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "nbgrader", *args, "--force"], cwd=course, capture_output=True, text=True, timeout=900,
+        [sys.executable, "-m", "nbgrader", *args, "--force"],
+        cwd=course,
+        capture_output=True,
+        text=True,
+        timeout=900,
         env=os.environ.copy(),
     )
     assert done.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
@@ -73,7 +80,13 @@ def _nbgrader(course: Path, *args: str) -> str:
 def _answer(source: str) -> str:
     """The body of a solution cell's marked region (without the markers)."""
     lines = source.splitlines()
-    return "\n".join(lines[lines.index(next(l for l in lines if l.strip() == BEGIN)) + 1 : lines.index(next(l for l in lines if l.strip() == END))])
+    return "\n".join(
+        lines[
+            lines.index(next(l for l in lines if l.strip() == BEGIN)) + 1 : lines.index(
+                next(l for l in lines if l.strip() == END)
+            )
+        ]
+    )
 
 
 def _fill(released: nbformat.NotebookNode, source: nbformat.NotebookNode, wrong: str | None) -> nbformat.NotebookNode:
@@ -125,7 +138,11 @@ def test_every_sheet_through_nbgrader_generate_autograde_feedback(tmp_path, monk
             released = nbformat.read(path, as_version=4)
             source = nbformat.read(course / "source" / assignment / path.name, as_version=4)
             wrong = WRONG_FIRST_ANSWER[assignment][0]
-            for student, nb in [("worked", _fill(released, source, None)), ("blank", released), ("wrong", _fill(released, source, wrong))]:
+            for student, nb in [
+                ("worked", _fill(released, source, None)),
+                ("blank", released),
+                ("wrong", _fill(released, source, wrong)),
+            ]:
                 folder = course / "submitted" / student / assignment
                 folder.mkdir(parents=True, exist_ok=True)
                 nbformat.write(nb, folder / path.name)

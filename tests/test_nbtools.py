@@ -39,14 +39,29 @@ def test_run_executes_in_place_and_normalises(tmp_path):
         (lambda nb: nb.cells.__setitem__(0, nbformat.v4.new_code_cell("x", execution_count=2)), "execution counts"),
         (lambda nb: nb.metadata.__setitem__("widgets", {}), "widget state"),
         (lambda nb: nb.metadata.__setitem__("kernelspec", {"name": "conda-env-x"}), "kernelspec"),
-        (lambda nb: nb.cells[0].outputs.append(nbformat.v4.new_output("error", ename="E", evalue="", traceback=[])), "error output"),
+        (
+            lambda nb: nb.cells[0].outputs.append(nbformat.v4.new_output("error", ename="E", evalue="", traceback=[])),
+            "error output",
+        ),
         (lambda nb: nb.cells[0].metadata.__setitem__("tags", ["raises-exception"]), "raised nothing"),
         (lambda nb: nb.cells[0].metadata.__setitem__("execution", {}), "volatile"),
         (lambda nb: nb.metadata.__setitem__("language_info", {"name": "python"}), "language_info"),
         (lambda nb: nb.metadata["language_info"].pop("version"), "language_info"),
-        (lambda nb: nb.cells[0].outputs.append(nbformat.v4.new_output("stream", text="see /home/ann/course/x.py\n")), "absolute path"),
-        (lambda nb: nb.cells[0].outputs.append(nbformat.v4.new_output(
-            "error", ename="E", evalue="", traceback=["\x1b[0;32mFile \x1b[0;32m/work/main/vaelib/kl.py:3\x1b[0m"])), "absolute path"),
+        (
+            lambda nb: nb.cells[0].outputs.append(nbformat.v4.new_output("stream", text="see /home/ann/course/x.py\n")),
+            "absolute path",
+        ),
+        (
+            lambda nb: nb.cells[0].outputs.append(
+                nbformat.v4.new_output(
+                    "error",
+                    ename="E",
+                    evalue="",
+                    traceback=["\x1b[0;32mFile \x1b[0;32m/work/main/vaelib/kl.py:3\x1b[0m"],
+                )
+            ),
+            "absolute path",
+        ),
     ],
 )
 def test_problems_are_spotted(mutate, expected):
@@ -127,12 +142,19 @@ def test_install_cell_installs_only_where_vaelib_is_missing():
         fake_util = type("U", (), {"find_spec": staticmethod(lambda name, f=found: f)})
         modules = {"google.colab": object()} if on_colab else {}
         code = source.replace("import importlib.util, subprocess, sys\n", "")
-        exec(code, {"importlib": type("I", (), {"util": fake_util}), "subprocess": fake_subprocess,
-                    "sys": type("Y", (), {"modules": modules, "executable": "python"})}, namespace)
+        exec(
+            code,
+            {
+                "importlib": type("I", (), {"util": fake_util}),
+                "subprocess": fake_subprocess,
+                "sys": type("Y", (), {"modules": modules, "executable": "python"}),
+            },
+            namespace,
+        )
         if found is not None:
             assert calls == []
         else:
-            (args, kwargs), = calls
+            ((args, kwargs),) = calls
             assert args[0][-1] == f"vaelib @ git+{REPO}" and kwargs == {"check": True}
             assert ("--no-deps" in args[0]) == on_colab, "on Colab, keep its torch and friends"
 

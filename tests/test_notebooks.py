@@ -42,7 +42,9 @@ def test_named_in_reading_order(path):
 def test_every_lecture_has_a_sheet():
     lectures = {p.name for p in LECTURES}
     sheets = {p.name for p in SOLUTIONS}
-    assert lectures == sheets, f"lectures without a sheet: {lectures - sheets}; sheets without a lecture: {sheets - lectures}"
+    assert lectures == sheets, (
+        f"lectures without a sheet: {lectures - sheets}; sheets without a lecture: {sheets - lectures}"
+    )
 
 
 def test_exercises_in_sync_with_solutions():
@@ -72,7 +74,10 @@ def test_exercise_sheet_fails_only_at_its_blanks(path, tmp_path):
     exercise, numbers = make_exercise(nbformat.read(path, as_version=4), f"solutions/{path.name}")
     assert numbers, f"{path.name}: no code exercises"
     NotebookClient(
-        exercise, timeout=300, kernel_name="python3", allow_errors=True,
+        exercise,
+        timeout=300,
+        kernel_name="python3",
+        allow_errors=True,
         resources={"metadata": {"path": str(path.parent)}},
     ).execute()
     raised = set()
@@ -85,4 +90,6 @@ def test_exercise_sheet_fails_only_at_its_blanks(path, tmp_path):
                 f"(only the blanks may fail, with NotImplementedError)"
             )
             raised.update(int(n) for n in re.findall(r"Exercise (\d+)", out.evalue))
-    assert raised == set(numbers), f"{path.name}: blanks {sorted(set(numbers))} but the checks raised for {sorted(raised)}"
+    assert raised == set(numbers), (
+        f"{path.name}: blanks {sorted(set(numbers))} but the checks raised for {sorted(raised)}"
+    )

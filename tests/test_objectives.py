@@ -49,8 +49,12 @@ class Fixed(nn.Module):
 
 def _fixed(B=4, K=3, D=5, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return Fixed(torch.randn(B, K, generator=g), 0.5 * torch.randn(B, K, generator=g),
-                 torch.randn(D, K, generator=g), torch.randn(D, generator=g))
+    return Fixed(
+        torch.randn(B, K, generator=g),
+        0.5 * torch.randn(B, K, generator=g),
+        torch.randn(D, K, generator=g),
+        torch.randn(D, generator=g),
+    )
 
 
 def test_bernoulli_nll_matches_torch_distributions_and_sums_over_pixels():
@@ -230,8 +234,11 @@ def test_iwae_bound_matches_log_weights_by_hand():
     mu, log_var = model.encode(x)
     q = Normal(mu, torch.exp(0.5 * log_var))
     z = mu + q.scale * eps
-    expected = (Bernoulli(logits=model.decode(z)).log_prob(x).sum(-1) + Normal(0.0, 1.0).log_prob(z).sum(-1)
-                - q.log_prob(z).sum(-1))
+    expected = (
+        Bernoulli(logits=model.decode(z)).log_prob(x).sum(-1)
+        + Normal(0.0, 1.0).log_prob(z).sum(-1)
+        - q.log_prob(z).sum(-1)
+    )
     assert torch.allclose(log_w, expected, atol=1e-4)
     bound = iwae_bound(model, x, 6, generator=torch.Generator().manual_seed(5))
     assert torch.allclose(bound, (torch.logsumexp(expected.double(), 0) - math.log(6)), atol=1e-4)
@@ -349,7 +356,9 @@ def test_lists_numpy_and_float64_get_a_clear_message():
         negative_elbo(model, x.tolist())
     with pytest.raises(TypeError, match=r"x must be a torch.Tensor"):
         iwae_bound(model, x.numpy(), 2)
-    with pytest.raises(TypeError, match=r"x has dtype torch.float64 but the model's weights are torch.float32.*x.to\(torch.float32\)"):
+    with pytest.raises(
+        TypeError, match=r"x has dtype torch.float64 but the model's weights are torch.float32.*x.to\(torch.float32\)"
+    ):
         negative_elbo(model, x.double())  # the torch.from_numpy path
     assert torch.isfinite(negative_elbo(model.double(), x.double()).loss)
 
@@ -364,7 +373,9 @@ def test_an_int_seed_as_generator_is_a_seeded_generator_and_other_types_say_what
     assert torch.equal(negative_elbo(model, x, generator=3).loss, negative_elbo(model, x, generator=seeded()).loss)
     assert torch.equal(model.sample(2, generator=3), model.sample(2, generator=seeded()))
     for call in (lambda: elbo(model, x, generator="3"), lambda: model.sample(2, generator=3.5)):
-        with pytest.raises(TypeError, match=r"generator must be None, a torch.Generator or an int seed.*manual_seed\(0\)"):
+        with pytest.raises(
+            TypeError, match=r"generator must be None, a torch.Generator or an int seed.*manual_seed\(0\)"
+        ):
             call()
 
 

@@ -133,12 +133,20 @@ def _code_cells(path: Path) -> str:
 
 
 def test_lectures_and_vaelib_import_only_the_core_dependencies():
-    sources = {p: _code_cells(p) for p in sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "solutions").glob("*.ipynb"))}
-    sources |= {p: p.read_text(encoding="utf-8") for p in sorted((ROOT / "vaelib").rglob("*.py")) if p.name not in INSTRUCTOR_MODULES}
+    sources = {
+        p: _code_cells(p)
+        for p in sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "solutions").glob("*.ipynb"))
+    }
+    sources |= {
+        p: p.read_text(encoding="utf-8")
+        for p in sorted((ROOT / "vaelib").rglob("*.py"))
+        if p.name not in INSTRUCTOR_MODULES
+    }
     allowed = set(CORE.values()) | set(sys.stdlib_module_names) | {"vaelib", "google"}  # google.colab: the install cell
     # IPython and its matplotlib-inline backend come with ipywidgets (a core dependency requires
     # ipython, which requires matplotlib-inline); course.setup() also guards their import.
-    allowed |= {"IPython", "matplotlib_inline"}
+    # PIL (pillow) is a dependency of matplotlib, a core dependency (widgets.py quantizes with it).
+    allowed |= {"IPython", "matplotlib_inline", "PIL"}
     for path, source in sources.items():
         extra = _imports(source) - allowed
         assert not extra, f"{path.relative_to(ROOT)} imports {sorted(extra)}, not in the package's dependencies"
@@ -185,7 +193,9 @@ def test_readme_launch_links_agree_with_the_project_urls():
 def test_the_wheel_ships_the_digits_licences_and_typing_marker(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
-        check=True, capture_output=True, timeout=600,
+        check=True,
+        capture_output=True,
+        timeout=600,
     )
     (wheel,) = tmp_path.glob("vaelib-*.whl")
     with zipfile.ZipFile(wheel) as z:

@@ -101,7 +101,13 @@ def test_interpolation_strip_has_a_row_per_model_with_the_path():
 
 
 def _history(n, offset=0.0, val=True):
-    h = History(epoch=list(range(1, n + 1)), loss=[10.0 - i + offset for i in range(n)], recon=[8.0] * n, kl=[2.0] * n, beta=[1.0] * n)
+    h = History(
+        epoch=list(range(1, n + 1)),
+        loss=[10.0 - i + offset for i in range(n)],
+        recon=[8.0] * n,
+        kl=[2.0] * n,
+        beta=[1.0] * n,
+    )
     if val:
         h.val_loss, h.val_recon, h.val_kl = list(h.loss), list(h.recon), list(h.kl)
     return h

@@ -3,7 +3,6 @@
 Oracles: exact categorical probabilities, torch.distributions, and exact expectations.
 """
 
-
 import math
 
 import numpy as np

@@ -88,9 +88,7 @@ def test_diag_gaussian_broadcasts_and_accepts_leading_sample_dims():
 
 def test_diag_gaussian_generator_reproducible_and_zero_std_allowed():
     mu, std = torch.zeros(3), torch.ones(3)
-    torch.testing.assert_close(
-        diag_gaussian(mu, std, generator=_gen(3)), diag_gaussian(mu, std, generator=_gen(3))
-    )
+    torch.testing.assert_close(diag_gaussian(mu, std, generator=_gen(3)), diag_gaussian(mu, std, generator=_gen(3)))
     torch.testing.assert_close(diag_gaussian(mu, torch.zeros(3)), mu)
 
 
@@ -106,9 +104,15 @@ def test_diag_gaussian_keeps_float64():
         (dict(mu=torch.tensor([0.0, float("nan")]), std=torch.ones(2)), ["mu", "non-finite", "NaN"]),
         (dict(mu=torch.zeros(2), std=torch.tensor([1.0, float("inf")])), ["std", "non-finite"]),
         (dict(mu=torch.zeros(4, 3), std=torch.ones(2)), ["do not broadcast", "mu (4, 3)", "std (2,)"]),
-        (dict(mu=torch.zeros(4, 3), std=torch.ones(3), eps=torch.randn(4, 2)), ["eps must have shape", "(4, 2)", "torch.randn"]),
+        (
+            dict(mu=torch.zeros(4, 3), std=torch.ones(3), eps=torch.randn(4, 2)),
+            ["eps must have shape", "(4, 2)", "torch.randn"],
+        ),
         (dict(mu=torch.zeros(4, 3), std=torch.ones(3), eps=torch.randn(3)), ["eps must have shape", "(3,)"]),
-        (dict(mu=torch.zeros(3), std=torch.ones(3), eps=torch.randn(5, 3), sample_shape=(4,)), ["eps must have shape", "(4, 3)"]),
+        (
+            dict(mu=torch.zeros(3), std=torch.ones(3), eps=torch.randn(5, 3), sample_shape=(4,)),
+            ["eps must have shape", "(4, 3)"],
+        ),
         (dict(mu=torch.zeros(3), std=torch.ones(3), eps=torch.tensor([0.0, float("nan"), 0.0])), ["eps", "non-finite"]),
         (dict(mu=torch.zeros(3), std=torch.ones(3), sample_shape=(-1,)), ["sample_shape", "(-1,)"]),
     ],

@@ -36,10 +36,19 @@ def test_score_estimate_sigma_accepts_right_answers(answer, capsys):
     [
         (lambda theta, sigma, x: x**2 * (x - theta) ** 2 / sigma**3, ["normalising constant", "-1/sigma"]),
         (lambda theta, sigma, x: x**2 * (x - theta) / sigma**2, ["score with respect to theta"]),
-        (lambda theta, sigma, x: x**2 * ((x - theta) ** 2 / sigma**4 - 1 / sigma**2) / 2, ["derivative with respect to the variance"]),
+        (
+            lambda theta, sigma, x: x**2 * ((x - theta) ** 2 / sigma**4 - 1 / sigma**2) / 2,
+            ["derivative with respect to the variance"],
+        ),
         (lambda theta, sigma, x: 2 * x * (x - theta) / sigma, ["pathwise estimator"]),
-        (lambda theta, sigma, x: x**2 * ((x - theta) ** 2 / sigma**2 - 1 / sigma), ["quadratic part", "The simpler cases passed"]),
-        (lambda theta, sigma, x: (x**2 * ((x - theta) ** 2 / sigma**3 - 1 / sigma)).mean(), ["expected shape (1,), got shape ()"]),
+        (
+            lambda theta, sigma, x: x**2 * ((x - theta) ** 2 / sigma**2 - 1 / sigma),
+            ["quadratic part", "The simpler cases passed"],
+        ),
+        (
+            lambda theta, sigma, x: (x**2 * ((x - theta) ** 2 / sigma**3 - 1 / sigma)).mean(),
+            ["expected shape (1,), got shape ()"],
+        ),
     ],
 )
 def test_score_estimate_sigma_rejects_typical_mistakes(wrong, words):
@@ -143,10 +152,18 @@ def test_score_variance_accepts_the_reference(capsys):
 @pytest.mark.parametrize(
     "wrong, label, words",
     [
-        (lambda t, b: t**4 + 18 * t**2 + 15 - 2 * b * (t**2 + 3) + b**2, "theta = 1.0, b = 0.0", ["second moment", "4 theta^2"]),
+        (
+            lambda t, b: t**4 + 18 * t**2 + 15 - 2 * b * (t**2 + 3) + b**2,
+            "theta = 1.0, b = 0.0",
+            ["second moment", "4 theta^2"],
+        ),
         (lambda t, b: t**4 + 2 * t**2 + 15 - 2 * b * (t**2 + 1) + b**2, "theta = 1.0, b = 0.0", ["E[eps^4] = 3"]),
         (lambda t, b: t**4 + 14 * t**2 + 3 - 2 * b * (t**2 + 3) + b**2, "theta = 0.0, b = 0.0", ["E[eps^6] = 15"]),
-        (lambda t, b: t**4 + 14 * t**2 + 15 + 2 * b * (t**2 + 3) + b**2, "theta = 2.0, b = 7.0", ["sign of the cross term"]),
+        (
+            lambda t, b: t**4 + 14 * t**2 + 15 + 2 * b * (t**2 + 3) + b**2,
+            "theta = 2.0, b = 7.0",
+            ["sign of the cross term"],
+        ),
         (lambda t, b: t**4 + 14 * t**2 + 15 - 2 * b * (t**2 + 3), "theta = 2.0, b = 7.0", ["dropped b^2"]),
     ],
 )
@@ -197,7 +214,11 @@ def test_optimal_baseline_rejects_typical_mistakes(wrong, words):
 
 @pytest.mark.parametrize(
     "answer",
-    [lambda rate, u: -torch.log1p(-u) / rate, lambda rate, u: -torch.log(u) / rate, lambda rate, u: -torch.log(1 - u) / rate],
+    [
+        lambda rate, u: -torch.log1p(-u) / rate,
+        lambda rate, u: -torch.log(u) / rate,
+        lambda rate, u: -torch.log(1 - u) / rate,
+    ],
 )
 def test_exponential_sample_accepts_right_answers(answer, capsys):
     checks.check_exponential_sample(answer)
@@ -212,7 +233,10 @@ def test_exponential_sample_accepts_right_answers(answer, capsys):
         (lambda rate, u: torch.log1p(-u) / rate, ["mind the minus"]),
         (lambda rate, u: 1 - torch.exp(-rate * u), ["that is the CDF"]),
         (lambda rate, u: (-torch.log1p(-u) / rate).detach(), ["no gradient reaches rate", "graph is cut"]),
-        (lambda rate, u: torch.tensor((-torch.log1p(-u) / rate).tolist()), ["no gradient reaches rate", "graph is cut"]),
+        (
+            lambda rate, u: torch.tensor((-torch.log1p(-u) / rate).tolist()),
+            ["no gradient reaches rate", "graph is cut"],
+        ),
         (lambda rate, u: -torch.log1p(-u[:4]) / rate, ["expected shape (8,)"]),
     ],
 )
@@ -244,5 +268,3 @@ def test_exponential_gradient_check_catches_a_wrong_gradient_with_right_values()
 
 
 # --------------------------------------------------------------------------- blanks
-
-

@@ -6,9 +6,9 @@ import math
 
 import pytest
 import torch
+from sheet_support import rejects as _rejects
 
 from vaelib import reparam
-from sheet_support import rejects as _rejects
 from vaelib.checks import sheet02 as checks
 
 softplus = torch.nn.functional.softplus
@@ -43,8 +43,14 @@ def test_sample_diag_gaussian_accepts_right_answers(answer, capsys):
         (lambda mu, lv, eps: mu + torch.exp(-0.5 * lv) * eps, ["1 / std"]),
         (lambda mu, lv, eps: torch.exp(0.5 * lv) * eps, ["forgot the mean"]),
         (lambda mu, lv, eps: mu * eps + torch.exp(0.5 * lv), ["swapped"]),
-        (lambda mu, lv, eps: (mu + torch.exp(0.5 * lv) * eps).detach(), ["mu and log_var require gradients", "no gradient reaches"]),
-        (lambda mu, lv, eps: (mu + torch.exp(0.5 * lv) * eps).sum(-1), ["expected shape (2, 3), got shape (2,)", "one dimension too few"]),
+        (
+            lambda mu, lv, eps: (mu + torch.exp(0.5 * lv) * eps).detach(),
+            ["mu and log_var require gradients", "no gradient reaches"],
+        ),
+        (
+            lambda mu, lv, eps: (mu + torch.exp(0.5 * lv) * eps).sum(-1),
+            ["expected shape (2, 3), got shape (2,)", "one dimension too few"],
+        ),
     ],
 )
 def test_sample_diag_gaussian_rejects_typical_mistakes(wrong, words):
@@ -128,7 +134,10 @@ def test_sample_full_gaussian_accepts_right_answers(answer, capsys):
     [
         (lambda mu, S, eps: mu + (eps.unsqueeze(-2) @ S).squeeze(-2), ["S^T eps", "S @ eps"]),
         (lambda mu, S, eps: mu + (S.mT @ eps.unsqueeze(-1)).squeeze(-1), ["S^T eps"]),
-        (lambda mu, S, eps: mu + ((S @ S.mT) @ eps.unsqueeze(-1)).squeeze(-1), ["covariance S S^T", "scale is S itself"]),
+        (
+            lambda mu, S, eps: mu + ((S @ S.mT) @ eps.unsqueeze(-1)).squeeze(-1),
+            ["covariance S S^T", "scale is S itself"],
+        ),
         (lambda mu, S, eps: mu + torch.diagonal(S, dim1=-2, dim2=-1) * eps, ["only the diagonal"]),
         (lambda mu, S, eps: (S @ eps.unsqueeze(-1)).squeeze(-1), ["forgot the mean"]),
     ],
@@ -199,9 +208,15 @@ def test_same_law_accepts_right_answers(answer, capsys):
             "S vs S^T",
             ["equal eigenvalues"],
         ),
-        (lambda S1, S2: math.isclose(S1.norm().item(), S2.norm().item(), rel_tol=1e-6), "S vs a matrix with the same Frobenius norm", ["Frobenius norms"]),
         (
-            lambda S1, S2: math.isclose(abs(torch.linalg.det(S1).item()), abs(torch.linalg.det(S2).item()), rel_tol=1e-6),
+            lambda S1, S2: math.isclose(S1.norm().item(), S2.norm().item(), rel_tol=1e-6),
+            "S vs a matrix with the same Frobenius norm",
+            ["Frobenius norms"],
+        ),
+        (
+            lambda S1, S2: math.isclose(
+                abs(torch.linalg.det(S1).item()), abs(torch.linalg.det(S2).item()), rel_tol=1e-6
+            ),
             "S vs S diag(2, 1/2, 1)",
             ["equal determinants are necessary but not sufficient"],
         ),

@@ -6,10 +6,10 @@ import math
 
 import pytest
 import torch
+from sheet_support import rejects as _rejects
 from torch.distributions import MultivariateNormal, kl_divergence
 
 from vaelib import gaussians, kl
-from sheet_support import rejects as _rejects
 from vaelib.checks import CheckFailed
 from vaelib.checks import sheet03 as checks
 
@@ -33,7 +33,9 @@ def kl_general_via_cholesky(mu, S):
 
 def kl_general_via_distributions(mu, S):
     q = torch.distributions.MultivariateNormal(mu, covariance_matrix=S @ S.mT)
-    p = torch.distributions.MultivariateNormal(torch.zeros_like(mu), covariance_matrix=torch.eye(mu.shape[-1], dtype=mu.dtype))
+    p = torch.distributions.MultivariateNormal(
+        torch.zeros_like(mu), covariance_matrix=torch.eye(mu.shape[-1], dtype=mu.dtype)
+    )
     return torch.distributions.kl_divergence(q, p)
 
 
@@ -50,11 +52,26 @@ def _diag_of(S):
 @pytest.mark.parametrize(
     "wrong, words",
     [
-        (lambda mu, S: 0.5 * ((S**2).sum((-2, -1)) + (mu**2).sum(-1) - 3 - 2 * torch.log(_diag_of(S).abs()).sum(-1)), ["only for a triangular S"]),
-        (lambda mu, S: 0.5 * ((S**2).sum((-2, -1)) + (mu**2).sum(-1) - 3 - 2 * torch.log(_diag_of(S)).sum(-1)), ["S orthogonal", "NaN", "2 log |det S|"]),
-        (lambda mu, S: 0.5 * ((S**2).sum((-2, -1)) + (mu**2).sum(-1) - 3 - 2 * torch.logdet(S)), ["det S < 0", "slogdet"]),
-        (lambda mu, S: 0.5 * ((S**2).sum((-2, -1)) + (mu**2).sum(-1) - 3 - torch.linalg.slogdet(S).logabsdet), ["forgot the factor 2"]),
-        (lambda mu, S: 0.5 * (_diag_of(S).sum(-1) + (mu**2).sum(-1) - 3 - 2 * torch.linalg.slogdet(S).logabsdet), ["||S||_F^2"]),
+        (
+            lambda mu, S: 0.5 * ((S**2).sum((-2, -1)) + (mu**2).sum(-1) - 3 - 2 * torch.log(_diag_of(S).abs()).sum(-1)),
+            ["only for a triangular S"],
+        ),
+        (
+            lambda mu, S: 0.5 * ((S**2).sum((-2, -1)) + (mu**2).sum(-1) - 3 - 2 * torch.log(_diag_of(S)).sum(-1)),
+            ["S orthogonal", "NaN", "2 log |det S|"],
+        ),
+        (
+            lambda mu, S: 0.5 * ((S**2).sum((-2, -1)) + (mu**2).sum(-1) - 3 - 2 * torch.logdet(S)),
+            ["det S < 0", "slogdet"],
+        ),
+        (
+            lambda mu, S: 0.5 * ((S**2).sum((-2, -1)) + (mu**2).sum(-1) - 3 - torch.linalg.slogdet(S).logabsdet),
+            ["forgot the factor 2"],
+        ),
+        (
+            lambda mu, S: 0.5 * (_diag_of(S).sum(-1) + (mu**2).sum(-1) - 3 - 2 * torch.linalg.slogdet(S).logabsdet),
+            ["||S||_F^2"],
+        ),
         (lambda mu, S: 0.5 * ((S**2).sum((-2, -1)) - 3 - 2 * torch.linalg.slogdet(S).logabsdet), ["S = I"]),
         (lambda mu, S: kl_general_scale(mu, S).sum(), ["expected shape (3,), got shape ()"]),
     ],
@@ -114,7 +131,10 @@ two_log_diag = lambda L: 2 * torch.log(_diag(L)).sum(-1)  # noqa: E731
         (_full(lambda L: _diag(L).sum(-1), two_log_diag), ["squared Frobenius norm", "not the trace of L"]),
         (_full(lambda L: (_diag(L) ** 2).sum(-1), two_log_diag), ["off-diagonal ones too"]),
         (_full(frobenius, lambda L: torch.log(_diag(L)).sum(-1)), ["forgot the factor 2"]),
-        (_full(lambda L: _diag(L).sum(-1), lambda L: torch.log(_diag(L)).sum(-1)), ["used L as if it were the covariance"]),
+        (
+            _full(lambda L: _diag(L).sum(-1), lambda L: torch.log(_diag(L)).sum(-1)),
+            ["used L as if it were the covariance"],
+        ),
         (_full(frobenius, two_log_diag, half=1.0), ["factor 1/2"]),
         (_full(frobenius, two_log_diag, mean_term=False), ["mean term mu^T mu"]),
         (_full(frobenius, two_log_diag, minus_K=False), ["forgot the -K"]),
@@ -224,13 +244,22 @@ def _from_std_normal(mu_q, L_q, mu_p, L_p, num_samples):
 @pytest.mark.parametrize(
     "wrong, words",
     [
-        (lambda *a: (kl_monte_carlo(*a)[0], kl_monte_carlo(*a)[1] * math.sqrt(a[-1])), ["times too large", "spread of ONE log-ratio"]),
-        (lambda *a: (kl_monte_carlo(*a)[0], kl_monte_carlo(*a)[1] / math.sqrt(a[-1])), ["times too small", "not by num_samples"]),
+        (
+            lambda *a: (kl_monte_carlo(*a)[0], kl_monte_carlo(*a)[1] * math.sqrt(a[-1])),
+            ["times too large", "spread of ONE log-ratio"],
+        ),
+        (
+            lambda *a: (kl_monte_carlo(*a)[0], kl_monte_carlo(*a)[1] / math.sqrt(a[-1])),
+            ["times too small", "not by num_samples"],
+        ),
         (_from_p, ["matches KL(p || q)", "draw z from q"]),
         (lambda *a: (-kl_monte_carlo(*a)[0], kl_monte_carlo(*a)[1]), ["minus the KL"]),
         (_from_std_normal, ["with z drawn from q (z = mu_q + L_q eps)"]),
         (lambda *a: kl_monte_carlo(*a)[0], ["expected a tuple (estimate, standard_error)"]),
-        (lambda *a: (kl_monte_carlo(*a)[0] + 0.5, kl_monte_carlo(*a)[1]), ["standard errors from the exact KL(q || p)"]),
+        (
+            lambda *a: (kl_monte_carlo(*a)[0] + 0.5, kl_monte_carlo(*a)[1]),
+            ["standard errors from the exact KL(q || p)"],
+        ),
     ],
 )
 def test_kl_monte_carlo_rejects_typical_mistakes(wrong, words):
@@ -261,7 +290,10 @@ def test_best_diagonal_q_accepts_right_answers(answer, capsys):
     "wrong, words",
     [
         (lambda mu, cov: (mu, torch.diagonal(cov)), ["FORWARD KL(p || q)", "conditional variances"]),
-        (lambda mu, cov: (mu, torch.diagonal(torch.linalg.inv(cov))), ["diagonal entries of the precision", "inverses"]),
+        (
+            lambda mu, cov: (mu, torch.diagonal(torch.linalg.inv(cov))),
+            ["diagonal entries of the precision", "inverses"],
+        ),
         (lambda mu, cov: (mu, 1 / torch.diagonal(cov)), ["invert the matrix first"]),
         (lambda mu, cov: (mu, torch.diagonal(torch.linalg.inv(cov)).rsqrt()), ["variances, not standard deviations"]),
         (lambda mu, cov: (torch.zeros_like(mu), best_diagonal_q(mu, cov)[1]), ["best mean is mu_p"]),

@@ -50,14 +50,20 @@ def test_posterior_accepts_right_answers(answer, capsys):
 @pytest.mark.parametrize(
     "wrong, words",
     [
-        (lambda x, W, b, v: posterior(x, W, b, torch.ones_like(v)), ["left out the noise variance", "divide by noise_var"]),
+        (
+            lambda x, W, b, v: posterior(x, W, b, torch.ones_like(v)),
+            ["left out the noise variance", "divide by noise_var"],
+        ),
         (
             lambda x, W, b, v: (posterior(x, W, b, v)[0], torch.linalg.inv(posterior(x, W, b, v)[1])),
             ["returned the precision", "its inverse"],
         ),
         (lambda x, W, b, v: posterior(x, W, torch.zeros_like(b), v), ["forgot the offset b"]),
         (lambda x, W, b, v: posterior(x, W, b, v.sqrt()), ["standard deviation where the variance belongs"]),
-        (lambda x, W, b, v: (posterior(x, W, b, v)[0].mean(0), posterior(x, W, b, v)[1]), ["expected shape (3, 1), got shape (1,)"]),
+        (
+            lambda x, W, b, v: (posterior(x, W, b, v)[0].mean(0), posterior(x, W, b, v)[1]),
+            ["expected shape (3, 1), got shape (1,)"],
+        ),
     ],
 )
 def test_posterior_rejects_typical_mistakes(wrong, words):
@@ -144,10 +150,18 @@ def test_moment_matching_accepts_right_answers(answer, capsys):
 @pytest.mark.parametrize(
     "wrong, words, case",
     [
-        (lambda cov: (mean_field_variances(cov), moment_matching(cov)[1]), ["reverse-KL (mean-field)", "var_k = Sigma_kk"], "Sigma = [[2"),
+        (
+            lambda cov: (mean_field_variances(cov), moment_matching(cov)[1]),
+            ["reverse-KL (mean-field)", "var_k = Sigma_kk"],
+            "Sigma = [[2",
+        ),
         (lambda cov: (cov.diagonal(), 2 * moment_matching(cov)[1]), ["twice too large"], "Sigma = [[2"),
         (lambda cov: (cov.diagonal(), -moment_matching(cov)[1]), ["negative", "a KL is >= 0"], "Sigma = [[2"),
-        (lambda cov: (torch.linalg.eigvalsh(cov), moment_matching(cov)[1]), ["eigenvalues", "principal axes"], "Sigma = [[2"),
+        (
+            lambda cov: (torch.linalg.eigvalsh(cov), moment_matching(cov)[1]),
+            ["eigenvalues", "principal axes"],
+            "Sigma = [[2",
+        ),
         (
             lambda cov: (cov.diagonal(), 0.5 * (torch.logdet(cov) + torch.linalg.inv(cov).diagonal().log().sum())),
             ["reverse-KL minimum"],
@@ -191,7 +205,9 @@ def _gap_variant(W, v, *, noise=True, prior=True, forward=False, scale=0.5):
     psi = v if noise else torch.ones_like(v)
     precision = W.T @ (W / psi[:, None]) + (torch.eye(W.shape[1], dtype=W.dtype) if prior else 0)
     S = torch.linalg.inv(precision)
-    value = S.diagonal().log().sum() - torch.logdet(S) if forward else torch.logdet(S) + precision.diagonal().log().sum()
+    value = (
+        S.diagonal().log().sum() - torch.logdet(S) if forward else torch.logdet(S) + precision.diagonal().log().sum()
+    )
     return scale * value
 
 
@@ -200,7 +216,11 @@ def _gap_variant(W, v, *, noise=True, prior=True, forward=False, scale=0.5):
     [
         (lambda W, v: _gap_variant(W, v, noise=False), ["left out the noise variance"], "2-d latent"),
         (lambda W, v: _gap_variant(W, v, prior=False), ["left out the prior's identity"], "2-d latent"),
-        (lambda W, v: _gap_variant(W, v, forward=True), ["forward-KL minimum", "reverse KL(q* || p(z|x))"], "3-d latent"),
+        (
+            lambda W, v: _gap_variant(W, v, forward=True),
+            ["forward-KL minimum", "reverse KL(q* || p(z|x))"],
+            "3-d latent",
+        ),
         (lambda W, v: _gap_variant(W, v, scale=-0.5), ["negative", ">= 0"], "2-d latent"),
         (lambda W, v: _gap_variant(W, v, scale=1.0), ["twice too large"], "2-d latent"),
     ],

@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from sheet_support import rejects as _rejects
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
 from vaelib import objectives
-from sheet_support import rejects as _rejects
 from vaelib.checks import sheet05 as checks
 from vaelib.models import VAE
 
@@ -49,7 +49,11 @@ def test_vae_loss_accepts_right_answers(answer, capsys):
 
 def _parts(recon_fn=None, kl_fn=None, combine=lambda r, k: r + k):
     def wrong(x, logits, mu, log_var):
-        r = recon_fn(x, logits) if recon_fn else F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1).mean()
+        r = (
+            recon_fn(x, logits)
+            if recon_fn
+            else F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1).mean()
+        )
         k = kl_fn(mu, log_var) if kl_fn else 0.5 * (mu**2 + log_var.exp() - 1 - log_var).sum(1).mean()
         return combine(r, k), r, k
 
@@ -60,15 +64,35 @@ def _parts(recon_fn=None, kl_fn=None, combine=lambda r, k: r + k):
     "wrong, words",
     [
         (_parts(recon_fn=lambda x, l: F.binary_cross_entropy_with_logits(l, x)), ["averaged over pixels", "beta = D"]),
-        (_parts(recon_fn=lambda x, l: F.binary_cross_entropy_with_logits(l, x, reduction="sum"),
-                kl_fn=lambda m, v: 0.5 * (m**2 + v.exp() - 1 - v).sum()), ["summed over the batch"]),
-        (_parts(recon_fn=lambda x, l: F.binary_cross_entropy_with_logits(l, x, reduction="sum")), ["different reductions", "factor B"]),
-        (_parts(kl_fn=lambda m, v: 0.5 * (m**2 + v**2 - 1 - torch.log(v**2)).sum(1).mean()), ["log_var as the standard deviation"]),
-        (_parts(kl_fn=lambda m, v: 0.5 * (m**2 + torch.exp(0.5 * v) - 1 - v).sum(1).mean()), ["the variance exp(log_var)"]),
+        (
+            _parts(
+                recon_fn=lambda x, l: F.binary_cross_entropy_with_logits(l, x, reduction="sum"),
+                kl_fn=lambda m, v: 0.5 * (m**2 + v.exp() - 1 - v).sum(),
+            ),
+            ["summed over the batch"],
+        ),
+        (
+            _parts(recon_fn=lambda x, l: F.binary_cross_entropy_with_logits(l, x, reduction="sum")),
+            ["different reductions", "factor B"],
+        ),
+        (
+            _parts(kl_fn=lambda m, v: 0.5 * (m**2 + v**2 - 1 - torch.log(v**2)).sum(1).mean()),
+            ["log_var as the standard deviation"],
+        ),
+        (
+            _parts(kl_fn=lambda m, v: 0.5 * (m**2 + torch.exp(0.5 * v) - 1 - v).sum(1).mean()),
+            ["the variance exp(log_var)"],
+        ),
         (_parts(combine=lambda r, k: r - k), ["missing minus sign", "recon + KL"]),
         (_parts(kl_fn=lambda m, v: 0.5 * (1 + v - m**2 - v.exp()).sum(1).mean()), ["missing minus sign in the KL"]),
-        (_parts(recon_fn=lambda x, l: F.binary_cross_entropy_with_logits(torch.sigmoid(l), x, reduction="none").sum(1).mean()),
-         ["sigmoid twice"]),
+        (
+            _parts(
+                recon_fn=lambda x, l: (
+                    F.binary_cross_entropy_with_logits(torch.sigmoid(l), x, reduction="none").sum(1).mean()
+                )
+            ),
+            ["sigmoid twice"],
+        ),
     ],
 )
 def test_vae_loss_rejects_typical_mistakes(wrong, words):
@@ -94,7 +118,9 @@ def reparameterize_via_std(mu, log_var, eps):
 def test_reparameterize_accepts_right_answers(capsys):
     for answer in (reparameterize, reparameterize_via_std):
         checks.check_reparameterize(answer)
-        assert "Exercise 2: reparameterize passed all 5 checks (values, noise and gradients)." in capsys.readouterr().out
+        assert (
+            "Exercise 2: reparameterize passed all 5 checks (values, noise and gradients)." in capsys.readouterr().out
+        )
 
 
 @pytest.mark.parametrize(
@@ -117,8 +143,18 @@ def test_reparameterize_rejects_a_sample_without_gradients():
         with torch.no_grad():
             return mu + torch.exp(0.5 * log_var) * eps
 
-    _rejects(checks.check_reparameterize, detached, "Exercise 2, gradients reach both encoder outputs", "no gradient reaches mu, log_var", "torch.no_grad()")
-    _rejects(checks.check_reparameterize, lambda mu, lv, eps: reparameterize(mu, lv.detach(), eps), "no gradient reaches log_var")
+    _rejects(
+        checks.check_reparameterize,
+        detached,
+        "Exercise 2, gradients reach both encoder outputs",
+        "no gradient reaches mu, log_var",
+        "torch.no_grad()",
+    )
+    _rejects(
+        checks.check_reparameterize,
+        lambda mu, lv, eps: reparameterize(mu, lv.detach(), eps),
+        "no gradient reaches log_var",
+    )
 
 
 # --------------------------------------------------------------------------- Exercise 3
@@ -150,7 +186,10 @@ def _beta(combine):
         (_beta(lambda r, k, b: r + k), ["forgot beta"]),
         (_beta(lambda r, k, b: b * (r + k)), ["only the KL term"]),
         (_beta(lambda r, k, b: r - b * k), ["missing minus sign"]),
-        (lambda x, l, m, v, b: F.binary_cross_entropy_with_logits(l, x) + b * vae_loss(x, l, m, v)[2], ["averaged the reconstruction over pixels"]),
+        (
+            lambda x, l, m, v, b: F.binary_cross_entropy_with_logits(l, x) + b * vae_loss(x, l, m, v)[2],
+            ["averaged the reconstruction over pixels"],
+        ),
     ],
 )
 def test_beta_vae_loss_rejects_typical_mistakes(wrong, words):
@@ -182,12 +221,28 @@ def test_log_importance_weights_accepts_right_answers(capsys):
 @pytest.mark.parametrize(
     "wrong, words",
     [
-        (lambda x, l, z, m, v: log_importance_weights(x, l, z, m, v) - Normal(0.0, 1.0).log_prob(z).sum(-1), ["left out the prior"]),
-        (lambda x, l, z, m, v: log_importance_weights(x, l, z, m, v) + 2 * Normal(m, torch.exp(0.5 * v)).log_prob(z).sum(-1),
-         ["SUBTRACTED"]),
-        (lambda x, l, z, m, v: log_importance_weights(x, l, z, m, v) + Normal(m, torch.exp(0.5 * v)).log_prob(z).sum(-1)
-         - Normal(m, v.exp()).log_prob(z).sum(-1), ["exp(log_var) is the variance"]),
-        (lambda x, l, z, m, v: log_importance_weights(x, l, z, m, v) + 0.5 * z.shape[-1] * math.log(2 * math.pi), ["cancel"]),
+        (
+            lambda x, l, z, m, v: log_importance_weights(x, l, z, m, v) - Normal(0.0, 1.0).log_prob(z).sum(-1),
+            ["left out the prior"],
+        ),
+        (
+            lambda x, l, z, m, v: (
+                log_importance_weights(x, l, z, m, v) + 2 * Normal(m, torch.exp(0.5 * v)).log_prob(z).sum(-1)
+            ),
+            ["SUBTRACTED"],
+        ),
+        (
+            lambda x, l, z, m, v: (
+                log_importance_weights(x, l, z, m, v)
+                + Normal(m, torch.exp(0.5 * v)).log_prob(z).sum(-1)
+                - Normal(m, v.exp()).log_prob(z).sum(-1)
+            ),
+            ["exp(log_var) is the variance"],
+        ),
+        (
+            lambda x, l, z, m, v: log_importance_weights(x, l, z, m, v) + 0.5 * z.shape[-1] * math.log(2 * math.pi),
+            ["cancel"],
+        ),
     ],
 )
 def test_log_importance_weights_rejects_typical_mistakes(wrong, words):
@@ -242,8 +297,12 @@ def test_iwae_on_model_compares_with_vaelib(small_vae, capsys):
     model, x = small_vae
     checks.check_iwae_on_model(log_importance_weights, iwae_bound, model, x, k=20)
     assert "Exercise 5: your IWAE bound (k = 20) on the trained VAE" in capsys.readouterr().out
-    _rejects(lambda f: checks.check_iwae_on_model(log_importance_weights, f, model, x, k=20),
-             lambda lw: torch.logsumexp(lw, 0), "Exercise 5", "values differ")
+    _rejects(
+        lambda f: checks.check_iwae_on_model(log_importance_weights, f, model, x, k=20),
+        lambda lw: torch.logsumexp(lw, 0),
+        "Exercise 5",
+        "values differ",
+    )
     with pytest.raises(NotImplementedError):
         checks.check_iwae_on_model(_blank, iwae_bound, model, x, k=20)
 

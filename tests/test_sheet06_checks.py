@@ -93,8 +93,14 @@ def test_gumbel_max_accepts_right_answers(answer, capsys):
         (lambda l, u: _one_hot(l.argmax(-1).expand(u.shape[:-1]), l.shape[-1], l), ["most probable class every time"]),
         (lambda l, u: _one_hot((l - torch.log(u)).argmax(-1), l.shape[-1], l), ["exponential noise", "two logs"]),
         (lambda l, u: _one_hot((l + torch.log(-torch.log(u))).argmax(-1), l.shape[-1], l), ["sign error in the noise"]),
-        (lambda l, u: _one_hot((torch.softmax(l, -1) + _gumbel(u)).argmax(-1), l.shape[-1], l), ["add the noise to the logits"]),
-        (lambda l, u: (l + _gumbel(u)).argmax(-1), ["expected shape (12, 4), got shape (12,)", "class indices", "one_hot"]),
+        (
+            lambda l, u: _one_hot((torch.softmax(l, -1) + _gumbel(u)).argmax(-1), l.shape[-1], l),
+            ["add the noise to the logits"],
+        ),
+        (
+            lambda l, u: (l + _gumbel(u)).argmax(-1),
+            ["expected shape (12, 4), got shape (12,)", "class indices", "one_hot"],
+        ),
         (lambda l, u: l + _gumbel(u), ["perturbed logits"]),
     ],
 )
@@ -183,11 +189,17 @@ def _score(l, z):
 @pytest.mark.parametrize(
     "wrong, words",
     [
-        (lambda l, z, f: ((f - f.mean()).unsqueeze(-1) * _score(l, z)).mean(0), ["own f value", "biased", "leave sample k out"]),
+        (
+            lambda l, z, f: ((f - f.mean()).unsqueeze(-1) * _score(l, z)).mean(0),
+            ["own f value", "biased", "leave sample k out"],
+        ),
         (lambda l, z, f: (f.unsqueeze(-1) * _score(l, z)).mean(0), ["plain REINFORCE without a baseline"]),
         (lambda l, z, f: -reinforce_loo(l, z, f), ["sign error"]),
         (lambda l, z, f: ((f - (f.sum() - f) / (len(f) - 1)).unsqueeze(-1) * _score(l, z)).sum(0), ["do not sum"]),
-        (lambda l, z, f: reinforce_loo(l, z, f).unsqueeze(0).expand(len(f), -1), ["expected shape (4,), got shape (4, 4)"]),
+        (
+            lambda l, z, f: reinforce_loo(l, z, f).unsqueeze(0).expand(len(f), -1),
+            ["expected shape (4,), got shape (4, 4)"],
+        ),
     ],
 )
 def test_reinforce_loo_rejects_typical_mistakes(wrong, words):

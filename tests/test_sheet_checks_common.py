@@ -12,6 +12,7 @@ import pytest
 
 from vaelib.checks import CheckFailed
 
+
 def _takes_one_function(check) -> bool:
     """Checks of a student's function take just it; the few that check a trained model or a
     value take more and are tested in their sheet's own test file."""

@@ -139,7 +139,9 @@ def diag_variance_inplace(mu, log_var, eps):
 
 def diag_item_loop(mu, log_var, eps):
     """Wrong: builds the result from Python floats, so no gradient and float32."""
-    rows = [[(m + math.exp(lv / 2) * e) for m, lv, e in zip(*r)] for r in zip(mu.tolist(), log_var.tolist(), eps.tolist())]
+    rows = [
+        [(m + math.exp(lv / 2) * e) for m, lv, e in zip(*r)] for r in zip(mu.tolist(), log_var.tolist(), eps.tolist())
+    ]
     return torch.tensor(rows)
 
 
@@ -197,7 +199,9 @@ def kl_general_qr(mu, S):
 def kl_general_cholesky_of_S(mu, S):
     """Wrong: treats S as a Cholesky factor (sum of the log of its diagonal)."""
     K = mu.shape[1]
-    return 0.5 * ((S**2).sum(dim=(1, 2)) + (mu**2).sum(dim=1) - K - 2 * torch.log(torch.diagonal(S, dim1=1, dim2=2)).sum(dim=1))
+    return 0.5 * (
+        (S**2).sum(dim=(1, 2)) + (mu**2).sum(dim=1) - K - 2 * torch.log(torch.diagonal(S, dim1=1, dim2=2)).sum(dim=1)
+    )
 
 
 def kl_general_float32_eye(mu, S):
@@ -337,7 +341,11 @@ WRONG = {
         (sheet06.check_kumaraswamy_sample, kuma_item, ["no gradient reaches a and b"]),
         (sheet06.check_gumbel_softmax_sample, gs_hand_softmax_unstable, ["NaN or inf", "subtract each row's maximum"]),
         (sheet06.check_gumbel_softmax_sample, gs_distribution, ["draws its own noise"]),
-        (sheet06.check_gumbel_max_sample, gumbel_max_bernoulli_rsample, ["raised NotImplementedError", "not the unanswered-exercise marker"]),
+        (
+            sheet06.check_gumbel_max_sample,
+            gumbel_max_bernoulli_rsample,
+            ["raised NotImplementedError", "not the unanswered-exercise marker"],
+        ),
     ],
 }
 
@@ -393,5 +401,7 @@ def test_a_student_s_right_answer_passes_however_it_is_written(check, answer, ca
 
 
 def test_the_counts_are_reported():
-    counts = {sheet: (len(WRONG.get(sheet, [])), len(RIGHT.get(sheet, []))) for sheet in sorted(set(WRONG) | set(RIGHT))}
+    counts = {
+        sheet: (len(WRONG.get(sheet, [])), len(RIGHT.get(sheet, []))) for sheet in sorted(set(WRONG) | set(RIGHT))
+    }
     assert all(w >= 4 and r >= 2 for w, r in counts.values()), counts

@@ -33,7 +33,10 @@ def site(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("site")
     build = subprocess.run(
         [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", "-c", "docs", ".", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert build.returncode == 0, f"the site build failed (warnings are errors):\n{build.stdout}\n{build.stderr}"
     return out
@@ -49,7 +52,7 @@ def test_the_readme_gives_the_build_command():
 
 
 def test_navigation_lists_the_curriculum_in_order(site):
-    assert 'url=docs/index.html' in (site / "index.html").read_text()  # the site root redirects
+    assert "url=docs/index.html" in (site / "index.html").read_text()  # the site root redirects
     home = (site / "docs" / "index.html").read_text(encoding="utf-8")
     links = re.findall(r'href="\.\./(notebooks|exercises)/(\d\d_[a-z0-9_]+)\.html"', home)
     lectures = [stem for folder, stem in links if folder == "notebooks"]
@@ -79,9 +82,9 @@ def _committed_pngs(notebook: Path) -> set[str]:
 @pytest.mark.parametrize("notebook", LECTURES, ids=[p.stem for p in LECTURES])
 def test_lecture_page_has_its_figures_alt_text_math_and_launch_buttons(site, notebook):
     html = _page(site, notebook)
-    images = re.findall(r'<img ([^>]*?)/?>', html)
+    images = re.findall(r"<img ([^>]*?)/?>", html)
     figures = [i for i in images if "_images/" in i]
-    shown = {re.search(r'_images/([0-9a-f]{64})\.png', i).group(1) for i in figures}
+    shown = {re.search(r"_images/([0-9a-f]{64})\.png", i).group(1) for i in figures}
     assert shown == _committed_pngs(notebook), "every committed figure, and only those, is on the page"
     for img in images:
         alt = re.search(r'alt="([^"]*)"', img)

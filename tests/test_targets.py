@@ -11,7 +11,9 @@ DT = torch.float64
 
 
 def mixture(weights=(0.4, 0.6), means=(-2.0, 2.0), stds=(0.6, 0.6)):
-    return targets.GaussianMixture1d(torch.tensor(weights, dtype=DT), torch.tensor(means, dtype=DT), torch.tensor(stds, dtype=DT))
+    return targets.GaussianMixture1d(
+        torch.tensor(weights, dtype=DT), torch.tensor(means, dtype=DT), torch.tensor(stds, dtype=DT)
+    )
 
 
 def test_log_prob_and_moments_match_torch():
@@ -24,7 +26,9 @@ def test_log_prob_and_moments_match_torch():
 @pytest.mark.parametrize("mu, std", [(0.3, 0.5), (-1.0, 2.0)])
 def test_kls_with_one_component_equal_the_gaussian_kl(mu, std):
     """Oracle: the closed-form Gaussian KL of lecture 03 (a one-component 'mixture')."""
-    p = targets.GaussianMixture1d(torch.tensor([1.0], dtype=DT), torch.tensor([0.7], dtype=DT), torch.tensor([0.8], dtype=DT))
+    p = targets.GaussianMixture1d(
+        torch.tensor([1.0], dtype=DT), torch.tensor([0.7], dtype=DT), torch.tensor([0.8], dtype=DT)
+    )
     mu_t, std_t = torch.tensor([mu], dtype=DT), torch.tensor([[std]], dtype=DT)
     p_mu, p_std = torch.tensor([0.7], dtype=DT), torch.tensor([[0.8]], dtype=DT)
     reverse = kl.gaussian_to_gaussian(mu_t, std_t, p_mu, p_std)

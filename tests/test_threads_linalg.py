@@ -104,7 +104,9 @@ def test_torch_two_thread_float64_batched_lu_is_wrong_on_this_build():
         assert out.startswith("RIGHT"), (out, err)
         import torch
 
-        pytest.skip(f"torch {torch.__version__}: 2-thread float64 batched slogdet/inv are right on this build ({out.strip()})")
+        pytest.skip(
+            f"torch {torch.__version__}: 2-thread float64 batched slogdet/inv are right on this build ({out.strip()})"
+        )
     assert reproduced
 
 

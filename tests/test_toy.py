@@ -7,7 +7,6 @@ standard errors.
 
 from __future__ import annotations
 
-
 import pytest
 import sympy as sp
 import torch
@@ -95,9 +94,7 @@ def test_toy_measured_variances_match_exact(theta):
     S = 200_000
     grads = {
         "score": E.score_function(T.distribution, th, T.f, S),
-        "score_optimal_baseline": E.score_function(
-            T.distribution, th, T.f, S, baseline=T.optimal_baseline(th)
-        ),
+        "score_optimal_baseline": E.score_function(T.distribution, th, T.f, S, baseline=T.optimal_baseline(th)),
         "pathwise": E.pathwise(T.distribution, th, T.f, S),
     }
     for name, g in grads.items():

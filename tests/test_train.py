@@ -227,7 +227,8 @@ def test_nan_guard_restores_the_last_good_weights_and_optimizer_state(data):
     after = {}
     callback = lambda h, m: after.__setitem__(len(h), (_state(m), _optimizer_tensors(optimizer)))  # noqa: E731
     with pytest.warns(
-        RuntimeWarning, match=r"stopped in epoch 3.*NaN/inf.*weights and the optimizer state from the end of epoch 2 were restored.*smaller lr"
+        RuntimeWarning,
+        match=r"stopped in epoch 3.*NaN/inf.*weights and the optimizer state from the end of epoch 2 were restored.*smaller lr",
     ):
         history = fit(model, data, epochs=5, batch_size=50, progress=False, callback=callback, optimizer=optimizer)
     assert history.stopped == "non-finite" and len(history) == 2 and "restored" in history.message
@@ -376,7 +377,9 @@ def test_ctrl_c_mid_epoch_rolls_back_to_the_epoch_boundary_and_resumes_exactly(t
     assert _same(_state(inner), _state(after_one))  # the half epoch is undone, in memory ...
     assert load_checkpoint(path)["history"].epoch == [1]  # ... and in the checkpoint
     resumed_inner = VAE(D, 2, [8])
-    resumed = fit(Interrupting(resumed_inner), data, epochs=3, batch_size=50, progress=False, checkpoint=path, resume=True)
+    resumed = fit(
+        Interrupting(resumed_inner), data, epochs=3, batch_size=50, progress=False, checkpoint=path, resume=True
+    )
     assert _max_diff(_state(resumed_inner), _state(straight)) < 1e-6
     assert resumed.loss == pytest.approx(full.loss, rel=1e-6) and len(resumed) == 3
 
@@ -457,7 +460,9 @@ class Payload:
 
 def test_code_executing_checkpoints_are_refused_for_safety(tmp_path, capsys):
     path = tmp_path / "evil.pt"
-    torch.save({"format": checkpoint.CHECKPOINT_FORMAT, "version": 2, "model_state": Payload()}, path, pickle_module=pickle)
+    torch.save(
+        {"format": checkpoint.CHECKPOINT_FORMAT, "version": 2, "model_state": Payload()}, path, pickle_module=pickle
+    )
     with pytest.raises(ValueError, match="refused for safety.*can run arbitrary code") as caught:
         load_checkpoint(path)
     message = str(caught.value)
@@ -486,12 +491,20 @@ def test_an_optimizer_of_another_kind_or_shape_is_refused(tmp_path, data):
     with pytest.raises(ValueError, match="state of a Adam optimizer, but the optimizer given is a SGD"):
         load_checkpoint(path, model, torch.optim.SGD(model.parameters(), lr=0.1))
     with pytest.raises(ValueError, match="SGD"):
-        fit(model, data, epochs=2, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), checkpoint=path,
-            resume=True, progress=False)
+        fit(
+            model,
+            data,
+            epochs=2,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            checkpoint=path,
+            resume=True,
+            progress=False,
+        )
     # Same number of tensors, other shapes: the moments of another model.
     twin = VAE(D, 2, [8])
-    swapped = [twin.decoder[0].weight, twin.encoder[0].weight] + [p for n, p in twin.named_parameters()
-                                                                  if n not in ("decoder.0.weight", "encoder.0.weight")]
+    swapped = [twin.decoder[0].weight, twin.encoder[0].weight] + [
+        p for n, p in twin.named_parameters() if n not in ("decoder.0.weight", "encoder.0.weight")
+    ]
     with pytest.raises(ValueError, match="optimizer state 'exp_avg' of shape"):
         load_checkpoint(path, None, torch.optim.Adam(swapped))
     with pytest.raises(ValueError, match="optimizer state for other parameters"):
@@ -538,8 +551,11 @@ def test_device_selection(monkeypatch):
         (dict(epochs=1, lr_schedule=0.5), TypeError, "lr_schedule must be None or a callable"),
         (dict(epochs=1, callback="stop"), TypeError, "callback must be None or a callable"),
         (dict(epochs=1, optimizer="adam"), TypeError, "optimizer must be a torch.optim.Optimizer"),
-        (dict(epochs=1, optimizer=torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=1)), ValueError,
-         "optimizer must optimise this model's parameters"),
+        (
+            dict(epochs=1, optimizer=torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=1)),
+            ValueError,
+            "optimizer must optimise this model's parameters",
+        ),
         (dict(epochs=1, checkpoint=3), TypeError, "checkpoint must be a file path"),
         (dict(epochs=1, device="tpu"), ValueError, "device must be"),
     ],
@@ -551,7 +567,9 @@ def test_bad_arguments_are_refused(data, kwargs, error, message):
 
 def test_bad_data_is_refused_with_the_fix(data):
     model = VAE(D, 2, [8])
-    with pytest.raises(ValueError, match=r"x_train must hold values in \[0, 1\].*got values in \[0, 255\].*divide 8-bit images by 255"):
+    with pytest.raises(
+        ValueError, match=r"x_train must hold values in \[0, 1\].*got values in \[0, 255\].*divide 8-bit images by 255"
+    ):
         fit(model, data * 255, epochs=1, progress=False)
     with pytest.raises(ValueError, match=r"x_val must hold values in \[0, 1\]"):
         fit(model, data, x_val=data[:5] * 255, epochs=1, progress=False)
@@ -638,8 +656,15 @@ def test_callback_can_stop_training(data):
 
 
 def test_history_round_trips_through_a_dict_and_truncates():
-    h = History(epoch=[1, 2], loss=[2.0, 1.0], recon=[1.5, 0.8], kl=[0.5, 0.2], beta=[1.0, 1.0], seconds=[0.1, 0.1],
-                stopped="callback")
+    h = History(
+        epoch=[1, 2],
+        loss=[2.0, 1.0],
+        recon=[1.5, 0.8],
+        kl=[0.5, 0.2],
+        beta=[1.0, 1.0],
+        seconds=[0.1, 0.1],
+        stopped="callback",
+    )
     assert History.from_dict(h.as_dict()) == h
     h.truncate(1)
     assert h.epoch == [1] and h.loss == [2.0] and h.seconds == [0.1] and len(h) == 1

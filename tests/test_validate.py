@@ -13,7 +13,18 @@ import numpy as np
 import pytest
 import torch
 
-from vaelib import _validate, discrete, estimators, families, gaussians, kl, linear_gaussian, meanfield, relaxations, reparam
+from vaelib import (
+    _validate,
+    discrete,
+    estimators,
+    families,
+    gaussians,
+    kl,
+    linear_gaussian,
+    meanfield,
+    relaxations,
+    reparam,
+)
 
 F64 = torch.float64
 
@@ -124,8 +135,9 @@ def test_defect_one_hot_support_refuses_a_huge_enumeration_at_once():
         lambda g: families.gumbel(torch.zeros(3), torch.ones(3), generator=g),
         lambda g: relaxations.gumbel_softmax(torch.zeros(3), 0.5, generator=g),
         lambda g: gaussians.random_orthogonal(3, generator=g),
-        lambda g: kl.monte_carlo_kl(torch.distributions.Normal(0.0, 1.0), torch.distributions.Normal(1.0, 1.0), 4,
-                                    generator=g)[0],
+        lambda g: kl.monte_carlo_kl(
+            torch.distributions.Normal(0.0, 1.0), torch.distributions.Normal(1.0, 1.0), 4, generator=g
+        )[0],
         lambda g: linear_gaussian.LinearGaussianModel.random(3, 2, generator=_gen(1)).sample(2, generator=g)[0],
     ],
 )
@@ -190,8 +202,12 @@ def test_non_finite_input_has_its_own_exception_type():
         kl.diag_gaussian_to_std_normal(torch.tensor([math.inf]), torch.zeros(1))
     assert isinstance(info.value, ValueError)  # except ValueError still catches it
     with pytest.raises(_validate.NonFiniteError, match="f returned 1 non-finite"):
-        estimators.score_function(lambda t: torch.distributions.Normal(t, 1.0), torch.zeros(2),
-                                  lambda z: torch.log(z.sum(-1) * 0), num_samples=1)
+        estimators.score_function(
+            lambda t: torch.distributions.Normal(t, 1.0),
+            torch.zeros(2),
+            lambda z: torch.log(z.sum(-1) * 0),
+            num_samples=1,
+        )
 
 
 @pytest.mark.parametrize(

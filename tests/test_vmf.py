@@ -12,7 +12,6 @@ import torch
 from vaelib import vmf
 
 
-
 @pytest.fixture(autouse=True)
 def float64():
     # checks at a few standard errors need accurate sums; restore the default afterwards
@@ -70,7 +69,9 @@ def test_bessel_quantities_against_quadrature(d, kappa):
 def test_d3_closed_forms():
     kappa = torch.tensor(3.0)
     assert vmf.mean_resultant_length(kappa, 3).item() == pytest.approx(1 / math.tanh(3.0) - 1 / 3.0, rel=1e-10)
-    assert vmf.log_normalizer(kappa, 3).item() == pytest.approx(math.log(3.0 / (4 * math.pi * math.sinh(3.0))), rel=1e-10)
+    assert vmf.log_normalizer(kappa, 3).item() == pytest.approx(
+        math.log(3.0 / (4 * math.pi * math.sinh(3.0))), rel=1e-10
+    )
 
 
 def test_sample_is_on_the_sphere_with_the_right_mean():
@@ -87,7 +88,9 @@ def test_sample_is_on_the_sphere_with_the_right_mean():
 
 
 def test_sample_batches_and_gradient_in_mu():
-    mu = torch.nn.functional.normalize(torch.randn(4, 5, generator=torch.Generator().manual_seed(0)), dim=-1).requires_grad_(True)
+    mu = torch.nn.functional.normalize(
+        torch.randn(4, 5, generator=torch.Generator().manual_seed(0)), dim=-1
+    ).requires_grad_(True)
     kappa = torch.tensor([1.0, 2.0, 5.0, 10.0])
     z = vmf.sample(mu, kappa, sample_shape=(3,), generator=torch.Generator().manual_seed(1))
     assert z.shape == (3, 4, 5)
@@ -106,9 +109,13 @@ def test_kl_to_uniform_against_monte_carlo():
 
 @pytest.mark.parametrize("d, kappa", [(3, 2.0), (10, 5.0)])
 def test_rejection_gradient_terms(d, kappa):
-    g_rep, g_cor = vmf.rejection_gradient_terms(lambda w: w, kappa, d, 20_000, generator=torch.Generator().manual_seed(1))
+    g_rep, g_cor = vmf.rejection_gradient_terms(
+        lambda w: w, kappa, d, 20_000, generator=torch.Generator().manual_seed(1)
+    )
     h = 1e-4
-    exact = (vmf.mean_resultant_length(torch.tensor(kappa + h), d) - vmf.mean_resultant_length(torch.tensor(kappa - h), d)).item() / (2 * h)
+    exact = (
+        vmf.mean_resultant_length(torch.tensor(kappa + h), d) - vmf.mean_resultant_length(torch.tensor(kappa - h), d)
+    ).item() / (2 * h)
     total = g_rep + g_cor
     assert abs(total.mean().item() - exact) < 4 * total.std().item() / math.sqrt(len(total))
     assert abs(g_rep.mean().item() - exact) > 10 * g_rep.std().item() / math.sqrt(len(g_rep))  # g_rep alone is biased

@@ -107,7 +107,12 @@ def test_choosing_other_digits_or_images(setting):
     with pytest.raises(ValueError, match=r"row of x, an integer in \[0, 59\]"):
         ex.set_images(60, 0)
     by_index = widgets.interpolation_explorer(ae, vae, x, y, index_a=12, index_b=39)
-    assert (by_index.digit_a.value, by_index.example_a.value, by_index.digit_b.value, by_index.example_b.value) == (2, 1, 9, 3)
+    assert (by_index.digit_a.value, by_index.example_a.value, by_index.digit_b.value, by_index.example_b.value) == (
+        2,
+        1,
+        9,
+        3,
+    )
     assert (by_index.index_a, by_index.index_b) == (12, 39)
 
 
@@ -181,7 +186,9 @@ def test_articles_and_the_judges_verdict_in_the_explorer(setting):
     ex = widgets.interpolation_explorer(ae, vae, x, y8, digit_a=2, digit_b=8, judge=judge)
     assert "(an 8)" in repr(ex) and "to an 8" in ex.title.value
     ex.slider.value = 0.4
-    verdict = judge_images(judge, torch.as_tensor(np.stack([ex.images["AE"].reshape(-1), ex.images["VAE"].reshape(-1)])))
+    verdict = judge_images(
+        judge, torch.as_tensor(np.stack([ex.images["AE"].reshape(-1), ex.images["VAE"].reshape(-1)]))
+    )
     assert ex.verdicts["VAE"] == (int(verdict.digit[1]), pytest.approx(float(verdict.confidence[1])))
     assert f"judge: {ex.verdicts['AE'][0]}" in ex.verdict.value
     assert "judge:" in ex.figure().axes[0].get_title()

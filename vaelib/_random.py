@@ -33,8 +33,12 @@ def generator(value, name: str = "generator") -> torch.Generator | None:
 
 def is_numpy_int(value) -> bool:
     """True for a 0-d numpy integer (np.int64(3)): an int for every contract here."""
-    return type(value).__module__ == "numpy" and hasattr(value, "dtype") and value.dtype.kind in "iu" \
+    return (
+        type(value).__module__ == "numpy"
+        and hasattr(value, "dtype")
+        and value.dtype.kind in "iu"
         and getattr(value, "ndim", 1) == 0
+    )
 
 
 def draw_with_generator(draw, generator: torch.Generator, what: str = "q") -> Tensor:
@@ -94,11 +98,9 @@ def sample_shape_tuple(sample_shape) -> tuple[int, ...]:
         ok = False
     if not ok:
         raise ValueError(
-            f"sample_shape must be a tuple of non-negative ints such as (16,) or (); got "
-            f"{sample_shape!r}."
+            f"sample_shape must be a tuple of non-negative ints such as (16,) or (); got {sample_shape!r}."
         )
     return shape
-
 
 
 def noise_shape(sample_shape: Sequence[int], *shapes: torch.Size) -> torch.Size:

@@ -61,13 +61,11 @@ def as_tensor(name: str, value, *, like: Tensor | None = None, cast: bool = Fals
             t = torch.as_tensor(value, dtype=dtype, device=device)
         except (TypeError, ValueError, RuntimeError) as err:
             raise TypeError(
-                f"{name} must be a tensor or array-like of numbers; got {type(value).__name__}. "
-                f"Pass a torch.Tensor."
+                f"{name} must be a tensor or array-like of numbers; got {type(value).__name__}. Pass a torch.Tensor."
             ) from err
     if not t.is_floating_point():
         raise TypeError(
-            f"{name} must be a floating-point tensor; got {_describe(t)}. "
-            f"Convert it first, e.g. {name}.float()."
+            f"{name} must be a floating-point tensor; got {_describe(t)}. Convert it first, e.g. {name}.float()."
         )
     if cast and like is not None and t.dtype != like.dtype:
         t = t.to(like.dtype)
@@ -96,8 +94,16 @@ def nonempty(name: str, t: Tensor) -> Tensor:
     return t
 
 
-def real(name: str, value, *, like: Tensor | None = None, cast: bool = False, dims: int | None = None,
-         meaning: str = "", allow_empty: bool = False) -> Tensor:
+def real(
+    name: str,
+    value,
+    *,
+    like: Tensor | None = None,
+    cast: bool = False,
+    dims: int | None = None,
+    meaning: str = "",
+    allow_empty: bool = False,
+) -> Tensor:
     """The common tensor contract: floating, non-empty, finite, at least ``dims`` dimensions.
 
     Every vaelib function that takes numbers calls this (or :func:`parameter`, the same with a
@@ -232,7 +238,9 @@ def number(name: str, value, *, low: float = -math.inf, high: float = math.inf, 
     """Raise a ValueError unless ``value`` is a finite number in [low, high] (bools refused)."""
     value = _plain_number(value)
     if (
-        not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or not math.isfinite(value)
         or not low <= value <= high
     ):
         span = "" if (low, high) == (-math.inf, math.inf) else f" in [{low}, {high}]"
@@ -259,7 +267,12 @@ def positive_int(name: str, value: int) -> int:
 
 def hidden_dims(value) -> tuple[int, ...]:
     """Return the hidden-layer sizes as a tuple, or raise a ValueError saying how to write them."""
-    if value is None or isinstance(value, (int, str, bytes)) or not hasattr(value, "__iter__") or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in value):
+    if (
+        value is None
+        or isinstance(value, (int, str, bytes))
+        or not hasattr(value, "__iter__")
+        or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in value)
+    ):
         raise ValueError(
             f"hidden_dims must be a sequence of integers >= 1 (one per hidden layer); got "
             f"{value!r}. Write hidden_dims=[256] for one hidden layer of 256 units, or [] for none."
@@ -298,7 +311,11 @@ def scale_tril(name: str, value, mu_name: str, mu: Tensor) -> Tensor:
     """
     scale_tril = as_tensor(name, value, like=mu, cast=True)
     square_matrices(
-        name, scale_tril, mu_name, mu, "a lower-triangular K x K matrix",
+        name,
+        scale_tril,
+        mu_name,
+        mu,
+        "a lower-triangular K x K matrix",
         "Build it with vaelib.reparam.scale_tril_from_unconstrained(raw, K).",
     )
     finite(name, scale_tril)
@@ -401,12 +418,7 @@ def temperature(value) -> float:
     """The Concrete temperature: a finite number > 0."""
     if isinstance(value, Tensor) and value.numel() == 1:
         value = value.item()
-    if (
-        not isinstance(value, (int, float))
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
         raise ValueError(
             f"temperature must be a finite number > 0; got {value!r}. A small value such as 0.1 "
             f"gives nearly one-hot samples, a large one nearly uniform ones; for exact one-hot "
@@ -529,7 +541,9 @@ def labels(name: str, value, *, n: int | None = None, num_classes: int | None = 
         )
     if t.dim() != 1 or (n is not None and t.shape[0] != n):
         want = f"({n},)" if n is not None else "(N,)"
-        raise ValueError(f"{name} must have shape {want}, one label per image (or example); got shape {tuple(t.shape)}.")
+        raise ValueError(
+            f"{name} must have shape {want}, one label per image (or example); got shape {tuple(t.shape)}."
+        )
     t = t.long()
     if t.numel() and (t.min() < 0 or (num_classes is not None and t.max() >= num_classes)):
         span = f"0..{num_classes - 1}" if num_classes is not None else ">= 0"

@@ -249,7 +249,9 @@ class CategoricalVAE(nn.Module):
         generator = _validate.generator(generator)
         device = next(self.parameters()).device
         index = torch.randint(
-            self.num_classes, (n, self.num_variables), generator=generator,
+            self.num_classes,
+            (n, self.num_variables),
+            generator=generator,
             device=device if generator is None else generator.device,
         ).to(device)  # (n, N)
         dtype = next(self.parameters()).dtype

@@ -33,7 +33,9 @@ def state_is_finite(model: nn.Module, optimizer: torch.optim.Optimizer | None = 
         raise TypeError(f"optimizer must be a torch.optim.Optimizer or None; got {type(optimizer).__name__}.")
     tensors = [t for t in model.state_dict().values() if t.is_floating_point()]
     if optimizer is not None:
-        tensors += [v for s in optimizer.state.values() for v in s.values() if isinstance(v, Tensor) and v.is_floating_point()]
+        tensors += [
+            v for s in optimizer.state.values() for v in s.values() if isinstance(v, Tensor) and v.is_floating_point()
+        ]
     if not tensors:
         return torch.tensor(True)
     device = tensors[0].device
@@ -90,7 +92,9 @@ def save_checkpoint(
 def _read_payload(path: Path) -> dict:
     """torch.load with weights_only=True, every failure turned into a message that says what to do."""
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {str(path)!r}. Check the path, or train first with fit(..., checkpoint=path).")
+        raise FileNotFoundError(
+            f"no checkpoint at {str(path)!r}. Check the path, or train first with fit(..., checkpoint=path)."
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:

@@ -100,8 +100,7 @@ def random_walk_metropolis(
     if not isinstance(log_p, Tensor) or log_p.shape != z.shape[:-1]:
         got = tuple(log_p.shape) if isinstance(log_p, Tensor) else type(log_p).__name__
         raise ValueError(
-            f"log_density must return shape {tuple(z.shape[:-1])} for z0 (one value per chain); "
-            f"got {got}."
+            f"log_density must return shape {tuple(z.shape[:-1])} for z0 (one value per chain); got {got}."
         )
     if torch.isnan(log_p).any() or (log_p == math.inf).any() or (log_p == -math.inf).all():
         raise ValueError(

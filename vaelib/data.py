@@ -233,9 +233,7 @@ def read_idx(path: PathLike) -> np.ndarray:
                 f"downloading or copying: delete it and fetch it again."
             ) from err
         except (gzip.BadGzipFile, zlib.error, OSError) as err:
-            raise ValueError(
-                f"{path} is a corrupt gzip file ({err}). Delete it and fetch it again."
-            ) from err
+            raise ValueError(f"{path} is a corrupt gzip file ({err}). Delete it and fetch it again.") from err
     if len(raw) < 4:
         raise ValueError(
             f"{path} is not an IDX file: it holds only {len(raw)} byte(s), fewer than the "
@@ -339,9 +337,7 @@ def _offline_hint(spec: DatasetSpec) -> str:
     return hint
 
 
-def dataset_files(
-    name: str, *, path: PathLike | None = None, download: bool = True
-) -> dict[str, Path]:
+def dataset_files(name: str, *, path: PathLike | None = None, download: bool = True) -> dict[str, Path]:
     """Find (or download) the four IDX files of a dataset, in the resolution order above.
 
     Args:
@@ -382,8 +378,7 @@ def dataset_files(
             f"{spec.title} was not found and download=False. Searched:\n"
             + "\n".join(searched)
             + f"\nPass download=True to fetch it (about "
-            f"{sum(f.size for f in spec.files.values()) / 1e6:.0f} MB). "
-            + _offline_hint(spec)
+            f"{sum(f.size for f in spec.files.values()) / 1e6:.0f} MB). " + _offline_hint(spec)
         )
     return _download_dataset(spec)
 
@@ -479,15 +474,12 @@ def fetch_file(
         ConnectionError: no mirror could be reached or none completed the transfer (lists
             each mirror and why).
     """
-    if not isinstance(sha256, str) or len(sha256) != 64 or any(
-        c not in "0123456789abcdef" for c in sha256.lower()
-    ):
+    if not isinstance(sha256, str) or len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256.lower()):
         raise ValueError(f"sha256 must be 64 hexadecimal digits; got {sha256!r}.")
     sha256 = sha256.lower()
     if isinstance(mirrors, str):
         raise TypeError(
-            f"mirrors must be a list of base URLs; got the string {mirrors!r}. Wrap it in a "
-            f"list: [{mirrors!r}]."
+            f"mirrors must be a list of base URLs; got the string {mirrors!r}. Wrap it in a list: [{mirrors!r}]."
         )
     if not mirrors:
         raise ValueError("mirrors must list at least one base URL; got none.")
@@ -540,15 +532,18 @@ def _fetch_once(url: str, dest: Path, sha256: str, *, timeout: float, progress: 
         try:
             digest = hashlib.sha256()
             received = 0
-            with os.fdopen(fd, "wb") as out, tqdm(
-                total=total,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc=dest.name,
-                disable=not progress,
-                leave=False,
-            ) as bar:
+            with (
+                os.fdopen(fd, "wb") as out,
+                tqdm(
+                    total=total,
+                    unit="B",
+                    unit_scale=True,
+                    unit_divisor=1024,
+                    desc=dest.name,
+                    disable=not progress,
+                    leave=False,
+                ) as bar,
+            ):
                 while chunk := response.read(_CHUNK_BYTES):
                     out.write(chunk)
                     digest.update(chunk)
@@ -628,9 +623,7 @@ def load_fashion_mnist(*, path: PathLike | None = None, download: bool = True) -
     return _load_idx_dataset(spec, dataset_files(spec.name, path=path, download=download))
 
 
-def load_mnist(
-    source: str | None = None, *, path: PathLike | None = None, download: bool = True
-) -> Split:
+def load_mnist(source: str | None = None, *, path: PathLike | None = None, download: bool = True) -> Split:
     """Load MNIST digits: the offline 5000-digit default, or full MNIST.
 
     ``source="offline"`` (the default): the 5000 real MNIST digits shipped inside vaelib

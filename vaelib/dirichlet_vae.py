@@ -145,7 +145,9 @@ class DirichletVAE(nn.Module):
     def prior(self) -> Dirichlet:
         """The symmetric Dirichlet(alpha_0, ..., alpha_0) prior, on the model's device and dtype."""
         weight = self.decoder[0].weight
-        return Dirichlet(torch.full((self.latent_dim,), self.prior_concentration, dtype=weight.dtype, device=weight.device))
+        return Dirichlet(
+            torch.full((self.latent_dim,), self.prior_concentration, dtype=weight.dtype, device=weight.device)
+        )
 
     def decode(self, z: Tensor, *, check: bool = True) -> Tensor:
         """Logits of the Bernoulli likelihood p(x | z), shape ``(..., D)``, for z of shape ``(..., K)``.
@@ -161,9 +163,13 @@ class DirichletVAE(nn.Module):
         if check:
             weight = self.decoder[0].weight
             if z.dtype != weight.dtype:
-                raise TypeError(f"z has dtype {z.dtype} but the model's weights are {weight.dtype}; convert it with z.to({weight.dtype}).")
+                raise TypeError(
+                    f"z has dtype {z.dtype} but the model's weights are {weight.dtype}; convert it with z.to({weight.dtype})."
+                )
             _validate.nonempty("z", z)
-            _validate.unit_interval("z", z, "the simplex's", "A point of the simplex has components in [0, 1] summing to 1.")
+            _validate.unit_interval(
+                "z", z, "the simplex's", "A point of the simplex has components in [0, 1] summing to 1."
+            )
         return self.decoder(z)
 
     def decode_mean(self, z: Tensor) -> Tensor:
@@ -254,7 +260,9 @@ def decoder_column_norms(model: nn.Module) -> Tensor:
     """
     decoder = getattr(model, "decoder", None)
     if not isinstance(decoder, nn.Module):
-        raise TypeError(f"model must have a `decoder` nn.Module (as vaelib.models.VAE has); got {type(model).__name__}.")
+        raise TypeError(
+            f"model must have a `decoder` nn.Module (as vaelib.models.VAE has); got {type(model).__name__}."
+        )
     return _first_linear(decoder, "model.decoder").weight.norm(dim=0)  # (K,)
 
 

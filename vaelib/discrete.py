@@ -26,7 +26,6 @@ from torch import Tensor
 from vaelib import _validate, estimators, relaxations
 
 
-
 def one_hot_categorical(logits: Tensor) -> torch.distributions.OneHotCategorical:
     """``dist_fn`` for independent categoricals with one-hot draws: OneHotCategorical(logits).
 
@@ -39,7 +38,9 @@ def one_hot_categorical(logits: Tensor) -> torch.distributions.OneHotCategorical
 
     Introduced in lecture 06.
     """
-    return torch.distributions.OneHotCategorical(logits=_validate.nonempty("logits", _validate.logits("logits", logits)))
+    return torch.distributions.OneHotCategorical(
+        logits=_validate.nonempty("logits", _validate.logits("logits", logits))
+    )
 
 
 def one_hot_support(num_variables: int, num_classes: int) -> Tensor:
@@ -160,9 +161,7 @@ def leave_one_out_groups(values: Tensor, group_size: int) -> Tensor:
     return ((groups.sum(1, keepdim=True) - groups) / (K - 1)).reshape(-1)
 
 
-def moving_average_baseline(
-    values: Tensor, *, decay: float = 0.9, initial: float = 0.0, group_size: int = 1
-) -> Tensor:
+def moving_average_baseline(values: Tensor, *, decay: float = 0.9, initial: float = 0.0, group_size: int = 1) -> Tensor:
     """An exponential moving average of EARLIER groups' mean f, as in a training loop.
 
     b_1 = initial,    b_{r+1} = decay b_r + (1 - decay) mean_{s in group r} f(z_s)
@@ -345,9 +344,7 @@ def bias_variance(estimates: Tensor, exact: Tensor, *, group_size: int = 1) -> B
         )
     K = _validate.positive_int("group_size", group_size)
     if estimates.shape[0] % K:
-        raise ValueError(
-            f"group_size={K} must divide the number of estimates; got {estimates.shape[0]}."
-        )
+        raise ValueError(f"group_size={K} must divide the number of estimates; got {estimates.shape[0]}.")
     if estimates.shape[0] < 4 * K:
         raise ValueError(
             f"estimates must hold S >= 4 groups of group_size={K} ({4 * K} estimates) for a "

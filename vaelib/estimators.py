@@ -197,14 +197,11 @@ def score_function(
     else:
         z = _validate.draws("z", z)
         if z.dim() < 1 or z.shape[0] < 1:
-            raise ValueError(
-                f"z must have a leading sample dimension (S, *draw); got shape {tuple(z.shape)}."
-            )
+            raise ValueError(f"z must have a leading sample dimension (S, *draw); got shape {tuple(z.shape)}.")
         S = z.shape[0]
         if num_samples is not None and num_samples != S:
             raise ValueError(
-                f"num_samples={num_samples!r} but z holds {S} samples (shape {tuple(z.shape)}); "
-                f"pass one of them."
+                f"num_samples={num_samples!r} but z holds {S} samples (shape {tuple(z.shape)}); pass one of them."
             )
     theta_copies = per_sample_copies(theta, S)  # (S, *theta.shape)
     q = _per_copy_distribution(dist_fn, theta_copies)
@@ -212,9 +209,7 @@ def score_function(
     if z is None:
         z = q.sample()  # (S, *draw[1:]): sample() is not differentiable
     elif tuple(z.shape) != draw:
-        raise ValueError(
-            f"z must have shape {draw} (S samples of q_theta); got {tuple(z.shape)}."
-        )
+        raise ValueError(f"z must have shape {draw} (S samples of q_theta); got {tuple(z.shape)}.")
     z = z.detach()
     with torch.no_grad():
         values = per_sample_values(f, z, S)  # (S,)
@@ -356,9 +351,7 @@ def summarize(grads: Tensor) -> EstimatorStats:
     """
     grads = _validate.real("grads", grads)
     if grads.dim() < 1 or grads.shape[0] < 4:
-        raise ValueError(
-            f"grads must have shape (S, ...) with S >= 4 samples; got shape {tuple(grads.shape)}."
-        )
+        raise ValueError(f"grads must have shape (S, ...) with S >= 4 samples; got shape {tuple(grads.shape)}.")
     S = grads.shape[0]
     g = grads.detach().to(torch.float64)
     mean = g.mean(0)

@@ -55,9 +55,7 @@ CHECK_POINTS = 1  # an autograded check cell
 WRITTEN_POINTS = 2  # a manually graded written answer
 CHECK_CALL = re.compile(r"\bsheet\d+\.check_\w+\(")
 EXERCISE_HEADING = re.compile(r"^#+\s*Exercise\s+(\d+)\b", re.IGNORECASE | re.MULTILINE)
-MODEL_ANSWER = (
-    "<details><summary><b>Model answer</b> (open it after writing yours)</summary>\n\n{answer}\n\n</details>"
-)
+MODEL_ANSWER = "<details><summary><b>Model answer</b> (open it after writing yours)</summary>\n\n{answer}\n\n</details>"
 
 
 class MarkerError(ValueError):
@@ -83,7 +81,9 @@ def blank_source(source: str, cell_type: str, where: str) -> tuple[str, list[int
             exercise = int(match.group(1))
         if stripped == BEGIN:
             if inside:
-                raise MarkerError(f"{where}, line {lineno}: '{BEGIN}' inside another solution region; close the first with '{END}'.")
+                raise MarkerError(
+                    f"{where}, line {lineno}: '{BEGIN}' inside another solution region; close the first with '{END}'."
+                )
             inside = True
             indent = line[: len(line) - len(line.lstrip())]
             if cell_type == "code":
@@ -94,7 +94,9 @@ def blank_source(source: str, cell_type: str, where: str) -> tuple[str, list[int
                     )
                 numbers.append(exercise)
                 out.append(f"{indent}# YOUR CODE HERE")
-                out.append(f'{indent}raise NotImplementedError("Exercise {exercise}: replace this line with your answer")')
+                out.append(
+                    f'{indent}raise NotImplementedError("Exercise {exercise}: replace this line with your answer")'
+                )
             else:
                 out.append("YOUR ANSWER HERE")
             continue
@@ -110,9 +112,18 @@ def blank_source(source: str, cell_type: str, where: str) -> tuple[str, list[int
     return "\n".join(out), numbers
 
 
-def _nbgrader(grade_id: str, *, solution: bool = False, grade: bool = False, locked: bool = False, points: int = 0) -> dict:
+def _nbgrader(
+    grade_id: str, *, solution: bool = False, grade: bool = False, locked: bool = False, points: int = 0
+) -> dict:
     """nbgrader's cell metadata (schema version 3)."""
-    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3, "solution": solution, "task": False}
+    meta = {
+        "grade": grade,
+        "grade_id": grade_id,
+        "locked": locked,
+        "schema_version": 3,
+        "solution": solution,
+        "task": False,
+    }
     if grade:
         meta["points"] = points
     return meta
@@ -238,7 +249,9 @@ def write_nbgrader_course(root: Path, course: Path) -> list[str]:
         write_atomic(nbgrader_source(nbformat.read(src, as_version=4), f"solutions/{src.name}"), folder / src.name)
         names.append(name)
     course = course.resolve()
-    (course / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(root=str(course), db=str(course / "gradebook.db")), encoding="utf-8")
+    (course / "nbgrader_config.py").write_text(
+        NBGRADER_CONFIG.format(root=str(course), db=str(course / "gradebook.db")), encoding="utf-8"
+    )
     return names
 
 
@@ -276,15 +289,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if exercises/ is out of date")
     parser.add_argument("--root", type=Path, default=Path("."), help="the course folder (default: current folder)")
     parser.add_argument("--graded", action="store_true", help="leave the collapsed model answers out (for graded use)")
-    parser.add_argument("--nbgrader-course", type=Path, metavar="DIR", help="write an nbgrader course folder to DIR and stop")
+    parser.add_argument(
+        "--nbgrader-course", type=Path, metavar="DIR", help="write an nbgrader course folder to DIR and stop"
+    )
     args = parser.parse_args(argv)
     if not (args.root / "solutions").is_dir():
-        print(f"no solutions/ folder under {args.root.resolve()}: run this from the course's top folder or pass --root", file=sys.stderr)
+        print(
+            f"no solutions/ folder under {args.root.resolve()}: run this from the course's top folder or pass --root",
+            file=sys.stderr,
+        )
         return 2
     if args.nbgrader_course is not None:
         names = write_nbgrader_course(args.root, args.nbgrader_course)
-        print(f"wrote an nbgrader course to {args.nbgrader_course} ({', '.join(names)}); next: "
-              f"cd {args.nbgrader_course} && nbgrader generate_assignment {names[0]}")
+        print(
+            f"wrote an nbgrader course to {args.nbgrader_course} ({', '.join(names)}); next: "
+            f"cd {args.nbgrader_course} && nbgrader generate_assignment {names[0]}"
+        )
         return 0
     try:
         changed = build(args.root, check=args.check, model_answers=not args.graded)

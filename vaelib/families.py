@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-
 import torch
 from torch import Tensor
 
@@ -185,7 +184,6 @@ def kumaraswamy(
     _validate.broadcastable(("a", "b", "u"), (a, b, u))
     # (1 - u)^(1/b) = exp(log1p(-u) / b); 1 - that = -expm1(...), accurate when it is tiny
     return (-torch.expm1(torch.log1p(-u) / b)) ** (1.0 / a)
-
 
 
 def _approx_log_gamma(alpha: Tensor, u: Tensor) -> Tensor:

@@ -34,12 +34,19 @@ def free_bits_kl(mu: Tensor, log_var: Tensor, allowance: float) -> Tensor:
     Returns:
         scalar tensor; equals the batch-mean KL when every dimension's KL is above ``allowance``.
     """
-    if not isinstance(allowance, (int, float)) or isinstance(allowance, bool) or not math.isfinite(allowance) or allowance < 0:
+    if (
+        not isinstance(allowance, (int, float))
+        or isinstance(allowance, bool)
+        or not math.isfinite(allowance)
+        or allowance < 0
+    ):
         raise ValueError(f"allowance must be a finite number >= 0 (free nats per latent dimension); got {allowance!r}.")
     mu = _validate.real("mu", mu)
     log_var = _validate.real("log_var", log_var, like=mu)
     if mu.shape != log_var.shape or mu.dim() != 2:
-        raise ValueError(f"mu and log_var must both have shape (B, K); got {tuple(mu.shape)} and {tuple(log_var.shape)}.")
+        raise ValueError(
+            f"mu and log_var must both have shape (B, K); got {tuple(mu.shape)} and {tuple(log_var.shape)}."
+        )
     kl_k = (0.5 * (mu.pow(2) + log_var.exp() - 1 - log_var)).mean(0)  # (K,)
     return kl_k.clamp_min(allowance).sum()
 
@@ -60,7 +67,9 @@ class FreeBitsVAE(nn.Module):
         free_bits_kl(torch.zeros(1, 1), torch.zeros(1, 1), allowance)  # validates the allowance
         if not isinstance(vae, nn.Module) or not all(callable(getattr(vae, m, None)) for m in ("encode", "decode")):
             raise TypeError(
-                f"vae must be a vaelib.models.VAE (an nn.Module with encode and decode); got {type(vae).__name__} {vae!r}"[:240]
+                f"vae must be a vaelib.models.VAE (an nn.Module with encode and decode); got {type(vae).__name__} {vae!r}"[
+                    :240
+                ]
             )
         self.vae = vae
         self.allowance = float(allowance)

@@ -50,8 +50,12 @@ __all__ = [
 
 
 def _model(name: str, model) -> LinearGaussianModel:
-    return _validate.instance(name, model, LinearGaussianModel,
-                              "a vaelib.linear_gaussian.LinearGaussianModel (e.g. LinearGaussianModel.random(D, K))")
+    return _validate.instance(
+        name,
+        model,
+        LinearGaussianModel,
+        "a vaelib.linear_gaussian.LinearGaussianModel (e.g. LinearGaussianModel.random(D, K))",
+    )
 
 
 def _data(name: str, x: Tensor, min_rows: int = 2) -> Tensor:
@@ -362,7 +366,9 @@ class JointLinearGaussian(nn.Module):
             raise TypeError(f"init must be a LinearGaussianModel; got {type(init).__name__}.")
         isotropic = _validate.flag("isotropic", isotropic)
         if not isinstance(encoder, nn.Module):
-            raise TypeError(f"encoder must be an nn.Module mapping x to (mu, scale_tril); got {type(encoder).__name__}.")
+            raise TypeError(
+                f"encoder must be an nn.Module mapping x to (mu, scale_tril); got {type(encoder).__name__}."
+            )
         self.W = nn.Parameter(init.W.detach().clone())  # (D, K)
         self.b = nn.Parameter(init.b.detach().clone())  # (D,)
         log_noise = init.noise_var.detach().log()  # (D,)
@@ -376,7 +382,9 @@ class JointLinearGaussian(nn.Module):
     def learned_model(self) -> LinearGaussianModel:
         """A detached copy of the current model, to evaluate (exact log p(x), posterior)."""
         with torch.no_grad():
-            return LinearGaussianModel(self.W.clone(), self.b.clone(), self.log_noise_var.exp().expand(self.W.shape[0]).clone())
+            return LinearGaussianModel(
+                self.W.clone(), self.b.clone(), self.log_noise_var.exp().expand(self.W.shape[0]).clone()
+            )
 
     def loss(self, x: Tensor, beta: float = 1.0) -> JointLoss:
         """The mean negative (beta-)ELBO of a batch x of shape (B, D), with its parts."""

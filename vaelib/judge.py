@@ -46,7 +46,11 @@ class DigitJudge(nn.Module):
 
     def __init__(self, channels: tuple[int, int] = (8, 16)):
         super().__init__()
-        if not isinstance(channels, (tuple, list)) or len(channels) != 2 or not all(isinstance(c, int) and c >= 1 for c in channels):
+        if (
+            not isinstance(channels, (tuple, list))
+            or len(channels) != 2
+            or not all(isinstance(c, int) and c >= 1 for c in channels)
+        ):
             raise ValueError(f"channels must be two integers >= 1, e.g. (8, 16); got {channels!r}.")
         self.channels = tuple(channels)
         self.conv1 = nn.Conv2d(1, channels[0], 5, padding=2)
@@ -154,7 +158,9 @@ def train_judge(
     """
     check_images(x, 784)
     if y.shape != (len(x),) or y.dtype != torch.int64 or (len(y) and (y.min() < 0 or y.max() > 9)):
-        raise ValueError(f"y must be int64 labels in 0..9, one per image, shape ({len(x)},); got {tuple(y.shape)} {y.dtype}.")
+        raise ValueError(
+            f"y must be int64 labels in 0..9, one per image, shape ({len(x)},); got {tuple(y.shape)} {y.dtype}."
+        )
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an integer >= 1; got {epochs!r}.")
     torch.manual_seed(seed)

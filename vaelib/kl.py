@@ -134,9 +134,7 @@ def full_gaussian_to_std_normal(mu: Tensor, scale_tril: Tensor) -> Tensor:
     return 0.5 * (variance_term + off_diagonal_term + mahalanobis)
 
 
-def diag_gaussian_to_diag_gaussian(
-    mu_q: Tensor, log_var_q: Tensor, mu_p: Tensor, log_var_p: Tensor
-) -> Tensor:
+def diag_gaussian_to_diag_gaussian(mu_q: Tensor, log_var_q: Tensor, mu_p: Tensor, log_var_p: Tensor) -> Tensor:
     """KL(N(mu_q, diag exp(log_var_q)) || N(mu_p, diag exp(log_var_p))), summed over K.
 
     KL = 1/2 sum_k [exp(log_var_q - log_var_p) - 1 - (log_var_q - log_var_p)
@@ -162,9 +160,7 @@ def diag_gaussian_to_diag_gaussian(
     return 0.5 * (variance_term + mahalanobis).sum(-1)
 
 
-def gaussian_to_gaussian(
-    mu_q: Tensor, scale_tril_q: Tensor, mu_p: Tensor, scale_tril_p: Tensor
-) -> Tensor:
+def gaussian_to_gaussian(mu_q: Tensor, scale_tril_q: Tensor, mu_p: Tensor, scale_tril_p: Tensor) -> Tensor:
     """KL(N(mu_q, L_q L_q^T) || N(mu_p, L_p L_p^T)) for full covariances, via triangular solves.
 
     KL = 1/2 [tr(Sigma_p^-1 Sigma_q) + (mu_p - mu_q)^T Sigma_p^-1 (mu_p - mu_q) - K
@@ -195,9 +191,7 @@ def gaussian_to_gaussian(
     (mu_q, mu_p), _ = _check_vectors(("mu_q", "mu_p"), (mu_q, mu_p))
     scale_tril_q = _validate.scale_tril("scale_tril_q", scale_tril_q, "mu_q", mu_q)
     scale_tril_p = _validate.scale_tril("scale_tril_p", scale_tril_p, "mu_p", mu_p)
-    batch = torch.broadcast_shapes(
-        mu_q.shape[:-1], mu_p.shape[:-1], scale_tril_q.shape[:-2], scale_tril_p.shape[:-2]
-    )
+    batch = torch.broadcast_shapes(mu_q.shape[:-1], mu_p.shape[:-1], scale_tril_q.shape[:-2], scale_tril_p.shape[:-2])
     K = mu_q.shape[-1]
     L_p = scale_tril_p.expand(*batch, K, K)
     M = torch.linalg.solve_triangular(L_p, scale_tril_q.expand(*batch, K, K), upper=False)  # (..., K, K)
@@ -260,8 +254,7 @@ def monte_carlo_kl(
             )
     if _validate.positive_int("num_samples", num_samples) < 2:
         raise ValueError(
-            f"num_samples must be an integer >= 2 (a standard error needs two samples); got "
-            f"{num_samples!r}."
+            f"num_samples must be an integer >= 2 (a standard error needs two samples); got {num_samples!r}."
         )
     if q.event_shape != p.event_shape:
         raise ValueError(
@@ -352,7 +345,11 @@ def factor_gaussian_to_std_normal(mu: Tensor, scale: Tensor) -> Tensor:
     _validate.finite("mu", mu)
     scale = _validate.as_tensor("scale", scale, like=mu)
     _validate.square_matrices(
-        "scale", scale, "mu", mu, "a square K x K matrix",
+        "scale",
+        scale,
+        "mu",
+        mu,
+        "a square K x K matrix",
         "Reshape an encoder's K*K outputs with .view(..., K, K).",
     )
     _validate.finite("scale", scale)

@@ -28,9 +28,19 @@ from vaelib import _validate
 from vaelib.judge import DigitJudge, judge_images
 from vaelib.objectives import check_targets
 
-__all__ = ["typicality", "most_typical", "random_pairs", "PathMetrics", "path_metrics", "gaussian_log_density", "knn_accuracy",
-           "InformationSplit", "information_split",
-           "judged_samples", "CONFIDENT"]
+__all__ = [
+    "typicality",
+    "most_typical",
+    "random_pairs",
+    "PathMetrics",
+    "path_metrics",
+    "gaussian_log_density",
+    "knn_accuracy",
+    "InformationSplit",
+    "information_split",
+    "judged_samples",
+    "CONFIDENT",
+]
 
 CONFIDENT = 0.9  # the judge "confidently calls a digit" when its largest class probability is at least this
 
@@ -75,14 +85,17 @@ def typicality(x: Tensor, y: Tensor, x_ref: Tensor, y_ref: Tensor) -> Tensor:
     """
     x, x_ref = _images("x", x), _images("x_ref", x_ref)
     if x.shape[1] != x_ref.shape[1]:
-        raise ValueError(f"x and x_ref must have the same number of pixels; got {tuple(x.shape)} and {tuple(x_ref.shape)}.")
+        raise ValueError(
+            f"x and x_ref must have the same number of pixels; got {tuple(x.shape)} and {tuple(x_ref.shape)}."
+        )
     y = _check_labels(x, y)
     y_ref = _check_labels(x_ref, y_ref, "y_ref")
     missing = sorted(set(y.unique().tolist()) - set(y_ref.unique().tolist()))
     if missing:
         raise ValueError(f"y_ref has no reference image of the classes {missing} that occur in y.")
-    means = torch.stack([x_ref[y_ref == c].mean(0) if (y_ref == c).any() else x_ref[0] * 0
-                         for c in range(int(y.max()) + 1)])  # (C, D)
+    means = torch.stack(
+        [x_ref[y_ref == c].mean(0) if (y_ref == c).any() else x_ref[0] * 0 for c in range(int(y.max()) + 1)]
+    )  # (C, D)
     return F.cosine_similarity(x, means[y], dim=1)
 
 
@@ -175,11 +188,15 @@ def path_metrics(model, judge: DigitJudge, x: Tensor, y: Tensor, pairs: Tensor, 
     x = _images("x", x)
     y = _check_labels(x, y)
     if not isinstance(pairs, Tensor) or pairs.is_floating_point() or pairs.dtype is torch.bool:
-        raise TypeError(f"pairs must be an integer tensor of row indices, shape (P, 2); got {type(pairs).__name__} "
-                        f"{getattr(pairs, 'dtype', '')}. Draw them with random_pairs(y, P).")
+        raise TypeError(
+            f"pairs must be an integer tensor of row indices, shape (P, 2); got {type(pairs).__name__} "
+            f"{getattr(pairs, 'dtype', '')}. Draw them with random_pairs(y, P)."
+        )
     if pairs.dim() == 2 and pairs.numel() and (pairs.min() < 0 or pairs.max() >= len(x)):
-        raise ValueError(f"pairs must hold row indices of x in 0..{len(x) - 1}; got values in "
-                         f"[{int(pairs.min())}, {int(pairs.max())}].")
+        raise ValueError(
+            f"pairs must hold row indices of x in 0..{len(x) - 1}; got values in "
+            f"[{int(pairs.min())}, {int(pairs.max())}]."
+        )
     if pairs.dim() != 2 or pairs.shape[1] != 2 or len(pairs) == 0:
         raise ValueError(f"pairs must have shape (P, 2) with P >= 1 (rows of x); got {tuple(pairs.shape)}.")
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 3:
@@ -194,13 +211,29 @@ def path_metrics(model, judge: DigitJudge, x: Tensor, y: Tensor, pairs: Tensor, 
     step = (x_hat[:, 1:] - x_hat[:, :-1]).abs().mean(-1)  # (P, S-1)
     share = step.max(1).values / step.sum(1).clamp_min(1e-12)
     ends = torch.stack([digit[:, 0] == y[pairs[:, 0]], digit[:, -1] == y[pairs[:, 1]]], dim=1)
-    return PathMetrics(z=z, x_hat=x_hat, digit=digit, confidence=confidence, steps=step, max_step_share=share,
-                       log_prior=gaussian_log_density(z), ends_right=ends)
+    return PathMetrics(
+        z=z,
+        x_hat=x_hat,
+        digit=digit,
+        confidence=confidence,
+        steps=step,
+        max_step_share=share,
+        log_prior=gaussian_log_density(z),
+        ends_right=ends,
+    )
 
 
 @torch.no_grad()
-def judged_samples(model, judge: DigitJudge, n: int, *, mean: Tensor | None = None, scale_tril: Tensor | None = None,
-                   generator: torch.Generator | None = None, threshold: float = CONFIDENT):
+def judged_samples(
+    model,
+    judge: DigitJudge,
+    n: int,
+    *,
+    mean: Tensor | None = None,
+    scale_tril: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    threshold: float = CONFIDENT,
+):
     """Decode latents z = mean + L eps, eps ~ N(0, I), and judge the decodes.
 
     With the defaults (mean 0, L = I) the latents come from the prior N(0, I). For an autoencoder,
@@ -247,7 +280,9 @@ def knn_accuracy(z_ref: Tensor, y_ref: Tensor, z: Tensor, y: Tensor, k: int = 10
     """
     z, z_ref = _points("z", z), _points("z_ref", z_ref)
     if z.shape[1] != z_ref.shape[1]:
-        raise ValueError(f"z and z_ref must have the same number of latents; got {tuple(z.shape)} and {tuple(z_ref.shape)}.")
+        raise ValueError(
+            f"z and z_ref must have the same number of latents; got {tuple(z.shape)} and {tuple(z_ref.shape)}."
+        )
     y = _check_labels(z, y)
     y_ref = _check_labels(z_ref, y_ref, "y_ref")
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= len(z_ref):
@@ -269,7 +304,9 @@ class InformationSplit(NamedTuple):
 
 
 @torch.no_grad()
-def information_split(model, x: Tensor, *, samples: int = 4, generator: torch.Generator | None = None) -> InformationSplit:
+def information_split(
+    model, x: Tensor, *, samples: int = 4, generator: torch.Generator | None = None
+) -> InformationSplit:
     """Split the rate (the average KL) into mutual information and the aggregate posterior's KL.
 
     With x uniform on the N images and q(z) = (1/N) sum_m q(z | x_m) (the aggregate posterior),
@@ -291,7 +328,10 @@ def information_split(model, x: Tensor, *, samples: int = 4, generator: torch.Ge
     x = _validate.as_tensor("x", x)
     _validate.nonempty_batch("x", x, "one image per row")
     mu, log_var = model.encode(x)  # (N, K)
-    mu, log_var = _validate.real("mu (the model's encoding of x)", mu), _validate.real("log_var (the model's encoding of x)", log_var)
+    mu, log_var = (
+        _validate.real("mu (the model's encoding of x)", mu),
+        _validate.real("log_var (the model's encoding of x)", log_var),
+    )
     n, k = mu.shape
     std = torch.exp(0.5 * log_var)
     eps = torch.randn(samples, n, k, generator=generator)  # (S, N, K)
@@ -305,4 +345,6 @@ def information_split(model, x: Tensor, *, samples: int = 4, generator: torch.Ge
     info = (log_q_own - log_q_marginal).mean().item()
     marginal_kl = (log_q_marginal - log_p).mean().item()
     rate = (0.5 * (mu.pow(2) + log_var.exp() - 1 - log_var)).sum(1).mean().item()
-    return InformationSplit(rate=rate, mutual_information=info, marginal_kl=marginal_kl, rate_mc=(log_q_own - log_p).mean().item())
+    return InformationSplit(
+        rate=rate, mutual_information=info, marginal_kl=marginal_kl, rate_mc=(log_q_own - log_p).mean().item()
+    )

@@ -162,10 +162,7 @@ class LinearGaussianModel:
         return self.W.shape[1]
 
     def __repr__(self) -> str:
-        return (
-            f"LinearGaussianModel(data_dim={self.data_dim}, latent_dim={self.latent_dim}, "
-            f"dtype={self.W.dtype})"
-        )
+        return f"LinearGaussianModel(data_dim={self.data_dim}, latent_dim={self.latent_dim}, dtype={self.W.dtype})"
 
     # -- input checks ------------------------------------------------------------------------
 
@@ -434,9 +431,7 @@ class LinearGaussianModel:
         x = self._x(x)
         isotropic, point_mass = _validate.flag("isotropic", isotropic), _validate.flag("point_mass", point_mass)
         if x.dim() != 2 or x.shape[0] < 2:
-            raise ValueError(
-                f"x must have shape (N, D) with N >= 2 data points; got shape {tuple(x.shape)}."
-            )
+            raise ValueError(f"x must have shape (N, D) with N >= 2 data points; got shape {tuple(x.shape)}.")
         N, K = x.shape[0], self.latent_dim
         posterior = self.posterior(x)  # E-step
         z_aug = torch.cat([posterior.mu, torch.ones(N, 1, dtype=x.dtype)], dim=1)  # E[(z, 1)], (N, K+1)
@@ -460,7 +455,6 @@ class LinearGaussianModel:
                 else f"check that data dimension {d} is not constant"
             )
             raise ValueError(
-                f"the M-step gave noise variance {noise_var[d].item():.3g} <= 0 in data dimension "
-                f"{d}: {cause}."
+                f"the M-step gave noise variance {noise_var[d].item():.3g} <= 0 in data dimension {d}: {cause}."
             )
         return LinearGaussianModel(W_aug[:, :K], W_aug[:, K], noise_var)

@@ -28,9 +28,9 @@ import torch
 from torch import Tensor, nn
 
 from vaelib import _validate, gaussians, reparam
-from vaelib.objectives import LossParts
 from vaelib.classic_inference import coordinate_ascent_gaussian, random_walk_metropolis
 from vaelib.gaps import InferenceGaps, inference_gaps
+from vaelib.objectives import LossParts
 
 __all__ = [
     "ElboFn",
@@ -253,7 +253,9 @@ def fit_per_point(
     """
     family = _family(family)
     optimizer = _validate.choice(
-        "optimizer", optimizer, ("lbfgs", "adam"),
+        "optimizer",
+        optimizer,
+        ("lbfgs", "adam"),
         "'lbfgs' for a deterministic, closed-form ELBO; 'adam' for a Monte Carlo ELBO.",
     )
     elbo_fn = _validate.function("elbo_fn", elbo_fn, "model.elbo (x, mu, scale_tril) -> (B,)")
@@ -308,8 +310,13 @@ def _maximise(params: list[Tensor], negative_elbo, optimizer: str, steps: int, l
     """L-BFGS (strong Wolfe) or Adam with a cosine decay, on ``negative_elbo()``."""
     if optimizer == "lbfgs":
         opt = torch.optim.LBFGS(
-            params, lr=lr, max_iter=steps, history_size=20, line_search_fn="strong_wolfe",
-            tolerance_grad=1e-10, tolerance_change=1e-14,
+            params,
+            lr=lr,
+            max_iter=steps,
+            history_size=20,
+            line_search_fn="strong_wolfe",
+            tolerance_grad=1e-10,
+            tolerance_change=1e-14,
         )
 
         def closure() -> Tensor:
@@ -372,7 +379,9 @@ class GaussianEncoder(nn.Module):
         self.latent_dim = K = _validate.positive_int("latent_dim", latent_dim)
         self.family = _family(family)
         if elbo_fn is not None and not callable(elbo_fn):
-            raise TypeError(f"elbo_fn must be a callable elbo_fn(x, mu, scale_tril) -> (B,); got {type(elbo_fn).__name__}.")
+            raise TypeError(
+                f"elbo_fn must be a callable elbo_fn(x, mu, scale_tril) -> (B,); got {type(elbo_fn).__name__}."
+            )
         self.elbo_fn = elbo_fn
         layers: list[nn.Module] = []
         width = input_dim
@@ -401,8 +410,7 @@ class GaussianEncoder(nn.Module):
         if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[-1] != self.input_dim:
             got = f"shape {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(
-                f"x must be a tensor of shape (B, {self.input_dim}); got {got}. "
-                f"A single point needs x.unsqueeze(0)."
+                f"x must be a tensor of shape (B, {self.input_dim}); got {got}. A single point needs x.unsqueeze(0)."
             )
         return _validate.real("x", x, like=self.head.weight, cast=True)
 
@@ -421,8 +429,7 @@ class GaussianEncoder(nn.Module):
         """The data contract ``fit`` checks once per data set: finite rows ``(N, D)``, N >= 1."""
         if x.dim() != 2 or x.shape[1] != self.input_dim:
             raise ValueError(
-                f"{name} must have shape (N, {self.input_dim}): one data point per row; got shape "
-                f"{tuple(x.shape)}."
+                f"{name} must have shape (N, {self.input_dim}): one data point per row; got shape {tuple(x.shape)}."
             )
         return _batch(name, x)
 
@@ -456,7 +463,9 @@ class GaussianEncoder(nn.Module):
         mu, scale_tril = self._encode(x)  # (B, K), (B, K, K)
         elbo = self.elbo_fn(x, mu, scale_tril)  # (B,)
         if elbo.shape != (x.shape[0],):
-            raise ValueError(f"elbo_fn must return one ELBO per point, shape ({x.shape[0]},); got shape {tuple(elbo.shape)}.")
+            raise ValueError(
+                f"elbo_fn must return one ELBO per point, shape ({x.shape[0]},); got shape {tuple(elbo.shape)}."
+            )
         # KL(N(mu, L L^T) || N(0, I)) = 1/2 [||L||_F^2 + ||mu||^2 - K - 2 sum_k log L_kk] (lecture 03,
         # vaelib.kl.full_gaussian_to_std_normal), written out: L comes from forward(), so it is
         # lower-triangular with a positive diagonal by construction and needs no per-step checks.

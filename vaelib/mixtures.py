@@ -83,7 +83,9 @@ def gaussian_mixture_elbo(
         the ELBO of each row, shape ``(B,)``, differentiable in every argument.
     """
     S = _validate.positive_int("samples", samples)
-    log_likelihood = _validate.function("log_likelihood", log_likelihood, "lambda z: -bernoulli_nll(decoder(z), x[:, None])")
+    log_likelihood = _validate.function(
+        "log_likelihood", log_likelihood, "lambda z: -bernoulli_nll(decoder(z), x[:, None])"
+    )
     generator = _validate.generator(generator)
     q_logits = _validate.logits("q_logits", q_logits)
     q_mu = _validate.parameter("q_mu", q_mu)
@@ -107,11 +109,15 @@ def gaussian_mixture_elbo(
     else:
         eps = _validate.parameter("eps", eps, like=q_mu)
         if eps.shape[1:] != q_mu.shape:
-            raise ValueError(f"eps must have shape (S, *q_mu.shape) = (S, {', '.join(map(str, q_mu.shape))}); got {tuple(eps.shape)}.")
+            raise ValueError(
+                f"eps must have shape (S, *q_mu.shape) = (S, {', '.join(map(str, q_mu.shape))}); got {tuple(eps.shape)}."
+            )
     z = q_mu + torch.exp(0.5 * q_log_var) * eps  # (S, B, C, K)
     recon = log_likelihood(z)  # (S, B, C)
     if recon.shape != z.shape[:-1]:
-        raise ValueError(f"log_likelihood must map z {tuple(z.shape)} to shape {tuple(z.shape[:-1])}; got {tuple(recon.shape)}.")
+        raise ValueError(
+            f"log_likelihood must map z {tuple(z.shape)} to shape {tuple(z.shape[:-1])}; got {tuple(recon.shape)}."
+        )
     kl_z = kl.diag_gaussian_to_diag_gaussian(q_mu, q_log_var, prior_mu, prior_log_var)  # (B, C)
     q_c = torch.softmax(q_logits, -1)  # (B, C)
     per_component = recon.mean(0) - kl_z  # (B, C)

@@ -316,9 +316,7 @@ def latent_path(model: _ImageModel, x_a: Tensor, x_b: Tensor, steps: int = 10) -
         ``(z, x_hat)``: latents of shape ``(steps, K)`` and decoded images ``(steps, D)``.
     """
     if not isinstance(model, _ImageModel):
-        raise TypeError(
-            f"model must be a vaelib.models.VAE or Autoencoder; got {type(model).__name__}."
-        )
+        raise TypeError(f"model must be a vaelib.models.VAE or Autoencoder; got {type(model).__name__}.")
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 2:
         raise ValueError(f"steps must be an integer >= 2 (the path includes both ends); got {steps!r}.")
     for name, x in (("x_a", x_a), ("x_b", x_b)):

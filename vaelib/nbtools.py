@@ -62,7 +62,9 @@ ABSOLUTE_PATH = re.compile(
 )
 _SITE_PACKAGES = re.compile(r"(?:[A-Za-z]:)?[^\s\x1b'\"()<>]*[/\\](?:site|dist)-packages[/\\]")
 # A course file seen from another checkout (the notebook ran in /work/main, is tidied elsewhere).
-_COURSE_FILE = re.compile(r"(?:[A-Za-z]:)?[^\s\x1b'\"()<>]*[/\\](vaelib|notebooks|solutions|exercises|tests|benchmarks)[/\\]")
+_COURSE_FILE = re.compile(
+    r"(?:[A-Za-z]:)?[^\s\x1b'\"()<>]*[/\\](vaelib|notebooks|solutions|exercises|tests|benchmarks)[/\\]"
+)
 _STDLIB = re.compile(r"(?:[A-Za-z]:)?[^\s\x1b'\"()<>]*[/\\]lib[/\\]python3\.\d+[/\\]")
 
 
@@ -228,7 +230,7 @@ def absolute_paths(nb: nbformat.NotebookNode) -> list[str]:
         for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
             for text in (_ANSI.sub("", t) for t in _output_texts(out)):
                 for match in ABSOLUTE_PATH.finditer(text):
-                    found.append(f"cell {i}: {text[match.start():match.start() + 60].splitlines()[0]!r}")
+                    found.append(f"cell {i}: {text[match.start() : match.start() + 60].splitlines()[0]!r}")
     return found
 
 
@@ -269,7 +271,9 @@ def lecture_problems(nb: nbformat.NotebookNode, repo_url: str | None = None) -> 
     """What a lecture lacks beyond :func:`problems`: its install cell, first among code cells."""
     code = [c for c in nb.cells if c.cell_type == "code"]
     if not code or INSTALL_TAG not in code[0].metadata.get("tags", []):
-        return [f"the first code cell is not the install cell (tag '{INSTALL_TAG}'); run it with `python -m vaelib.nbtools run`"]
+        return [
+            f"the first code cell is not the install cell (tag '{INSTALL_TAG}'); run it with `python -m vaelib.nbtools run`"
+        ]
     if code[0].source != install_cell_source(repo_url or repository_url()):
         return ["the install cell is out of date; run the notebook with `python -m vaelib.nbtools run`"]
     return []
@@ -282,7 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("paths", nargs="+", type=Path)
     p_run.add_argument("--timeout", type=int, default=600, help="per-cell timeout in seconds")
     p_run.add_argument(
-        "--install-cell", action=argparse.BooleanOptionalAction, default=None,
+        "--install-cell",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="add or refresh the install cell (default: for notebooks in a notebooks/ folder)",
     )
     p_tidy = sub.add_parser("tidy", help="tidy metadata and scrub paths in place, without running")

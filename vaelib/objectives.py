@@ -63,9 +63,7 @@ class ActiveUnits(NamedTuple):
 def check_beta(beta: float) -> float:
     """Return ``beta`` as a float, or raise a ValueError unless it is a finite number >= 0 (not a bool)."""
     if not isinstance(beta, (int, float)) or isinstance(beta, bool) or not math.isfinite(beta) or beta < 0:
-        raise ValueError(
-            f"beta must be a finite number >= 0 (the weight of the KL term; 1 is the ELBO); got {beta!r}."
-        )
+        raise ValueError(f"beta must be a finite number >= 0 (the weight of the KL term; 1 is the ELBO); got {beta!r}.")
     return float(beta)
 
 
@@ -383,8 +381,12 @@ def active_units(model, x: Tensor, threshold: float = 0.01) -> ActiveUnits:
             f"x must be a batch of at least 2 images, shape (B, D); got shape {tuple(x.shape)}. "
             f"Activity is a variance over images: pass a few hundred of them."
         )
-    if (not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not math.isfinite(threshold)
-            or not threshold > 0):
+    if (
+        not isinstance(threshold, (int, float))
+        or isinstance(threshold, bool)
+        or not math.isfinite(threshold)
+        or not threshold > 0
+    ):
         raise ValueError(f"threshold must be a finite number > 0 (Burda et al. use 0.01); got {threshold!r}.")
     mu, _ = _encode(model, x, checked=True)  # (B, K)
     variance = mu.var(dim=0, unbiased=False)  # (K,)

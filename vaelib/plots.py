@@ -71,7 +71,9 @@ def _new_axes(ax, figsize):
     return ax.figure, ax
 
 
-def tile(images, ncols: int, *, image_shape: tuple[int, int] = (28, 28), pad: int = 1, pad_value: float = 1.0) -> np.ndarray:
+def tile(
+    images, ncols: int, *, image_shape: tuple[int, int] = (28, 28), pad: int = 1, pad_value: float = 1.0
+) -> np.ndarray:
     """Arrange images in a grid, row by row, in one array (fast to draw and to encode).
 
     Args:
@@ -165,7 +167,14 @@ def latent_scatter(z, y=None, *, ax=None, title: str | None = None, s: float = 4
             pts = z[y == c]
             ax.scatter(pts[:, 0], pts[:, 1], s=s, color=CLASS_COLORS[int(c) % 10], label=str(c), linewidths=0)
         if legend:
-            ax.legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, handletextpad=0.1)
+            ax.legend(
+                markerscale=3,
+                fontsize=7,
+                loc="center left",
+                bbox_to_anchor=(1.0, 0.5),
+                frameon=False,
+                handletextpad=0.1,
+            )
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
     ax.set_aspect("equal", adjustable="datalim")
@@ -183,8 +192,13 @@ def latent_extent(z, *, quantile: float = 0.01, margin: float = 0.1) -> tuple[fl
     z = _validate.real("z", z)
     if z.dim() != 2 or z.shape[1] != 2:
         raise ValueError(f"z must have shape (N, 2): 2-d latent points, one per row; got shape {tuple(z.shape)}.")
-    quantile = _validate.number("quantile", quantile, low=0.0, high=0.49,
-                                explain="(the fraction of points left out at each end; 0 keeps them all)")
+    quantile = _validate.number(
+        "quantile",
+        quantile,
+        low=0.0,
+        high=0.49,
+        explain="(the fraction of points left out at each end; 0 keeps them all)",
+    )
     margin = _validate.number("margin", margin, low=0.0, explain="(a fraction of the window's width; 0.1 adds 10%)")
     z = _numpy(z)
     lo = np.quantile(z, quantile, axis=0)
@@ -229,7 +243,9 @@ def latent_grid(
     z1 = x0 + (torch.arange(n) + 0.5) * (x1 - x0) / n
     z2 = y1 - (torch.arange(n) + 0.5) * (y1 - y0) / n  # top row = largest z2
     z = torch.stack(torch.meshgrid(z2, z1, indexing="ij")[::-1], dim=-1).reshape(-1, 2)  # (n*n, 2)
-    x_hat = model.decode_mean(z.to(device)) if hasattr(model, "decode_mean") else torch.sigmoid(model.decode(z.to(device)))
+    x_hat = (
+        model.decode_mean(z.to(device)) if hasattr(model, "decode_mean") else torch.sigmoid(model.decode(z.to(device)))
+    )
     grid = tile(x_hat, n, image_shape=image_shape, pad=0)
     fig, ax = _new_axes(ax, (3.8, 3.8))
     ax.imshow(grid, cmap="gray", vmin=0, vmax=1, extent=extent, interpolation="nearest")
@@ -274,7 +290,9 @@ def interpolation_strip(
     x_a = torch.as_tensor(_check_images(x_a, image_shape)[0])
     x_b = torch.as_tensor(_check_images(x_b, image_shape)[0])
     row_height = 0.75 + (0.2 if judge is not None else 0)
-    fig, axes = plt.subplots(len(models), 1, figsize=(0.55 * (steps + 3), row_height * len(models) + (0.3 if title else 0)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(models), 1, figsize=(0.55 * (steps + 3), row_height * len(models) + (0.3 if title else 0)), squeeze=False
+    )
     fig.paths, fig.verdicts = {}, {}
     h, w = image_shape
     gap = np.ones((h, 4), dtype=np.float32)
@@ -297,12 +315,25 @@ def interpolation_strip(
             verdict = judge_images(judge, x_hat.reshape(len(x_hat), -1).cpu())
             fig.verdicts[name] = verdict
             for j, (d, c) in enumerate(zip(verdict.digit.tolist(), verdict.confidence.tolist())):
-                ax.text(w + 4 + j * (w + 1) + w / 2, h + 0.5, f"{d} {c:.2f}".replace("0.", "."), ha="center", va="top",
-                        fontsize=6.5, color="black" if c >= 0.9 else "0.55")
+                ax.text(
+                    w + 4 + j * (w + 1) + w / 2,
+                    h + 0.5,
+                    f"{d} {c:.2f}".replace("0.", "."),
+                    ha="center",
+                    va="top",
+                    fontsize=6.5,
+                    color="black" if c >= 0.9 else "0.55",
+                )
     if title:
         axes[0, 0].set_title(title)
     if judge is not None:
-        fig.text(0.01, 0.0, "under each decode: the judge's digit and confidence (grey: below 0.9)", fontsize=6.5, color="0.4")
+        fig.text(
+            0.01,
+            0.0,
+            "under each decode: the judge's digit and confidence (grey: below 0.9)",
+            fontsize=6.5,
+            color="0.4",
+        )
     return fig
 
 
@@ -344,7 +375,9 @@ def training_curves(histories, *, keys: Sequence[str] = ("loss", "recon", "kl"))
     return fig
 
 
-def kl_bars(kl_dims: Mapping[str, object], activity: Mapping[str, object] | None = None, *, threshold: float = 0.01) -> Figure:
+def kl_bars(
+    kl_dims: Mapping[str, object], activity: Mapping[str, object] | None = None, *, threshold: float = 0.01
+) -> Figure:
     """Per-dimension KL of several models (top row) and, optionally, each dimension's activity (bottom row).
 
     The KL row shows KL_k = E_x KL(q(z_k | x) || N(0, 1)), sorted from largest to smallest; it
@@ -365,7 +398,9 @@ def kl_bars(kl_dims: Mapping[str, object], activity: Mapping[str, object] | None
     if activity is not None and list(activity) != list(kl_dims):
         raise ValueError(f"activity must have the same names as kl_dims, {list(kl_dims)}; got {list(activity)}.")
     rows = 1 if activity is None else 2
-    fig, axes = plt.subplots(rows, len(kl_dims), figsize=(2.6 * len(kl_dims), 2.2 * rows + 0.2), squeeze=False, sharey="row")
+    fig, axes = plt.subplots(
+        rows, len(kl_dims), figsize=(2.6 * len(kl_dims), 2.2 * rows + 0.2), squeeze=False, sharey="row"
+    )
     for i, (name, kl) in enumerate(kl_dims.items()):
         kl = _numpy(kl)
         order = np.argsort(-kl, kind="stable")
@@ -412,7 +447,9 @@ def bound_vs_k(
     """
     fig, ax = _new_axes(ax, (4.2, 2.8))
     bounds = _numpy(bounds)
-    ax.errorbar(ks, bounds, yerr=None if stderr is None else _numpy(stderr), marker="o", capsize=3, label="$L_k$ (IWAE)")
+    ax.errorbar(
+        ks, bounds, yerr=None if stderr is None else _numpy(stderr), marker="o", capsize=3, label="$L_k$ (IWAE)"
+    )
     if elbo is not None:
         ax.axhline(elbo, color="C1", ls="--", label="ELBO")
     ax.set_xscale("log")

@@ -101,7 +101,9 @@ def train_model(recipe: Recipe, x: Tensor, y: Tensor | None = None, *, log=None)
     if recipe.kind == "judge":
         if y is None:
             raise ValueError("y (the labels) is needed to train the judge.")
-        return judge_module.train_judge(x, y, epochs=recipe.epochs, lr=recipe.lr, seed=recipe.seed, batch_size=recipe.batch_size)
+        return judge_module.train_judge(
+            x, y, epochs=recipe.epochs, lr=recipe.lr, seed=recipe.seed, batch_size=recipe.batch_size
+        )
     torch.manual_seed(recipe.seed)  # initial weights and the VAE's noise
     model = _build(recipe)
     xb = (x > 0.5).float()
@@ -159,11 +161,17 @@ def retrain(out: str | Path = WEIGHTS_DIR, *, recipes: dict | None = None, log=p
             model = train_model(recipe, x_train, y_train, log=log)
             data = _state_bytes(model)
             atomic_write(out / f"{name}.pt", lambda f: f.write(data))
-            manifest["models"][name] = {"file": f"{name}.pt", "sha256": hashlib.sha256(data).hexdigest(),
-                                        "config": _config(model), "recipe": asdict(recipe)}
+            manifest["models"][name] = {
+                "file": f"{name}.pt",
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "config": _config(model),
+                "recipe": asdict(recipe),
+            }
             if log is not None:
-                log(f"{name}: trained in {time.perf_counter() - start:.1f} s, {len(data) / 1024:.0f} KiB, "
-                    f"sha256 {manifest['models'][name]['sha256'][:16]}...")
+                log(
+                    f"{name}: trained in {time.perf_counter() - start:.1f} s, {len(data) / 1024:.0f} KiB, "
+                    f"sha256 {manifest['models'][name]['sha256'][:16]}..."
+                )
     finally:
         torch.set_num_threads(threads)
     text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
@@ -219,7 +227,10 @@ def verify(directory: str | Path | None = None) -> dict[str, bool]:
     """``{name: True if the file's SHA-256 matches the manifest}`` for every shipped model."""
     directory = WEIGHTS_DIR if directory is None else Path(directory)
     entries = _manifest(directory)["models"]
-    return {n: (directory / e["file"]).is_file() and sha256(directory / e["file"]) == e["sha256"] for n, e in entries.items()}
+    return {
+        n: (directory / e["file"]).is_file() and sha256(directory / e["file"]) == e["sha256"]
+        for n, e in entries.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,8 +40,13 @@ class _NotebookBar:
         from tqdm import tqdm
 
         return tqdm.format_meter(
-            self.n, self.total, time.perf_counter() - self.start, prefix=self.desc, unit="step",
-            postfix=self.postfix or None, initial=self.initial,
+            self.n,
+            self.total,
+            time.perf_counter() - self.start,
+            prefix=self.desc,
+            unit="step",
+            postfix=self.postfix or None,
+            initial=self.initial,
         )
 
     def refresh(self) -> None:

@@ -87,9 +87,7 @@ def diag_gaussian(
     try:
         _validate.positive("std", std, allow_zero=True)
     except ValueError as err:
-        raise ValueError(
-            f"{err} If you have a log-variance, use std = torch.exp(0.5 * log_var)."
-        ) from None
+        raise ValueError(f"{err} If you have a log-variance, use std = torch.exp(0.5 * log_var).") from None
     shape = _validate.broadcastable(("mu", "std"), (mu, std))
     like = mu if mu.dtype == torch.promote_types(mu.dtype, std.dtype) else std
     eps = _noise(
@@ -137,7 +135,11 @@ def full_gaussian(
     mu, scale = mu.to(dtype), scale.to(dtype)
     _validate.min_dims("mu", mu, 1, "(..., K)")
     _validate.square_matrices(
-        "scale", scale, "mu", mu, "a square matrix",
+        "scale",
+        scale,
+        "mu",
+        mu,
+        "a square matrix",
         "Reshape a network's K*K outputs with raw.view(*raw.shape[:-1], K, K).",
     )
     K = mu.shape[-1]
@@ -151,9 +153,7 @@ def full_gaussian(
             f"scale {tuple(scale.shape[:-2])} (from scale {tuple(scale.shape)}) do not "
             f"broadcast. Give both the same batch shape, e.g. mu (B, K) with scale (B, K, K)."
         ) from err
-    eps = _noise(
-        eps, torch.Size((*batch, K)), _validate.sample_shape_tuple(sample_shape), mu, generator, "(*batch, K)"
-    )
+    eps = _noise(eps, torch.Size((*batch, K)), _validate.sample_shape_tuple(sample_shape), mu, generator, "(*batch, K)")
     return mu + (scale @ eps.unsqueeze(-1)).squeeze(-1)  # (..., K, K) @ (..., K, 1) -> (..., K)
 
 
@@ -163,7 +163,9 @@ _DIAG_TRANSFORMS = ("softplus", "exp")
 def _check_tril_args(K: int, diag_transform: str, min_diag: float) -> None:
     _validate.positive_int("K", K)
     _validate.choice(
-        "diag_transform", diag_transform, _DIAG_TRANSFORMS,
+        "diag_transform",
+        diag_transform,
+        _DIAG_TRANSFORMS,
         "'softplus' grows linearly (stable); 'exp' matches a log-std parameterisation.",
     )
     _validate.number("min_diag", min_diag, low=0.0)
@@ -215,16 +217,22 @@ def scale_tril_from_unconstrained(
     _check_tril_args(K, diag_transform, min_diag)
     raw = _validate.as_tensor("raw", raw)
     _validate.nonempty("raw", raw)
-    family = _validate.choice("family", family, ("full", "diag"), "'diag' takes K raw numbers per row, 'full' K(K+1)/2.")
+    family = _validate.choice(
+        "family", family, ("full", "diag"), "'diag' takes K raw numbers per row, 'full' K(K+1)/2."
+    )
     n = K * (K + 1) // 2 if family == "full" else K
     if raw.dim() < 1 or raw.shape[-1] != n:
-        raise ValueError(
-            f"raw must have K(K+1)/2 = {n} entries in its last dimension for K={K}; got shape "
-            f"{tuple(raw.shape)}. A network head for a K x K Cholesky factor outputs "
-            f"K(K+1)/2 numbers per row (shape (B, {n}))."
-        ) if family == "full" else ValueError(
-            f"raw must have K = {K} entries (the raw diagonal) in its last dimension for "
-            f"family='diag'; got shape {tuple(raw.shape)}."
+        raise (
+            ValueError(
+                f"raw must have K(K+1)/2 = {n} entries in its last dimension for K={K}; got shape "
+                f"{tuple(raw.shape)}. A network head for a K x K Cholesky factor outputs "
+                f"K(K+1)/2 numbers per row (shape (B, {n}))."
+            )
+            if family == "full"
+            else ValueError(
+                f"raw must have K = {K} entries (the raw diagonal) in its last dimension for "
+                f"family='diag'; got shape {tuple(raw.shape)}."
+            )
         )
     _validate.finite("raw", raw)
     if family == "diag":
@@ -270,9 +278,7 @@ def unconstrained_from_scale_tril(
     """
     scale_tril = _validate.as_tensor("scale_tril", scale_tril)
     if scale_tril.dim() < 2 or scale_tril.shape[-1] != scale_tril.shape[-2]:
-        raise ValueError(
-            f"scale_tril must have shape (..., K, K); got shape {tuple(scale_tril.shape)}."
-        )
+        raise ValueError(f"scale_tril must have shape (..., K, K); got shape {tuple(scale_tril.shape)}.")
     K = scale_tril.shape[-1]
     _check_tril_args(K, diag_transform, min_diag)
     _validate.finite("scale_tril", scale_tril)

@@ -27,7 +27,9 @@ class LinearWarmup:
     start: float = 0.0  # the weight at step 0 (0: a plain autoencoder with noise)
 
     def __post_init__(self):
-        _validate.real_number("LinearWarmup epochs", self.epochs, minimum=0, strict=True, meaning="the ramp length in epochs")
+        _validate.real_number(
+            "LinearWarmup epochs", self.epochs, minimum=0, strict=True, meaning="the ramp length in epochs"
+        )
         for name in ("beta", "start"):
             _validate.real_number(f"LinearWarmup {name}", getattr(self, name), minimum=0)
 
@@ -75,7 +77,9 @@ class CosineDecay:
     final: float = 0.0  # the factor reached at the end (0: the learning rate decays to zero)
 
     def __post_init__(self):
-        _validate.real_number("CosineDecay epochs", self.epochs, minimum=0, strict=True, meaning="the decay length in epochs")
+        _validate.real_number(
+            "CosineDecay epochs", self.epochs, minimum=0, strict=True, meaning="the decay length in epochs"
+        )
         final = _validate.real_number("CosineDecay final", self.final, minimum=0)
         if final > 1:
             raise ValueError(f"CosineDecay final must be in [0, 1] (a fraction of lr); got {self.final!r}.")

@@ -113,8 +113,9 @@ class GaussianMixture1d:
 
 
 def _target(target) -> "GaussianMixture1d":
-    return _validate.instance("target", target, GaussianMixture1d,
-                              "a vaelib.targets.GaussianMixture1d(weights, means, stds)")
+    return _validate.instance(
+        "target", target, GaussianMixture1d, "a vaelib.targets.GaussianMixture1d(weights, means, stds)"
+    )
 
 
 def _mu_std(mu, std, like: Tensor) -> tuple[Tensor, Tensor]:

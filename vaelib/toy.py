@@ -42,9 +42,7 @@ def sgd(
 
     Introduced in lecture 01 (the trajectories figure).
     """
-    grad_estimator = _validate.function(
-        "grad_estimator", grad_estimator, "lambda th: pathwise(distribution, th, f, 1)"
-    )
+    grad_estimator = _validate.function("grad_estimator", grad_estimator, "lambda th: pathwise(distribution, th, f, 1)")
     theta0 = _validate.parameter("theta0", theta0).detach()
     lr = _validate.positive_number("lr", lr)
     _validate.positive_int("num_steps", num_steps)
@@ -65,8 +63,7 @@ def sgd(
             theta = theta - lr * g.detach()
             if not torch.isfinite(theta).all():
                 raise ValueError(
-                    f"SGD diverged at step {step} of run {run} (theta = {theta.tolist()}); "
-                    f"lower lr (got {lr})."
+                    f"SGD diverged at step {step} of run {run} (theta = {theta.tolist()}); lower lr (got {lr})."
                 )
             out[run, step] = theta
     return out

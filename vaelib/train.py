@@ -25,7 +25,6 @@ Losses are accumulated on the device and read once per epoch: the loop adds no p
 sync, and a model with ``check_data`` is validated once per data set rather than per step.
 """
 
-
 from __future__ import annotations
 
 import copy
@@ -135,7 +134,11 @@ def _check_settings(model, optimizer, **kw) -> _Settings:
     _validate.real_number("lr", kw["lr"], minimum=0, strict=True, meaning="Adam's step size, e.g. 1e-3")
     if kw["grad_clip"] is not None:
         _validate.real_number(
-            "grad_clip", kw["grad_clip"], minimum=0, strict=True, meaning="the largest gradient norm; None for no clipping"
+            "grad_clip",
+            kw["grad_clip"],
+            minimum=0,
+            strict=True,
+            meaning="the largest gradient norm; None for no clipping",
         )
     seed = kw["seed"]
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
@@ -148,7 +151,9 @@ def _check_settings(model, optimizer, **kw) -> _Settings:
             raise TypeError(f"{name} must be None or a callable; got {type(kw[name]).__name__} {kw[name]!r}.")
     if optimizer is not None:
         if not isinstance(optimizer, torch.optim.Optimizer):
-            raise TypeError(f"optimizer must be a torch.optim.Optimizer (or None for Adam); got {type(optimizer).__name__}.")
+            raise TypeError(
+                f"optimizer must be a torch.optim.Optimizer (or None for Adam); got {type(optimizer).__name__}."
+            )
         mine = {id(p) for p in model.parameters()}
         if any(id(p) not in mine for g in optimizer.param_groups for p in g["params"]):
             raise ValueError(
@@ -214,7 +219,6 @@ def _loss_keywords(model: nn.Module, generator: torch.Generator) -> dict:
     if "check" in params and callable(getattr(model, "check_data", None)):
         keywords["check"] = False  # the data set passed model.check_data once
     return keywords
-
 
 
 @torch.no_grad()
@@ -348,7 +352,9 @@ class _Run:
     def guard(self, epoch: int, sums: Tensor, diverged: str) -> tuple[float, float, float] | None:
         """The epoch's mean loss parts, or None after rolling back a non-finite epoch (and saying so)."""
         # The one host sync of the epoch: the sums and the state's finiteness together.
-        flags = torch.cat([sums / len(self.x), state_is_finite(self.model, self.optimizer).float().reshape(1).to(sums.device)])
+        flags = torch.cat(
+            [sums / len(self.x), state_is_finite(self.model, self.optimizer).float().reshape(1).to(sums.device)]
+        )
         loss, recon, kl, finite = flags.tolist()
         if not diverged and finite == 1.0 and all(map(math.isfinite, (loss, recon, kl))):
             return loss, recon, kl
@@ -415,7 +421,8 @@ class _Run:
         done = len(self.history)
         where = f"; saved to {str(self.s.checkpoint)!r}" if self.s.checkpoint is not None else ""
         when = (
-            f"after epoch {done} of {self.s.epochs}" if done == epoch + 1
+            f"after epoch {done} of {self.s.epochs}"
+            if done == epoch + 1
             else f"during epoch {epoch + 1} of {self.s.epochs}"
         )
         self.history.stopped = "interrupted"
@@ -536,9 +543,20 @@ def fit(
             ``.history`` holds the history so far.
     """
     settings = _check_settings(
-        model, optimizer, epochs=epochs, batch_size=batch_size, lr=lr, beta=beta, lr_schedule=lr_schedule,
-        seed=seed, progress=progress, grad_clip=grad_clip, checkpoint=checkpoint,
-        checkpoint_every=checkpoint_every, resume=resume, callback=callback,
+        model,
+        optimizer,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        beta=beta,
+        lr_schedule=lr_schedule,
+        seed=seed,
+        progress=progress,
+        grad_clip=grad_clip,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+        callback=callback,
     )
     dev = select_device(device)
     model.to(dev)

@@ -71,7 +71,9 @@ class WoodSample(NamedTuple):
 
 def _dimension(d: int) -> int:
     if not isinstance(d, int) or isinstance(d, bool) or d < 2:
-        raise ValueError(f"d must be an integer >= 2 (the sphere S^(d-1) lives in R^d; d = 3 is the usual sphere); got {d!r}.")
+        raise ValueError(
+            f"d must be an integer >= 2 (the sphere S^(d-1) lives in R^d; d = 3 is the usual sphere); got {d!r}."
+        )
     return d
 
 
@@ -99,13 +101,17 @@ def mean_resultant_length(kappa, d: int) -> Tensor:
     """
     kappa, d = _kappa(kappa), _dimension(d)
     k = kappa.detach().cpu().double().numpy()
-    return torch.as_tensor(scipy.special.ive(d / 2, k) / scipy.special.ive(d / 2 - 1, k), dtype=kappa.dtype, device=kappa.device)
+    return torch.as_tensor(
+        scipy.special.ive(d / 2, k) / scipy.special.ive(d / 2 - 1, k), dtype=kappa.dtype, device=kappa.device
+    )
 
 
 def _log_marginal_normalizer(kappa: Tensor, d: int) -> Tensor:
     # log N_d = 1/2 log pi + lgamma((d-1)/2) + (d/2 - 1) log(2/kappa) + log I_{d/2-1}(kappa)
     return (
-        0.5 * math.log(math.pi) + math.lgamma((d - 1) / 2) + (d / 2 - 1) * torch.log(2 / kappa.detach())
+        0.5 * math.log(math.pi)
+        + math.lgamma((d - 1) / 2)
+        + (d / 2 - 1) * torch.log(2 / kappa.detach())
         + log_bessel_iv(d / 2 - 1, kappa)
     )
 
@@ -304,7 +310,9 @@ def sample(
     e1[0] = 1
     r = (e1 - mu).expand(*shape, d)  # (..., d)
     r_sq = (r * r).sum(-1, keepdim=True)
-    reflect = torch.where(r_sq > 1e-12, 2 * (r * z_prime).sum(-1, keepdim=True) / r_sq.clamp_min(1e-12), torch.zeros_like(r_sq))
+    reflect = torch.where(
+        r_sq > 1e-12, 2 * (r * z_prime).sum(-1, keepdim=True) / r_sq.clamp_min(1e-12), torch.zeros_like(r_sq)
+    )
     return z_prime - reflect * r  # H z' = z' - 2 r (r^T z') / (r^T r)
 
 

@@ -33,7 +33,14 @@ import torch
 
 from vaelib import plots
 
-__all__ = ["interpolation_explorer", "latent_plane_explorer", "InterpolationExplorer", "LatentPlaneExplorer", "png_bytes", "a_digit"]
+__all__ = [
+    "interpolation_explorer",
+    "latent_plane_explorer",
+    "InterpolationExplorer",
+    "LatentPlaneExplorer",
+    "png_bytes",
+    "a_digit",
+]
 
 _SCALE = 4  # decoded 28x28 digits are shown at 4x (112x112 CSS pixels) ...
 _HIDPI = 2  # ... from PNGs with twice as many pixels per side, so a HiDPI (2x) screen shows them crisp
@@ -60,7 +67,9 @@ def png_bytes(image: np.ndarray, palette: np.ndarray | None = None) -> bytes:
     if palette is not None:
         palette = np.ascontiguousarray(palette, dtype=np.uint8)
         if image.ndim != 2 or palette.shape != (256, 3):
-            raise ValueError(f"an indexed image must have shape (H, W) and its palette (256, 3); got {image.shape}, {palette.shape}.")
+            raise ValueError(
+                f"an indexed image must have shape (H, W) and its palette (256, 3); got {image.shape}, {palette.shape}."
+            )
         color_type, channels = 3, 1
     elif image.ndim == 2:
         color_type, channels = 0, 1
@@ -77,8 +86,13 @@ def png_bytes(image: np.ndarray, palette: np.ndarray | None = None) -> bytes:
 
     header = struct.pack(">IIBBBBB", w, h, 8, color_type, 0, 0, 0)
     plte = chunk(b"PLTE", palette.tobytes()) if palette is not None else b""
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + plte + chunk(b"IDAT", zlib.compress(raw.tobytes(), 1))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + plte
+        + chunk(b"IDAT", zlib.compress(raw.tobytes(), 1))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _gray_u8(x_hat: np.ndarray, shape: tuple[int, int], scale: int = _SCALE * _HIDPI) -> np.ndarray:
@@ -105,7 +119,9 @@ class _ScatterCanvas:
                 y = plots._numpy(y)
                 for c in np.unique(y):
                     pts = z[y == c]
-                    ax.scatter(pts[:, 0], pts[:, 1], s=2, color=plots.CLASS_COLORS[int(c) % 10], linewidths=0, alpha=0.6)
+                    ax.scatter(
+                        pts[:, 0], pts[:, 1], s=2, color=plots.CLASS_COLORS[int(c) % 10], linewidths=0, alpha=0.6
+                    )
         ax.set_xlim(extent[0], extent[1])
         ax.set_ylim(extent[2], extent[3])
         ax.set_title(title, fontsize=9)
@@ -122,7 +138,9 @@ class _ScatterCanvas:
         yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
         d2 = yy**2 + xx**2
         self._disk = np.stack([yy[d2 <= r * r], xx[d2 <= r * r]], axis=1)
-        self._ring = np.stack([yy[(d2 <= r * r) & (d2 > (r - 2) ** 2)], xx[(d2 <= r * r) & (d2 > (r - 2) ** 2)]], axis=1)
+        self._ring = np.stack(
+            [yy[(d2 <= r * r) & (d2 > (r - 2) ** 2)], xx[(d2 <= r * r) & (d2 > (r - 2) ** 2)]], axis=1
+        )
         self._dot = self._disk[(self._disk**2).sum(1) <= (3 * _HIDPI) ** 2]
 
     def to_pixels(self, z: np.ndarray) -> np.ndarray:
@@ -145,7 +163,9 @@ class _ScatterCanvas:
             ends = self.to_pixels(np.stack(path))  # (2, 2)
             n = int(np.abs(ends[1] - ends[0]).max()) + 2
             line = ends[0] + np.linspace(0, 1, n)[:, None] * (ends[1] - ends[0])  # (n, 2)
-            for dr, dc in [(i, j) for i in range(_HIDPI + 1) for j in range(_HIDPI + 1) if i + j <= _HIDPI]:  # a line about 2 CSS px wide
+            for dr, dc in [
+                (i, j) for i in range(_HIDPI + 1) for j in range(_HIDPI + 1) if i + j <= _HIDPI
+            ]:  # a line about 2 CSS px wide
                 self._paint(img, np.zeros(2), np.round(line).astype(int) + [dr, dc], _INDEX["path"])
             self._paint(img, ends[0], self._dot, _INDEX["a"])
             self._paint(img, ends[1], self._dot, _INDEX["b"])
@@ -164,7 +184,9 @@ def _share_palette(canvases: Sequence[_ScatterCanvas]) -> np.ndarray:
     from PIL import Image
 
     joint = np.concatenate([c.background for c in canvases], axis=1)  # (H, sum W, 3)
-    quantized = Image.fromarray(joint).quantize(colors=_INDEX["path"], method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    quantized = Image.fromarray(joint).quantize(
+        colors=_INDEX["path"], method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+    )
     indices = np.asarray(quantized, dtype=np.uint8)
     palette = np.full((256, 3), 255, dtype=np.uint8)
     colours = np.array(quantized.getpalette()[: 3 * _INDEX["path"]], dtype=np.uint8).reshape(-1, 3)
@@ -185,7 +207,9 @@ def _model_device(model) -> torch.device:
 
 def _check_2d(name: str, model) -> None:
     if not (hasattr(model, "embed") and hasattr(model, "decode")):
-        raise TypeError(f"{name} must be a vaelib.models.Autoencoder or VAE (with embed and decode); got {type(model).__name__}.")
+        raise TypeError(
+            f"{name} must be a vaelib.models.Autoencoder or VAE (with embed and decode); got {type(model).__name__}."
+        )
     if getattr(model, "latent_dim", None) != 2:
         raise ValueError(
             f"{name} must have a 2-d latent space to be explored in the plane; got latent_dim="
@@ -223,7 +247,7 @@ def _show(image_widget, array: np.ndarray, palette: np.ndarray | None = None) ->
 
 
 def a_digit(d: int) -> str:
-    """"a 2", "an 8": the digit with its indefinite article."""
+    """ "a 2", "an 8": the digit with its indefinite article."""
     return f"{'an' if int(d) == 8 else 'a'} {int(d)}"
 
 
@@ -274,8 +298,22 @@ class InterpolationExplorer(widgets.VBox):
         redraw_ms: the duration of the last redraw; ``redraw_times_ms``: all of them.
     """
 
-    def __init__(self, ae, vae, x, y, *, digit_a: int, digit_b: int, index_a: int | None, index_b: int | None,
-                 labels: Sequence[str], scatter_points: int, image_shape, judge=None):
+    def __init__(
+        self,
+        ae,
+        vae,
+        x,
+        y,
+        *,
+        digit_a: int,
+        digit_b: int,
+        index_a: int | None,
+        index_b: int | None,
+        labels: Sequence[str],
+        scatter_points: int,
+        image_shape,
+        judge=None,
+    ):
         self.models = {labels[0]: ae, labels[1]: vae}
         self.judge = judge
         self.verdicts: dict = {}
@@ -297,7 +335,9 @@ class InterpolationExplorer(widgets.VBox):
             if index is None:
                 continue
             if not isinstance(index, (int, np.integer)) or isinstance(index, bool) or not 0 <= index < len(self.x):
-                raise ValueError(f"index_{end} must be a row of x, an integer in [0, {len(self.x) - 1}]; got {index!r}.")
+                raise ValueError(
+                    f"index_{end} must be a row of x, an integer in [0, {len(self.x) - 1}]; got {index!r}."
+                )
             digit = int(self.y[index])
             examples[end] = int(np.flatnonzero(self.y == digit).tolist().index(int(index)))
             if end == "a":
@@ -308,15 +348,37 @@ class InterpolationExplorer(widgets.VBox):
             if d not in classes:
                 raise ValueError(f"{name} must be one of the classes in y {classes}; got {d!r}.")
 
-        self.slider = widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.02, description="t", continuous_update=True,
-                                          readout_format=".2f", layout=widgets.Layout(width="420px"))
+        self.slider = widgets.FloatSlider(
+            value=0.0,
+            min=0.0,
+            max=1.0,
+            step=0.02,
+            description="t",
+            continuous_update=True,
+            readout_format=".2f",
+            layout=widgets.Layout(width="420px"),
+        )
         self.slider.add_class("vaelib-interp-slider")
-        self.digit_a = widgets.Dropdown(options=classes, value=digit_a, description="from digit", layout=widgets.Layout(width="160px"))
-        self.digit_b = widgets.Dropdown(options=classes, value=digit_b, description="to digit", layout=widgets.Layout(width="160px"))
-        self.example_a = widgets.BoundedIntText(value=examples["a"], min=0, max=int((self.y == digit_a).sum()) - 1,
-                                                description="example", layout=widgets.Layout(width="150px"))
-        self.example_b = widgets.BoundedIntText(value=examples["b"], min=0, max=int((self.y == digit_b).sum()) - 1,
-                                                description="example", layout=widgets.Layout(width="150px"))
+        self.digit_a = widgets.Dropdown(
+            options=classes, value=digit_a, description="from digit", layout=widgets.Layout(width="160px")
+        )
+        self.digit_b = widgets.Dropdown(
+            options=classes, value=digit_b, description="to digit", layout=widgets.Layout(width="160px")
+        )
+        self.example_a = widgets.BoundedIntText(
+            value=examples["a"],
+            min=0,
+            max=int((self.y == digit_a).sum()) - 1,
+            description="example",
+            layout=widgets.Layout(width="150px"),
+        )
+        self.example_b = widgets.BoundedIntText(
+            value=examples["b"],
+            min=0,
+            max=int((self.y == digit_b).sum()) - 1,
+            description="example",
+            layout=widgets.Layout(width="150px"),
+        )
         self.decode_image = widgets.Image(format="png")
         self.decode_image.add_class("vaelib-interp-image")
         self.start_image = widgets.Image(format="png")
@@ -334,7 +396,9 @@ class InterpolationExplorer(widgets.VBox):
         spaced = lambda: widgets.Layout(margin="0 16px 0 0")  # noqa: E731
         images_row = widgets.HBox(
             [
-                widgets.VBox([widgets.HTML(f"<div style='{ends_style}'>start</div>"), self.start_image], layout=spaced()),
+                widgets.VBox(
+                    [widgets.HTML(f"<div style='{ends_style}'>start</div>"), self.start_image], layout=spaced()
+                ),
                 widgets.VBox([caption, self.decode_image, self.verdict], layout=spaced()),
                 widgets.VBox([widgets.HTML(f"<div style='{ends_style}'>end</div>"), self.end_image]),
             ],
@@ -383,8 +447,10 @@ class InterpolationExplorer(widgets.VBox):
 
     def __repr__(self) -> str:
         a, b = self.models
-        return (f"InterpolationExplorer({a} vs {b}: from x[{self.index_a}] ({a_digit(self.y[self.index_a])}) to "
-                f"x[{self.index_b}] ({a_digit(self.y[self.index_b])}), t={self.t:.2f})")
+        return (
+            f"InterpolationExplorer({a} vs {b}: from x[{self.index_a}] ({a_digit(self.y[self.index_a])}) to "
+            f"x[{self.index_b}] ({a_digit(self.y[self.index_b])}), t={self.t:.2f})"
+        )
 
     @property
     def t(self) -> float:
@@ -423,22 +489,33 @@ class InterpolationExplorer(widgets.VBox):
         verdict = judge_images(self.judge, batch)
         self.verdicts = {n: (int(d), float(c)) for n, d, c in zip(names, verdict.digit, verdict.confidence)}
         size = self.image_shape[1] * _SCALE
-        cells = "".join(f"<div style='width:{size}px;text-align:center'>judge: {d} ({c:.2f})</div>"
-                        for d, c in self.verdicts.values())
+        cells = "".join(
+            f"<div style='width:{size}px;text-align:center'>judge: {d} ({c:.2f})</div>"
+            for d, c in self.verdicts.values()
+        )
         self.verdict.value = f"<div style='display:flex;gap:8px;font-size:11px;color:#444'>{cells}</div>"
 
     def figure(self):
         """A static matplotlib figure of what the explorer shows now (for a static render), pixel-exact."""
-        strip = _side_by_side([_gray_u8(self.x[self.index_a].numpy(), self.image_shape)]
-                              + [_gray_u8(im, self.image_shape) for im in self.images.values()]
-                              + [_gray_u8(self.x[self.index_b].numpy(), self.image_shape)], gap=12 * _HIDPI)
-        scatters = _side_by_side([self._canvas[n].draw(self.ends[n], self.marker[n]) for n in self.models], gap=8 * _HIDPI)
+        strip = _side_by_side(
+            [_gray_u8(self.x[self.index_a].numpy(), self.image_shape)]
+            + [_gray_u8(im, self.image_shape) for im in self.images.values()]
+            + [_gray_u8(self.x[self.index_b].numpy(), self.image_shape)],
+            gap=12 * _HIDPI,
+        )
+        scatters = _side_by_side(
+            [self._canvas[n].draw(self.ends[n], self.marker[n]) for n in self.models], gap=8 * _HIDPI
+        )
         names = list(self.models)
         judged = ""
         if self.verdicts:
             judged = "   judge: " + ", ".join(f"{n} {d} ({c:.2f})" for n, (d, c) in self.verdicts.items())
-        return _pixel_figure([(strip, f"start | {names[0]} | {names[1]} | end   (t = {self.t:.2f}){judged}"),
-                              (scatters, "the path (red: start, blue: end) and the point at t")])
+        return _pixel_figure(
+            [
+                (strip, f"start | {names[0]} | {names[1]} | end   (t = {self.t:.2f}){judged}"),
+                (scatters, "the path (red: start, blue: end) and the point at t"),
+            ]
+        )
 
 
 def interpolation_explorer(
@@ -486,8 +563,20 @@ def interpolation_explorer(
         raise ValueError(f"y must have one label per image of x ({len(x)}); got {len(plots._numpy(y))}.")
     if len(labels) != 2:
         raise ValueError(f"labels must name the two models, e.g. ('AE', 'VAE'); got {labels!r}.")
-    return InterpolationExplorer(ae, vae, x, y, digit_a=digit_a, digit_b=digit_b, index_a=index_a, index_b=index_b, labels=labels,
-                                 scatter_points=scatter_points, image_shape=image_shape, judge=judge)
+    return InterpolationExplorer(
+        ae,
+        vae,
+        x,
+        y,
+        digit_a=digit_a,
+        digit_b=digit_b,
+        index_a=index_a,
+        index_b=index_b,
+        labels=labels,
+        scatter_points=scatter_points,
+        image_shape=image_shape,
+        judge=judge,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -525,10 +614,26 @@ class LatentPlaneExplorer(widgets.VBox):
         self._palette = _share_palette([self._canvas])
         x0, x1, y0, y1 = self.extent
         step = (x1 - x0) / 100
-        self.z1 = widgets.FloatSlider(value=(x0 + x1) / 2, min=x0, max=x1, step=step, description="z1", readout_format=".2f",
-                                      continuous_update=True, layout=widgets.Layout(width="360px"))
-        self.z2 = widgets.FloatSlider(value=(y0 + y1) / 2, min=y0, max=y1, step=(y1 - y0) / 100, description="z2", readout_format=".2f",
-                                      continuous_update=True, layout=widgets.Layout(width="360px"))
+        self.z1 = widgets.FloatSlider(
+            value=(x0 + x1) / 2,
+            min=x0,
+            max=x1,
+            step=step,
+            description="z1",
+            readout_format=".2f",
+            continuous_update=True,
+            layout=widgets.Layout(width="360px"),
+        )
+        self.z2 = widgets.FloatSlider(
+            value=(y0 + y1) / 2,
+            min=y0,
+            max=y1,
+            step=(y1 - y0) / 100,
+            description="z2",
+            readout_format=".2f",
+            continuous_update=True,
+            layout=widgets.Layout(width="360px"),
+        )
         for s in (self.z1, self.z2):
             s.add_class("vaelib-plane-slider")
         self.decode_image = widgets.Image(format="png", layout=widgets.Layout(margin="0 16px 0 0"))
@@ -551,9 +656,8 @@ class LatentPlaneExplorer(widgets.VBox):
 
     def figure(self):
         """A static matplotlib figure of what the explorer shows now (for a static render)."""
-        import matplotlib.pyplot as plt
-
         import matplotlib
+        import matplotlib.pyplot as plt
 
         dpi = float(matplotlib.rcParams["figure.dpi"])
         scatter = self._canvas.draw(None, self.marker)
@@ -614,4 +718,6 @@ def latent_plane_explorer(
             raise ValueError(f"x must have shape (N, {image_shape[0] * image_shape[1]}); got {tuple(x.shape)}.")
     if extent is not None and not (len(extent) == 4 and extent[1] > extent[0] and extent[3] > extent[2]):
         raise ValueError(f"extent must be (z1_min, z1_max, z2_min, z2_max) with min < max; got {extent!r}.")
-    return LatentPlaneExplorer(model, x, y, extent=extent, name=name, scatter_points=scatter_points, image_shape=image_shape)
+    return LatentPlaneExplorer(
+        model, x, y, extent=extent, name=name, scatter_points=scatter_points, image_shape=image_shape
+    )

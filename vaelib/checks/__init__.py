@@ -166,7 +166,9 @@ def format_value(value: Any, max_items: int = 6) -> str:
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "biuf":
             return f"numpy array of shape {value.shape}, dtype {value.dtype}"
-        return format_value(torch.from_numpy(np.asarray(value, dtype=float)), max_items).replace("tensor", "numpy array", 1)
+        return format_value(torch.from_numpy(np.asarray(value, dtype=float)), max_items).replace(
+            "tensor", "numpy array", 1
+        )
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, (tuple, list)):
@@ -236,7 +238,9 @@ def _compare(got: Any, expected: Any, atol: float, rtol: float, low_precision: b
     return _compare_numbers(got, expected, e, atol, rtol, low_precision)
 
 
-def _compare_numbers(got: Any, expected: Any, e: torch.Tensor, atol: float, rtol: float, low_precision: bool) -> str | None:
+def _compare_numbers(
+    got: Any, expected: Any, e: torch.Tensor, atol: float, rtol: float, low_precision: bool
+) -> str | None:
     g = _as_tensor(got)
     if g is None:
         return f"expected a number or tensor, got {type(got).__name__}: {format_value(got)}"
@@ -244,7 +248,9 @@ def _compare_numbers(got: Any, expected: Any, e: torch.Tensor, atol: float, rtol
         return f"expected shape {tuple(e.shape)}, got shape {tuple(g.shape)}{_shape_advice(tuple(g.shape), tuple(e.shape))}"
     if not torch.isfinite(g).all() and torch.isfinite(e).all():
         where = tuple(int(i) for i in torch.nonzero(~torch.isfinite(g))[0]) if g.dim() else ()
-        return f"the result contains NaN or inf (first at index {where}): an overflow (exp of a large number) or log of 0"
+        return (
+            f"the result contains NaN or inf (first at index {where}): an overflow (exp of a large number) or log of 0"
+        )
     want_float64 = isinstance(expected, torch.Tensor) and expected.dtype == torch.float64
     if want_float64 and isinstance(got, torch.Tensor) and got.dtype in (torch.float32, torch.float16, torch.bfloat16):
         if not low_precision:
@@ -269,8 +275,14 @@ def _compare_numbers(got: Any, expected: Any, e: torch.Tensor, atol: float, rtol
 
 def _student_frames(err: BaseException) -> tuple[traceback.FrameSummary | None, traceback.FrameSummary | None]:
     """The last frame of the student's own code, and the innermost frame (maybe inside torch)."""
-    frames = [f for f in traceback.extract_tb(err.__traceback__) if not os.path.abspath(f.filename).startswith(_PACKAGE_DIR)]
-    own = [f for f in frames if not os.path.abspath(f.filename).startswith(_TORCH_DIR) and "site-packages" not in f.filename]
+    frames = [
+        f for f in traceback.extract_tb(err.__traceback__) if not os.path.abspath(f.filename).startswith(_PACKAGE_DIR)
+    ]
+    own = [
+        f
+        for f in frames
+        if not os.path.abspath(f.filename).startswith(_TORCH_DIR) and "site-packages" not in f.filename
+    ]
     return (own[-1] if own else None), (frames[-1] if frames else None)
 
 
@@ -286,26 +298,45 @@ def _where(err: BaseException) -> str:
 
 
 _EXPLAIN = [
-    ("modified by an inplace operation", "an in-place operation (x += ..., x[...] = ..., x.exp_(), x.add_(...)) overwrote a "
-     "tensor that autograd needed for the gradient: write it out of place (x = x + ..., torch.where, torch.cat)."),
-    ("leaf Variable that requires grad is being used in an in-place", "you modified an input that requires grad in place "
-     "(mu += ..., mu[...] = ...): compute a new tensor instead (z = mu + ...)."),
-    ("does not require grad and does not have a grad_fn", "you called backward() (or autograd.grad) on a value with no graph: "
-     "it was made with sample() instead of rsample(), under torch.no_grad(), with .detach()/.item(), or its inputs were "
-     "not marked requires_grad_(True)."),
-    ("Can't call numpy() on Tensor that requires grad", "you converted a tensor to numpy, which cuts the gradient: keep "
-     "the computation in torch."),
-    ("backward through the graph a second time", "you called backward() twice on one graph: compute the loss once, or "
-     "pass retain_graph=True."),
+    (
+        "modified by an inplace operation",
+        "an in-place operation (x += ..., x[...] = ..., x.exp_(), x.add_(...)) overwrote a "
+        "tensor that autograd needed for the gradient: write it out of place (x = x + ..., torch.where, torch.cat).",
+    ),
+    (
+        "leaf Variable that requires grad is being used in an in-place",
+        "you modified an input that requires grad in place "
+        "(mu += ..., mu[...] = ...): compute a new tensor instead (z = mu + ...).",
+    ),
+    (
+        "does not require grad and does not have a grad_fn",
+        "you called backward() (or autograd.grad) on a value with no graph: "
+        "it was made with sample() instead of rsample(), under torch.no_grad(), with .detach()/.item(), or its inputs were "
+        "not marked requires_grad_(True).",
+    ),
+    (
+        "Can't call numpy() on Tensor that requires grad",
+        "you converted a tensor to numpy, which cuts the gradient: keep the computation in torch.",
+    ),
+    (
+        "backward through the graph a second time",
+        "you called backward() twice on one graph: compute the loss once, or pass retain_graph=True.",
+    ),
     ("expected scalar type", "you mixed float32 and float64 tensors: create constants with dtype=x.dtype."),
     ("must have the same dtype", "you mixed float32 and float64 tensors: create constants with dtype=x.dtype."),
     ("size of tensor a", "two tensors' shapes do not line up: print the .shape of each operand of that line."),
-    ("mat1 and mat2 shapes cannot be multiplied", "the matrix shapes do not line up: print the .shape of both operands "
-     "(a transpose, .mT, may be missing)."),
-    ("only one element tensors can be converted", "float(...) / .item() / if on a tensor with several elements: keep it a "
-     "tensor, or reduce it first."),
-    ("Boolean value of Tensor with more than one value is ambiguous", "`if` or `and`/`or` on a tensor with several "
-     "elements: use torch.where, or reduce with .all()/.any()."),
+    (
+        "mat1 and mat2 shapes cannot be multiplied",
+        "the matrix shapes do not line up: print the .shape of both operands (a transpose, .mT, may be missing).",
+    ),
+    (
+        "only one element tensors can be converted",
+        "float(...) / .item() / if on a tensor with several elements: keep it a tensor, or reduce it first.",
+    ),
+    (
+        "Boolean value of Tensor with more than one value is ambiguous",
+        "`if` or `and`/`or` on a tensor with several elements: use torch.where, or reduce with .all()/.any().",
+    ),
 ]
 
 
@@ -313,10 +344,12 @@ def _explain(err: BaseException) -> str:
     """What this kind of error usually means in an exercise."""
     text = str(err)
     if isinstance(err, NotImplementedError):
-        return ("torch raised NotImplementedError: this operation is not implemented for these inputs. The "
-                "usual cause is rsample() of a distribution that has no reparameterized sampler (Bernoulli, "
-                "Categorical, OneHotCategorical have none: lecture 06); use the sampler the exercise describes. "
-                "(This is not the unanswered-exercise marker.)")
+        return (
+            "torch raised NotImplementedError: this operation is not implemented for these inputs. The "
+            "usual cause is rsample() of a distribution that has no reparameterized sampler (Bernoulli, "
+            "Categorical, OneHotCategorical have none: lecture 06); use the sampler the exercise describes. "
+            "(This is not the unanswered-exercise marker.)"
+        )
     for needle, advice in _EXPLAIN:
         if needle in text:
             return advice
@@ -324,7 +357,14 @@ def _explain(err: BaseException) -> str:
 
 
 def call(
-    fn: Callable, args: tuple = (), kwargs: dict | None = None, *, exercise: int, name: str, label: str, hint: str = "",
+    fn: Callable,
+    args: tuple = (),
+    kwargs: dict | None = None,
+    *,
+    exercise: int,
+    name: str,
+    label: str,
+    hint: str = "",
     copy_inputs: bool = True,
 ) -> Any:
     """Call the student's ``fn`` on (copies of) the inputs; any error becomes a :class:`CheckFailed`.
@@ -361,8 +401,12 @@ def _quiet_call(fn: Callable, case: Case) -> tuple[bool, Any]:
 
 # --------------------------------------------------------------------------- diagnosing a wrong value
 
-_NAMED_FACTORS = [(-1.0, "is missing"), (1.0, "is counted twice"), (-2.0, "has the wrong sign"),
-                  (-0.5, "is counted only half (a factor 1/2 too many?)")]
+_NAMED_FACTORS = [
+    (-1.0, "is missing"),
+    (1.0, "is counted twice"),
+    (-2.0, "has the wrong sign"),
+    (-0.5, "is counted only half (a factor 1/2 too many?)"),
+]
 
 
 def _fit_multiple(d: torch.Tensor, t: torch.Tensor, atol: float) -> float | None:
@@ -431,11 +475,15 @@ def _other_noise(noise: torch.Tensor) -> torch.Tensor:
     return 1.7 * noise + 0.41
 
 
-def _draws_own_noise(fn: Callable, case: Case, noise: int, got: Any, exercise: int, name: str, label: str) -> str | None:
+def _draws_own_noise(
+    fn: Callable, case: Case, noise: int, got: Any, exercise: int, name: str, label: str
+) -> str | None:
     again = call(fn, case.args, case.kwargs, exercise=exercise, name=name, label=label)
     if _compare(again, got, 1e-12, 1e-10) is not None:
-        return ("two calls with the same noise gave different answers: your function draws its own noise "
-                "(torch.randn, torch.rand, rsample, sample) instead of using the noise argument it is given")
+        return (
+            "two calls with the same noise gave different answers: your function draws its own noise "
+            "(torch.randn, torch.rand, rsample, sample) instead of using the noise argument it is given"
+        )
     return None
 
 
@@ -472,7 +520,9 @@ def _gradients(value: Any, leaves: list[torch.Tensor]) -> tuple[torch.Tensor | N
     return torch.autograd.grad(total, leaves, allow_unused=True)
 
 
-def _gradient_problem(fn: Callable, reference: Callable, case: Case, exercise: int, name: str, label: str) -> str | None:
+def _gradient_problem(
+    fn: Callable, reference: Callable, case: Case, exercise: int, name: str, label: str
+) -> str | None:
     names = _arg_names(reference, len(case.args))
     args, leaves = _with_grad(case)
     got = call(fn, args, copy.deepcopy(case.kwargs), exercise=exercise, name=name, label=label, copy_inputs=False)
@@ -482,19 +532,25 @@ def _gradient_problem(fn: Callable, reference: Callable, case: Case, exercise: i
         first = str(err).split(". Hint:")[0]
         return f"backpropagating through your result failed ({first}): {_explain(err) or 'see the error above'}"
     if isinstance(mine, str):
-        return (f"the values are right but no gradient reaches {', '.join(names[i] for i in case.grad)} (the result does "
-                f"not require grad): the graph is cut by .detach(), .item(), float(), numpy, torch.tensor(...) of a "
-                f"result, or torch.no_grad()")
+        return (
+            f"the values are right but no gradient reaches {', '.join(names[i] for i in case.grad)} (the result does "
+            f"not require grad): the graph is cut by .detach(), .item(), float(), numpy, torch.tensor(...) of a "
+            f"result, or torch.no_grad()"
+        )
     ref_args, ref_leaves = _with_grad(case)
     right = _gradients(reference(*ref_args, **copy.deepcopy(case.kwargs)), ref_leaves)
     for i, m, r in zip(case.grad, mine, right):
         if m is None and r is not None:
-            return (f"the values are right but no gradient reaches {names[i]}: part of the computation is cut from the "
-                    f"graph (.detach(), .item(), .data, torch.tensor(...) of an intermediate result)")
+            return (
+                f"the values are right but no gradient reaches {names[i]}: part of the computation is cut from the "
+                f"graph (.detach(), .item(), .data, torch.tensor(...) of an intermediate result)"
+            )
         if r is not None and not torch.allclose(m.to(torch.float64), r.to(torch.float64), atol=1e-6, rtol=1e-4):
             diff = (m.to(torch.float64) - r.to(torch.float64)).abs().max().item()
-            return (f"the values are right but the gradient with respect to {names[i]} is wrong (largest difference "
-                    f"{diff:.3g}): part of the computation is detached, or computed from a copy of the input")
+            return (
+                f"the values are right but the gradient with respect to {names[i]} is wrong (largest difference "
+                f"{diff:.3g}): part of the computation is detached, or computed from a copy of the input"
+            )
     return None
 
 
@@ -503,7 +559,7 @@ def _arg_names(fn: Callable, n: int) -> list[str]:
         names = [p.name for p in inspect.signature(fn).parameters.values()]
     except (TypeError, ValueError):
         names = []
-    return (names + [f"argument {i + 1}" for i in range(len(names), n)])[:max(n, len(names))]
+    return (names + [f"argument {i + 1}" for i in range(len(names), n)])[: max(n, len(names))]
 
 
 # --------------------------------------------------------------------------- the checks
@@ -578,7 +634,9 @@ def check_function(
         CheckFailed: on the first failing case.
     """
     if not callable(fn):
-        raise CheckFailed(f"Exercise {exercise}: expected a function, got {type(fn).__name__}: define it with def, then pass its name.")
+        raise CheckFailed(
+            f"Exercise {exercise}: expected a function, got {type(fn).__name__}: define it with def, then pass its name."
+        )
     name = name or getattr(fn, "__name__", "your function")
     for i, case in enumerate(cases):
         label = case.label or f"case {i + 1}"

@@ -68,8 +68,12 @@ def check_score_estimate_sigma(score_estimate_sigma) -> None:
     sigma != 1 (which separates sigma from sigma^2), then many samples.
     """
     cases = [
-        Case((torch.tensor(0.0, dtype=F64), torch.tensor(1.0, dtype=F64), torch.tensor([2.0], dtype=F64)),
-             label="theta = 0, sigma = 1, one sample x = 2", atol=1e-8, rtol=1e-8),
+        Case(
+            (torch.tensor(0.0, dtype=F64), torch.tensor(1.0, dtype=F64), torch.tensor([2.0], dtype=F64)),
+            label="theta = 0, sigma = 1, one sample x = 2",
+            atol=1e-8,
+            rtol=1e-8,
+        ),
     ]
     for theta, sigma, n, seed in [(0.5, 2.5, 6, 1), (-1.5, 0.5, 6, 2), (1.0, 1.5, 1000, 3)]:
         th, sg = torch.tensor(theta, dtype=F64), torch.tensor(sigma, dtype=F64)
@@ -147,8 +151,7 @@ PATHWISE_MISTAKES = [
     ),
     Mistake(
         _seeded(_sum_not_mean),
-        "you summed over the samples; the S-sample estimate is the MEAN of the per-sample"
-        " gradients (divide by S).",
+        "you summed over the samples; the S-sample estimate is the MEAN of the per-sample gradients (divide by S).",
     ),
     Mistake(
         _seeded(_forgot_square),
@@ -156,13 +159,11 @@ PATHWISE_MISTAKES = [
     ),
     Mistake(
         _seeded(_sign_flipped),
-        "sign error: return the gradient itself (theta.grad), not the descent direction "
-        "-grad.",
+        "sign error: return the gradient itself (theta.grad), not the descent direction -grad.",
     ),
     Mistake(
         _seeded(_returned_the_loss),
-        "you returned the objective's estimate mean(x^2); return the gradient theta.grad "
-        "after .backward().",
+        "you returned the objective's estimate mean(x^2); return the gradient theta.grad after .backward().",
     ),
 ]
 
@@ -228,9 +229,7 @@ VARIANCE_MISTAKES = [
 def check_score_variance(score_variance) -> None:
     """Exercise 3: the exact variance of (x^2 - b)(x - theta), x ~ N(theta, 1)."""
     cases = [
-        Case(
-            (theta, b), _variance_reference(theta, b), label=f"theta = {theta}, b = {b}", atol=1e-9, rtol=1e-9
-        )
+        Case((theta, b), _variance_reference(theta, b), label=f"theta = {theta}, b = {b}", atol=1e-9, rtol=1e-9)
         for theta, b in [(0.0, 0.0), (1.0, 0.0), (2.0, 7.0), (-1.5, 2.0)]
     ]
     cases.append(
@@ -265,14 +264,12 @@ BASELINE_MISTAKES = [
     ),
     Mistake(
         lambda theta: theta**2,
-        "theta^2 = f(E[x]) ignores the noise; minimise the quadratic in b from exercise "
-        "3.",
+        "theta^2 = f(E[x]) ignores the noise; minimise the quadratic in b from exercise 3.",
     ),
     Mistake(lambda theta: -(theta**2 + 3), "sign error: the variance -2 b c + b^2 is minimised at b = +c."),
     Mistake(
         lambda theta: 0 * theta,
-        "b = 0 is the plain estimator; the optimum is where d/db of the variance "
-        "vanishes.",
+        "b = 0 is the plain estimator; the optimum is where d/db of the variance vanishes.",
     ),
 ]
 
@@ -311,13 +308,11 @@ EXPONENTIAL_MISTAKES = [
     ),
     Mistake(
         lambda rate, u: torch.log1p(-u) / rate,
-        "log(1 - u) < 0: the inverse of F(z) = 1 - exp(-rate z) is z = -log(1 - u) / rate"
-        " (mind the minus).",
+        "log(1 - u) < 0: the inverse of F(z) = 1 - exp(-rate z) is z = -log(1 - u) / rate (mind the minus).",
     ),
     Mistake(
         lambda rate, u: 1 - torch.exp(-rate * u),
-        "that is the CDF F(u); sampling needs its inverse: solve u = 1 - exp(-rate z) for"
-        " z.",
+        "that is the CDF F(u); sampling needs its inverse: solve u = 1 - exp(-rate z) for z.",
     ),
     Mistake(
         lambda rate, u: (-torch.log1p(-u) / rate).detach(),
@@ -349,7 +344,14 @@ def check_exponential_sample(exponential_sample, *, num_samples: int = 100_000) 
     )
     rate = torch.tensor(1.5, dtype=F64, requires_grad=True)
     u = torch.rand(num_samples, generator=torch.Generator().manual_seed(4), dtype=F64).clamp(1e-12, 1 - 1e-12)
-    z = call(exponential_sample, (rate, u), exercise=5, name="exponential_sample", label="rate = 1.5, 100 000 samples", copy_inputs=False)
+    z = call(
+        exponential_sample,
+        (rate, u),
+        exercise=5,
+        name="exponential_sample",
+        label="rate = 1.5, 100 000 samples",
+        copy_inputs=False,
+    )
     (per_sample,) = torch.autograd.grad(z.pow(2).sum(), rate)  # sum of per-sample gradients
     # per-sample gradients d/d rate z_s^2 = -2 z_s^2 / rate, computed again for their spread
     grads = -2 * z.detach().pow(2) / rate.detach()
@@ -358,9 +360,13 @@ def check_exponential_sample(exponential_sample, *, num_samples: int = 100_000) 
     exact = -4 / rate.detach() ** 3
     check_value(
         estimate,
-        lambda got: None if abs(got - exact) < 5 * se else (
-            f"the pathwise estimate {float(got):.4f} is more than 5 standard errors ({float(se):.4f}) "
-            f"from the exact -4 / rate^3 = {float(exact):.4f}"
+        lambda got: (
+            None
+            if abs(got - exact) < 5 * se
+            else (
+                f"the pathwise estimate {float(got):.4f} is more than 5 standard errors ({float(se):.4f}) "
+                f"from the exact -4 / rate^3 = {float(exact):.4f}"
+            )
         ),
         exercise=5,
         label="the pathwise gradient of E[z^2] through your sampler",

@@ -96,7 +96,10 @@ def check_sample_diag_gaussian(sample_diag_gaussian) -> None:
         name="sample_diag_gaussian",
         hint="z = mu + std * eps with std = exp(0.5 * log_var), elementwise, shape (B, K).",
         mistakes=DIAG_MISTAKES,
-        terms=[Term("shift mu", lambda mu, log_var, eps: mu), Term("noise term std * eps", lambda mu, log_var, eps: torch.exp(0.5 * log_var) * eps)],
+        terms=[
+            Term("shift mu", lambda mu, log_var, eps: mu),
+            Term("noise term std * eps", lambda mu, log_var, eps: torch.exp(0.5 * log_var) * eps),
+        ],
         reference=_diag_reference,
     )
 
@@ -165,7 +168,9 @@ def check_moments_with_stderr(moments_with_stderr) -> None:
     """
     rate = torch.tensor([1.0, 0.5], dtype=F64)
     z_exponential = -torch.log(torch.rand(1000, 2, generator=_gen(7), dtype=F64)) / rate  # Exp(rate) samples
-    z_gauss = torch.tensor([1.0, -2.0, 0.5], dtype=F64) + torch.tensor([0.5, 2.0, 1.0], dtype=F64) * _randn(1000, 3, seed=8)
+    z_gauss = torch.tensor([1.0, -2.0, 0.5], dtype=F64) + torch.tensor([0.5, 2.0, 1.0], dtype=F64) * _randn(
+        1000, 3, seed=8
+    )
     cases = [
         Case((z,), _moments_reference(z), label=label, atol=1e-9, rtol=2e-3)
         for z, label in [
@@ -201,8 +206,7 @@ FULL_MISTAKES = [
     ),
     Mistake(
         lambda mu, S, eps: mu + ((S @ S.mT) @ eps.unsqueeze(-1)).squeeze(-1),
-        "you multiplied eps by the covariance S S^T; the scale is S itself (z = mu + S eps has "
-        "covariance S S^T).",
+        "you multiplied eps by the covariance S S^T; the scale is S itself (z = mu + S eps has covariance S S^T).",
     ),
     Mistake(
         lambda mu, S, eps: mu + torch.diagonal(S, dim1=-2, dim2=-1) * eps,
@@ -220,7 +224,15 @@ def check_sample_full_gaussian(sample_full_gaussian) -> None:
     cases = []
     for (B, K), seed in [((4, 3), 11), ((2, 2), 12), ((1, 5), 13)]:
         mu, S, eps = _randn(B, K, seed=seed), _randn(B, K, K, seed=seed + 100), _randn(B, K, seed=seed + 200)
-        cases.append(Case((mu, S, eps), _full_reference(mu, S, eps), label=f"B = {B}, K = {K}, S a general matrix", atol=1e-8, rtol=1e-6))
+        cases.append(
+            Case(
+                (mu, S, eps),
+                _full_reference(mu, S, eps),
+                label=f"B = {B}, K = {K}, S a general matrix",
+                atol=1e-8,
+                rtol=1e-6,
+            )
+        )
     check_function(
         sample_full_gaussian,
         cases,
@@ -387,13 +399,11 @@ TRIL_MISTAKES = [
     ),
     Mistake(
         lambda raw, K: _fill(raw, K, torch.abs),
-        "abs makes the diagonal non-negative but can give exactly 0 and has no gradient at 0; "
-        "use softplus.",
+        "abs makes the diagonal non-negative but can give exactly 0 and has no gradient at 0; use softplus.",
     ),
     Mistake(
         lambda raw, K: _fill(raw, K, softplus, transpose=True),
-        "you built an upper-triangular matrix (L^T); a Cholesky factor is lower-triangular "
-        "(zeros above the diagonal).",
+        "you built an upper-triangular matrix (L^T); a Cholesky factor is lower-triangular (zeros above the diagonal).",
     ),
     Mistake(
         lambda raw, K: _fill(raw, K, softplus, column_major=True),
@@ -402,8 +412,7 @@ TRIL_MISTAKES = [
     ),
     Mistake(
         lambda raw, K: _fill(raw, K, lambda d: d, all_fn=softplus),
-        "only the diagonal goes through softplus; the off-diagonal entries may be negative and "
-        "are used as they are.",
+        "only the diagonal goes through softplus; the off-diagonal entries may be negative and are used as they are.",
     ),
 ]
 

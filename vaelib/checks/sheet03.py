@@ -76,7 +76,9 @@ KL_GENERAL_MISTAKES = [
         "det(S S^T) = det(S)^2, so log det Sigma = 2 log |det S|: you forgot the factor 2.",
     ),
     Mistake(
-        _kl_with(lambda S: 2 * torch.linalg.slogdet(S).logabsdet, trace=lambda S: torch.diagonal(S, dim1=-2, dim2=-1).sum(-1)),
+        _kl_with(
+            lambda S: 2 * torch.linalg.slogdet(S).logabsdet, trace=lambda S: torch.diagonal(S, dim1=-2, dim2=-1).sum(-1)
+        ),
         "tr Sigma = tr(S S^T) = ||S||_F^2 (the sum of ALL squared entries), not tr S.",
     ),
 ]
@@ -100,12 +102,19 @@ def check_kl_general_scale(kl_general_scale) -> None:
         Case((mu, eye), label="S = I (the KL is 1/2 mu^T mu)", atol=1e-8, rtol=1e-6),
         Case((mu, diag), label="S diagonal", atol=1e-8, rtol=1e-6),
         Case(
-            (mu, Q), label="S orthogonal (S S^T = I, but S is not triangular)", atol=1e-8, rtol=1e-6,
+            (mu, Q),
+            label="S orthogonal (S S^T = I, but S is not triangular)",
+            atol=1e-8,
+            rtol=1e-6,
             hint="here S S^T = I, so the KL is 1/2 mu^T mu again. The diagonal of a non-triangular S says nothing "
             "about its determinant (and may be negative: log gives NaN): log det(S S^T) = 2 log |det S|.",
         ),
         Case(
-            (_randn(4, 3, seed=25), general), label="a general S, some with det S < 0", atol=1e-8, rtol=1e-6, grad=(0, 1),
+            (_randn(4, 3, seed=25), general),
+            label="a general S, some with det S < 0",
+            atol=1e-8,
+            rtol=1e-6,
+            grad=(0, 1),
             hint="rows 0 and 2 have det S < 0, where log det S is NaN; det(S S^T) = det(S)^2 > 0, so "
             "log det Sigma = 2 log |det S| (torch.linalg.slogdet(S).logabsdet).",
         ),
@@ -175,9 +184,18 @@ def check_kl_full(kl_full) -> None:
     cases = []
     for (B, K), seed in [((4, 3), 11), ((2, 5), 12), ((3, 1), 13)]:
         mu, L = _randn(B, K, seed=seed), _scale_tril(B, K, seed=seed + 100)
-        cases.append(Case((mu, L), kl.full_gaussian_to_std_normal(mu, L), label=f"B = {B}, K = {K}", atol=1e-8, rtol=1e-6))
+        cases.append(
+            Case((mu, L), kl.full_gaussian_to_std_normal(mu, L), label=f"B = {B}, K = {K}", atol=1e-8, rtol=1e-6)
+        )
     I = torch.eye(3, dtype=F64).expand(2, 3, 3)
-    cases.append(Case((torch.zeros(2, 3, dtype=F64), I), torch.zeros(2, dtype=F64), label="q = N(0, I): the KL must be 0", atol=1e-10))
+    cases.append(
+        Case(
+            (torch.zeros(2, 3, dtype=F64), I),
+            torch.zeros(2, dtype=F64),
+            label="q = N(0, I): the KL must be 0",
+            atol=1e-10,
+        )
+    )
     check_function(
         kl_full,
         cases,
@@ -336,10 +354,18 @@ def check_kl_monte_carlo(kl_monte_carlo) -> None:
     mu_q, mu_p = torch.tensor([1.0, -1.0], dtype=F64), torch.tensor([0.0, 0.5], dtype=F64)
     L_q = torch.tensor([[0.6, 0.0], [0.9, 0.5]], dtype=F64)
     L_p = torch.tensor([[1.5, 0.0], [-0.3, 0.8]], dtype=F64)
-    cases.append(Case((mu_q, L_q, mu_p, L_p, 4000), _monte_carlo_verdict(mu_q, L_q, mu_p, L_p, 4000), label="K = 2, 4000 samples"))
+    cases.append(
+        Case(
+            (mu_q, L_q, mu_p, L_p, 4000), _monte_carlo_verdict(mu_q, L_q, mu_p, L_p, 4000), label="K = 2, 4000 samples"
+        )
+    )
     mu_q, mu_p = _randn(3, seed=31), _randn(3, seed=32)
     L_q, L_p = _scale_tril(1, 3, seed=33)[0], _scale_tril(1, 3, seed=34)[0]
-    cases.append(Case((mu_q, L_q, mu_p, L_p, 2000), _monte_carlo_verdict(mu_q, L_q, mu_p, L_p, 2000), label="K = 3, 2000 samples"))
+    cases.append(
+        Case(
+            (mu_q, L_q, mu_p, L_p, 2000), _monte_carlo_verdict(mu_q, L_q, mu_p, L_p, 2000), label="K = 3, 2000 samples"
+        )
+    )
     check_function(
         _seeded(kl_monte_carlo),
         cases,
@@ -373,8 +399,7 @@ BEST_MISTAKES = [
     ),
     Mistake(
         lambda mu_p, cov_p: (mu_p.clone(), 1 / torch.diagonal(cov_p)),
-        "1 / Sigma_kk inverts the diagonal of the covariance; invert the matrix first, then take "
-        "1 / (Sigma^-1)_kk.",
+        "1 / Sigma_kk inverts the diagonal of the covariance; invert the matrix first, then take 1 / (Sigma^-1)_kk.",
     ),
     Mistake(
         lambda mu_p, cov_p: (mu_p.clone(), torch.diagonal(torch.linalg.inv(cov_p)).rsqrt()),
@@ -392,14 +417,26 @@ def check_best_diagonal_q(best_diagonal_q) -> None:
     cases = []
     mu_p = torch.tensor([1.0, -1.0], dtype=F64)
     cov_p = torch.tensor([[1.0, 1.2], [1.2, 2.0]], dtype=F64)
-    cases.append(Case((mu_p, cov_p), _best_reference(mu_p, cov_p), label="K = 2, correlation 0.85", atol=1e-8, rtol=1e-6))
+    cases.append(
+        Case((mu_p, cov_p), _best_reference(mu_p, cov_p), label="K = 2, correlation 0.85", atol=1e-8, rtol=1e-6)
+    )
     A = _randn(4, 4, seed=41)
     cov_p = A @ A.T + 0.3 * torch.eye(4, dtype=F64)
     mu_p = _randn(4, seed=42)
-    cases.append(Case((mu_p, cov_p), _best_reference(mu_p, cov_p), label="K = 4, a random covariance", atol=1e-8, rtol=1e-6))
+    cases.append(
+        Case((mu_p, cov_p), _best_reference(mu_p, cov_p), label="K = 4, a random covariance", atol=1e-8, rtol=1e-6)
+    )
     cov_p = torch.diag(torch.tensor([0.5, 2.0, 3.0], dtype=F64))
     mu_p = _randn(3, seed=43)
-    cases.append(Case((mu_p, cov_p), _best_reference(mu_p, cov_p), label="K = 3, a diagonal covariance (q = p)", atol=1e-8, rtol=1e-6))
+    cases.append(
+        Case(
+            (mu_p, cov_p),
+            _best_reference(mu_p, cov_p),
+            label="K = 3, a diagonal covariance (q = p)",
+            atol=1e-8,
+            rtol=1e-6,
+        )
+    )
     check_function(
         best_diagonal_q,
         cases,

@@ -157,8 +157,7 @@ MEAN_FIELD_MISTAKES = [
     ),
     Mistake(
         lambda cov: torch.linalg.inv(cov).diagonal(),
-        "you returned the diagonal of the precision, Lambda_kk; the variance is its reciprocal, "
-        "1 / Lambda_kk.",
+        "you returned the diagonal of the precision, Lambda_kk; the variance is its reciprocal, 1 / Lambda_kk.",
     ),
     Mistake(
         lambda cov: 1.0 / cov.diagonal(),
@@ -175,8 +174,7 @@ MEAN_FIELD_MISTAKES = [
 def check_mean_field_variances(mean_field_variances) -> None:
     """Exercise 2: ``mean_field_variances(cov)`` returns 1 / diag(cov^{-1}), shape (K,)."""
     cases = [
-        Case((cov,), _reverse_variances(cov), label=label, atol=1e-8, rtol=1e-6)
-        for label, cov in _target_covariances()
+        Case((cov,), _reverse_variances(cov), label=label, atol=1e-8, rtol=1e-6) for label, cov in _target_covariances()
     ]
     check_function(
         mean_field_variances,
@@ -272,8 +270,7 @@ MEAN_FIELD_GAP_MISTAKES = [
     ),
     Mistake(
         lambda W, v: _gap_with(W, v, scale=-0.5),
-        "your gap is negative: log p(x) - ELBO(q*) = KL(q* || p(z|x)) >= 0. Check the sign of "
-        "each log-determinant.",
+        "your gap is negative: log p(x) - ELBO(q*) = KL(q* || p(z|x)) >= 0. Check the sign of each log-determinant.",
     ),
     Mistake(
         lambda W, v: _gap_with(W, v, scale=1.0),
@@ -334,8 +331,7 @@ GAP_MISTAKES = [
     ),
     Mistake(
         lambda lp, best, amort: (best - lp, amort - best),
-        "your gaps are negative: log p(x) >= ELBO(q*) >= ELBO(q_amortized), so both gaps are "
-        "'larger minus smaller'.",
+        "your gaps are negative: log p(x) >= ELBO(q*) >= ELBO(q_amortized), so both gaps are 'larger minus smaller'.",
     ),
     Mistake(
         lambda lp, best, amort: (lp - best, lp - amort),
@@ -344,8 +340,7 @@ GAP_MISTAKES = [
     ),
     Mistake(
         lambda lp, best, amort: (lp - amort, best - amort),
-        "your approximation gap is the total gap log p(x) - ELBO(q_amortized); it should be "
-        "log p(x) - ELBO(q*).",
+        "your approximation gap is the total gap log p(x) - ELBO(q_amortized); it should be log p(x) - ELBO(q*).",
     ),
 ]
 
@@ -361,4 +356,3 @@ def check_gap_decomposition(gap_decomposition) -> None:
         "per data point, both >= 0, adding up to log p(x) - ELBO(q_amortized).",
         mistakes=GAP_MISTAKES,
     )
-

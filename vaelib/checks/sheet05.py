@@ -45,7 +45,12 @@ def _binary(*shape: int, seed: int) -> torch.Tensor:
 
 def _problem(B: int, D: int, K: int, seed: int):
     """(x, logits, mu, log_var): binary images, decoder logits and posterior parameters."""
-    return _binary(B, D, seed=seed), 2 * _randn(B, D, seed=seed + 1), _randn(B, K, seed=seed + 2), 1.5 * _randn(B, K, seed=seed + 3)
+    return (
+        _binary(B, D, seed=seed),
+        2 * _randn(B, D, seed=seed + 1),
+        _randn(B, K, seed=seed + 2),
+        1.5 * _randn(B, K, seed=seed + 3),
+    )
 
 
 def _recon(x, logits):
@@ -87,7 +92,10 @@ REDUCTION_HINT = (
 )
 
 VAE_LOSS_MISTAKES = [
-    Mistake(_with(recon=lambda x, l: F.binary_cross_entropy_with_logits(l, x)), "you averaged over pixels: " + REDUCTION_HINT),
+    Mistake(
+        _with(recon=lambda x, l: F.binary_cross_entropy_with_logits(l, x)),
+        "you averaged over pixels: " + REDUCTION_HINT,
+    ),
     Mistake(
         _with(recon=lambda x, l: _recon(x, l).sum(), kl_term=lambda m, v: _kl(m, v).sum()),
         "you summed over the batch: average over it (.mean()) so that the loss does not grow with the batch size.",
@@ -102,9 +110,18 @@ VAE_LOSS_MISTAKES = [
         "the two terms use different reductions over the batch (sum for one, mean for the other): "
         "that changes their ratio by a factor B. Average both over the batch.",
     ),
-    Mistake(_with(kl_term=_kl_log_var_as_std), "you treated log_var as the standard deviation; it is log sigma^2, so sigma^2 = exp(log_var)."),
-    Mistake(_with(kl_term=_kl_std_as_variance), "exp(0.5 * log_var) is the standard deviation; the KL needs the variance exp(log_var)."),
-    Mistake(_with(kl_term=_kl_log_std_slip), "you used log_var as if it were log sigma (log of the standard deviation); it is log sigma^2."),
+    Mistake(
+        _with(kl_term=_kl_log_var_as_std),
+        "you treated log_var as the standard deviation; it is log sigma^2, so sigma^2 = exp(log_var).",
+    ),
+    Mistake(
+        _with(kl_term=_kl_std_as_variance),
+        "exp(0.5 * log_var) is the standard deviation; the KL needs the variance exp(log_var).",
+    ),
+    Mistake(
+        _with(kl_term=_kl_log_std_slip),
+        "you used log_var as if it were log sigma (log of the standard deviation); it is log sigma^2.",
+    ),
     Mistake(
         _with(combine=lambda r, k: r - k),
         "missing minus sign: ELBO = E[log p(x|z)] - KL, so the NEGATIVE ELBO to minimise is recon + KL.",
@@ -123,7 +140,9 @@ VAE_LOSS_MISTAKES = [
         "you applied the sigmoid twice: binary_cross_entropy_with_logits takes the logits themselves.",
     ),
     Mistake(
-        _with(recon=lambda x, l: F.binary_cross_entropy_with_logits(x, torch.sigmoid(l), reduction="none").sum(-1).mean()),
+        _with(
+            recon=lambda x, l: F.binary_cross_entropy_with_logits(x, torch.sigmoid(l), reduction="none").sum(-1).mean()
+        ),
         "the arguments of binary_cross_entropy_with_logits are (input=logits, target=x).",
     ),
 ]
@@ -134,12 +153,24 @@ def check_vae_loss(vae_loss) -> None:
     x, logits, mu, log_var = _problem(4, 6, 3, 4)
     zeros = torch.zeros_like(mu)
     cases = [  # simplest first: q = N(0, I) makes the KL 0, logits = 0 make every pixel cost log 2
-        Case((x, torch.zeros_like(logits), zeros, zeros), label="logits = 0, mu = 0, log_var = 0 (recon = D log 2, kl = 0)", atol=1e-8, rtol=1e-6),
-        Case((x, logits, zeros, zeros), label="mu = 0, log_var = 0 (kl = 0: only the reconstruction)", atol=1e-8, rtol=1e-6),
+        Case(
+            (x, torch.zeros_like(logits), zeros, zeros),
+            label="logits = 0, mu = 0, log_var = 0 (recon = D log 2, kl = 0)",
+            atol=1e-8,
+            rtol=1e-6,
+        ),
+        Case(
+            (x, logits, zeros, zeros),
+            label="mu = 0, log_var = 0 (kl = 0: only the reconstruction)",
+            atol=1e-8,
+            rtol=1e-6,
+        ),
     ]
     for (B, D, K), seed in [((4, 6, 3), 1), ((3, 784, 2), 2), ((1, 5, 4), 3)]:
         args = _problem(B, D, K, seed)
-        cases.append(Case(args, label=f"B = {B} images of D = {D} pixels, K = {K}", atol=1e-8, rtol=1e-6, grad=(1, 2, 3)))
+        cases.append(
+            Case(args, label=f"B = {B} images of D = {D} pixels, K = {K}", atol=1e-8, rtol=1e-6, grad=(1, 2, 3))
+        )
     check_function(
         vae_loss,
         cases,
@@ -160,13 +191,28 @@ def _reparameterize(mu, log_var, eps):
 
 
 REPARAMETERIZE_MISTAKES = [
-    Mistake(lambda mu, lv, eps: mu + lv.exp() * eps, "exp(log_var) is the variance; the standard deviation is exp(0.5 * log_var)."),
-    Mistake(lambda mu, lv, eps: mu + lv * eps, "log_var is not the standard deviation (it can be negative): std = exp(0.5 * log_var)."),
-    Mistake(lambda mu, lv, eps: mu + torch.sqrt(lv) * eps, "log_var is a log: std = exp(0.5 * log_var), not sqrt(log_var)."),
-    Mistake(lambda mu, lv, eps: mu + 0.5 * lv.exp() * eps, "std = exp(0.5 * log_var): the 1/2 goes inside the exponential."),
-    Mistake(lambda mu, lv, eps: mu * torch.exp(0.5 * lv) + eps, "the roles are swapped: z = mu + std * eps (eps scaled by std, then shifted by mu)."),
+    Mistake(
+        lambda mu, lv, eps: mu + lv.exp() * eps,
+        "exp(log_var) is the variance; the standard deviation is exp(0.5 * log_var).",
+    ),
+    Mistake(
+        lambda mu, lv, eps: mu + lv * eps,
+        "log_var is not the standard deviation (it can be negative): std = exp(0.5 * log_var).",
+    ),
+    Mistake(
+        lambda mu, lv, eps: mu + torch.sqrt(lv) * eps, "log_var is a log: std = exp(0.5 * log_var), not sqrt(log_var)."
+    ),
+    Mistake(
+        lambda mu, lv, eps: mu + 0.5 * lv.exp() * eps, "std = exp(0.5 * log_var): the 1/2 goes inside the exponential."
+    ),
+    Mistake(
+        lambda mu, lv, eps: mu * torch.exp(0.5 * lv) + eps,
+        "the roles are swapped: z = mu + std * eps (eps scaled by std, then shifted by mu).",
+    ),
     Mistake(lambda mu, lv, eps: mu + torch.exp(0.5 * lv), "you forgot the noise: z = mu + std * eps."),
-    Mistake(lambda mu, lv, eps: mu + torch.exp(-0.5 * lv) * eps, "std = exp(+0.5 * log_var); exp(-0.5 * log_var) is 1/std."),
+    Mistake(
+        lambda mu, lv, eps: mu + torch.exp(-0.5 * lv) * eps, "std = exp(+0.5 * log_var); exp(-0.5 * log_var) is 1/std."
+    ),
 ]
 
 
@@ -187,7 +233,15 @@ def check_reparameterize(reparameterize) -> None:
         mu, log_var, eps = _randn(B, K, seed=seed), 1.5 * _randn(B, K, seed=seed + 1), _randn(B, K, seed=seed + 2)
         cases.append(Case((mu, log_var, eps), label=f"B = {B}, K = {K}", atol=1e-8, rtol=1e-6))
     mu, log_var, eps = _randn(4, 3, seed=24), _randn(4, 3, seed=25), _randn(4, 3, seed=26)
-    cases.append(Case((mu, log_var, eps), label="gradients reach both encoder outputs, mu and log_var", atol=1e-8, rtol=1e-6, grad=(0, 1)))
+    cases.append(
+        Case(
+            (mu, log_var, eps),
+            label="gradients reach both encoder outputs, mu and log_var",
+            atol=1e-8,
+            rtol=1e-6,
+            grad=(0, 1),
+        )
+    )
     hint = "z = mu + std * eps with std = exp(0.5 * log_var); use the eps you are given, do not draw new noise."
     check_function(
         reparameterize,
@@ -215,14 +269,26 @@ def _beta_with(combine):
 
 
 BETA_MISTAKES = [
-    Mistake(_beta_with(lambda r, k, b: b * r + k), "beta is on the wrong term: it weights the KL, loss = recon + beta * kl."),
-    Mistake(_beta_with(lambda r, k, b: r + k / b), "beta multiplies the KL term (recon + beta * kl); you divided by it."),
+    Mistake(
+        _beta_with(lambda r, k, b: b * r + k), "beta is on the wrong term: it weights the KL, loss = recon + beta * kl."
+    ),
+    Mistake(
+        _beta_with(lambda r, k, b: r + k / b), "beta multiplies the KL term (recon + beta * kl); you divided by it."
+    ),
     Mistake(_beta_with(lambda r, k, b: r + k), "you forgot beta: loss = recon + beta * kl."),
     Mistake(_beta_with(lambda r, k, b: b * (r + k)), "beta multiplies only the KL term, not the whole loss."),
-    Mistake(_beta_with(lambda r, k, b: r - b * k), "missing minus sign: the negative ELBO adds the KL, loss = recon + beta * kl."),
-    Mistake(_beta_with(lambda r, k, b: (1 - b) * r + b * k), "this is not the beta-VAE objective: loss = recon + beta * kl (recon keeps weight 1)."),
     Mistake(
-        lambda x, logits, mu, log_var, beta: F.binary_cross_entropy_with_logits(logits, x) + beta * _kl(mu, log_var).mean(),
+        _beta_with(lambda r, k, b: r - b * k),
+        "missing minus sign: the negative ELBO adds the KL, loss = recon + beta * kl.",
+    ),
+    Mistake(
+        _beta_with(lambda r, k, b: (1 - b) * r + b * k),
+        "this is not the beta-VAE objective: loss = recon + beta * kl (recon keeps weight 1).",
+    ),
+    Mistake(
+        lambda x, logits, mu, log_var, beta: (
+            F.binary_cross_entropy_with_logits(logits, x) + beta * _kl(mu, log_var).mean()
+        ),
         "you averaged the reconstruction over pixels: " + REDUCTION_HINT,
     ),
 ]
@@ -254,18 +320,34 @@ def _log_normal(z, mu, std, quad=0.5):
     return gaussians.diag_log_density(z, mu, 2 * torch.log(std)) + wrong_quadratic
 
 
-def _log_w(x, logits, z, mu, log_var, *, prior=True, q_sign=-1.0, std=lambda lv: torch.exp(0.5 * lv), recon_sign=-1.0, quad=0.5):
+def _log_w(
+    x, logits, z, mu, log_var, *, prior=True, q_sign=-1.0, std=lambda lv: torch.exp(0.5 * lv), recon_sign=-1.0, quad=0.5
+):
     log_px_z = recon_sign * _recon(x, logits)  # (k, B)
     log_pz = _log_normal(z, torch.zeros_like(z), torch.ones_like(z), quad) if prior else 0 * log_px_z
     return log_px_z + log_pz + q_sign * _log_normal(z, mu, std(log_var), quad)
 
 
 LOG_W_MISTAKES = [
-    Mistake(lambda *a: _log_w(*a, prior=False), "you left out the prior: log w = log p(x|z) + log p(z) - log q(z|x), with p(z) = N(0, I)."),
-    Mistake(lambda *a: _log_w(*a, q_sign=1.0), "sign of the posterior term: w = p(x, z) / q(z|x), so log q(z|x) is SUBTRACTED."),
-    Mistake(lambda *a: _log_w(*a, std=torch.exp), "in log q(z|x) the standard deviation is exp(0.5 * log_var); exp(log_var) is the variance."),
-    Mistake(lambda *a: _log_w(*a, std=lambda lv: lv.abs()), "log_var is not the standard deviation: std = exp(0.5 * log_var)."),
-    Mistake(lambda *a: _log_w(*a, recon_sign=1.0), "log p(x|z) is MINUS the binary cross-entropy (summed over pixels)."),
+    Mistake(
+        lambda *a: _log_w(*a, prior=False),
+        "you left out the prior: log w = log p(x|z) + log p(z) - log q(z|x), with p(z) = N(0, I).",
+    ),
+    Mistake(
+        lambda *a: _log_w(*a, q_sign=1.0),
+        "sign of the posterior term: w = p(x, z) / q(z|x), so log q(z|x) is SUBTRACTED.",
+    ),
+    Mistake(
+        lambda *a: _log_w(*a, std=torch.exp),
+        "in log q(z|x) the standard deviation is exp(0.5 * log_var); exp(log_var) is the variance.",
+    ),
+    Mistake(
+        lambda *a: _log_w(*a, std=lambda lv: lv.abs()),
+        "log_var is not the standard deviation: std = exp(0.5 * log_var).",
+    ),
+    Mistake(
+        lambda *a: _log_w(*a, recon_sign=1.0), "log p(x|z) is MINUS the binary cross-entropy (summed over pixels)."
+    ),
     Mistake(
         lambda x, logits, z, mu, log_var: _log_w(x, logits, z, mu, log_var) + 0.5 * z.shape[-1] * LOG_2PI,
         "the -K/2 log(2 pi) constants of log p(z) and log q(z|x) cancel: keep both or drop both, not just one.",
@@ -274,7 +356,9 @@ LOG_W_MISTAKES = [
         lambda x, logits, z, mu, log_var: _log_w(x, logits, z, mu, log_var) - 0.5 * z.shape[-1] * LOG_2PI,
         "the -K/2 log(2 pi) constants of log p(z) and log q(z|x) cancel: keep both or drop both, not just one.",
     ),
-    Mistake(lambda *a: _log_w(*a, quad=1.0), "a Gaussian log-density has -1/2 (z - mu)^2 / sigma^2: you dropped the 1/2."),
+    Mistake(
+        lambda *a: _log_w(*a, quad=1.0), "a Gaussian log-density has -1/2 (z - mu)^2 / sigma^2: you dropped the 1/2."
+    ),
 ]
 
 
@@ -286,7 +370,9 @@ def check_log_importance_weights(log_importance_weights) -> None:
         z = mu + torch.exp(0.5 * log_var) * _randn(k, B, K, seed=seed + 10)  # (k, B, K)
         logits = 2 * _randn(k, B, D, seed=seed + 11)  # decoder outputs for each sample, (k, B, D)
         args = (x, logits, z, mu, log_var)
-        cases.append(Case(args, _log_w(*args), label=f"k = {k} samples, B = {B}, D = {D}, K = {K}", atol=1e-8, rtol=1e-6))
+        cases.append(
+            Case(args, _log_w(*args), label=f"k = {k} samples, B = {B}, D = {D}, K = {K}", atol=1e-8, rtol=1e-6)
+        )
     check_function(
         log_importance_weights,
         cases,
@@ -305,16 +391,30 @@ def _iwae(log_w):
 
 
 IWAE_MISTAKES = [
-    Mistake(lambda lw: torch.logsumexp(lw, 0), "you forgot the 1/k: L_k = logsumexp(log w) - log k (an average of the weights, not a sum)."),
-    Mistake(lambda lw: lw.mean(0), "that is the average of log w (the ELBO estimate); IWAE takes the log of the average of w."),
+    Mistake(
+        lambda lw: torch.logsumexp(lw, 0),
+        "you forgot the 1/k: L_k = logsumexp(log w) - log k (an average of the weights, not a sum).",
+    ),
+    Mistake(
+        lambda lw: lw.mean(0),
+        "that is the average of log w (the ELBO estimate); IWAE takes the log of the average of w.",
+    ),
     Mistake(
         lambda lw: torch.log(torch.exp(lw).mean(0)),
         "exp(log w) underflows to 0 for log w around -800 (log 0 = -inf): use torch.logsumexp(log_w, dim=0) - log k.",
     ),
-    Mistake(lambda lw: torch.logsumexp(lw, 1) - math.log(lw.shape[1]), "average over the k samples (dim 0), not over the batch (dim 1)."),
+    Mistake(
+        lambda lw: torch.logsumexp(lw, 1) - math.log(lw.shape[1]),
+        "average over the k samples (dim 0), not over the batch (dim 1).",
+    ),
     Mistake(lambda lw: lw.max(0).values, "the maximum weight is not the average: use logsumexp(log w) - log k."),
-    Mistake(lambda lw: torch.logsumexp(lw, 0) - lw.shape[0], "subtract log k, not k: log(sum / k) = logsumexp - log k."),
-    Mistake(lambda lw: torch.logsumexp(lw, 0) / lw.shape[0], "log(sum / k) = logsumexp - log k; dividing the log by k is something else."),
+    Mistake(
+        lambda lw: torch.logsumexp(lw, 0) - lw.shape[0], "subtract log k, not k: log(sum / k) = logsumexp - log k."
+    ),
+    Mistake(
+        lambda lw: torch.logsumexp(lw, 0) / lw.shape[0],
+        "log(sum / k) = logsumexp - log k; dividing the log by k is something else.",
+    ),
 ]
 
 
@@ -346,7 +446,11 @@ def check_trained_vae(model, x_test, *, max_negative_elbo: float) -> None:
     negative_elbo = -objectives.elbo(model, x_test, samples=10, generator=_gen(0)).mean().item()
     check_value(
         negative_elbo,
-        lambda got: None if math.isfinite(got) and got < max_negative_elbo else f"the test negative ELBO is {got:.1f} nats, above {max_negative_elbo}",
+        lambda got: (
+            None
+            if math.isfinite(got) and got < max_negative_elbo
+            else f"the test negative ELBO is {got:.1f} nats, above {max_negative_elbo}"
+        ),
         exercise=3,
         label=f"the VAE trained with your loss (test negative ELBO below {max_negative_elbo:g} nats)",
         hint="check exercises 1-3 again; if they pass, the model may have trained too briefly.",
@@ -359,9 +463,17 @@ def check_iwae_on_model(log_importance_weights, iwae_bound, model, x, k: int) ->
     mu, log_var = model.encode(x)  # (B, K)
     eps = torch.randn((k, *mu.shape), generator=_gen(5))  # (k, B, K)
     z = mu + torch.exp(0.5 * log_var) * eps
-    log_w = call(log_importance_weights, (x, model.decode(z), z, mu, log_var), exercise=4, name="log_importance_weights", label="on the trained VAE")
+    log_w = call(
+        log_importance_weights,
+        (x, model.decode(z), z, mu, log_var),
+        exercise=4,
+        name="log_importance_weights",
+        label="on the trained VAE",
+    )
     theirs = call(iwae_bound, (log_w,), exercise=5, name="iwae_bound", label="on the trained VAE's log-weights")
-    reference = torch.logsumexp(objectives.log_importance_weights(model, x, k, generator=_gen(5)).double(), 0) - math.log(k)
+    reference = torch.logsumexp(
+        objectives.log_importance_weights(model, x, k, generator=_gen(5)).double(), 0
+    ) - math.log(k)
     check_value(
         theirs.double() if isinstance(theirs, torch.Tensor) else theirs,
         reference,

@@ -143,7 +143,9 @@ def check_gumbel_max_sample(gumbel_max_sample) -> None:
     for logits, S, seed in [([1.0, -0.5, 0.3, 0.0], 12, 4), ([2.0, 0.0, -1.0], 20, 5), ([0.0, 0.0], 6, 6)]:
         lg = torch.tensor(logits, dtype=F64)
         u = _uniforms((S, len(logits)), seed)
-        cases.append(Case((lg, u), _gumbel_max_reference(lg, u), label=f"logits = {logits}, {S} samples", atol=0, rtol=0))
+        cases.append(
+            Case((lg, u), _gumbel_max_reference(lg, u), label=f"logits = {logits}, {S} samples", atol=0, rtol=0)
+        )
     check_function(
         gumbel_max_sample,
         cases,
@@ -194,11 +196,21 @@ def check_gumbel_softmax_sample(gumbel_softmax_sample) -> None:
     """Exercise 3: ``gumbel_softmax_sample(logits, u, temperature)`` on the simplex."""
     cases = []
     # temperatures != 1 first: at temperature 1, multiplying and dividing agree
-    for logits, S, t, seed in [([1.0, -0.5, 0.3, 0.0], 10, 0.5, 7), ([2.0, 0.0, -1.0], 10, 3.0, 8), ([0.5, -0.5], 5, 1.0, 9)]:
+    for logits, S, t, seed in [
+        ([1.0, -0.5, 0.3, 0.0], 10, 0.5, 7),
+        ([2.0, 0.0, -1.0], 10, 3.0, 8),
+        ([0.5, -0.5], 5, 1.0, 9),
+    ]:
         lg = torch.tensor(logits, dtype=F64)
         u = _uniforms((S, len(logits)), seed)
         cases.append(
-            Case((lg, u, t), _gumbel_softmax_reference(lg, u, t), label=f"logits = {logits}, temperature = {t}", atol=1e-9, rtol=1e-7)
+            Case(
+                (lg, u, t),
+                _gumbel_softmax_reference(lg, u, t),
+                label=f"logits = {logits}, temperature = {t}",
+                atol=1e-9,
+                rtol=1e-7,
+            )
         )
     # the sheet's next cell runs at temperature 0.01 with u down to 1e-12: (logits + g) / t reaches ~2800,
     # where exp overflows unless the largest entry of each row is subtracted first
@@ -207,8 +219,11 @@ def check_gumbel_softmax_sample(gumbel_softmax_sample) -> None:
     u[0, 2], u[3, 0] = 1 - 1e-12, 1e-12
     cases.append(
         Case(
-            (lg, u, 0.01), _gumbel_softmax_reference(lg, u, 0.01), label="temperature = 0.01, u up to 1 - 1e-12 (as the next cell uses)",
-            atol=1e-9, rtol=1e-7,
+            (lg, u, 0.01),
+            _gumbel_softmax_reference(lg, u, 0.01),
+            label="temperature = 0.01, u up to 1 - 1e-12 (as the next cell uses)",
+            atol=1e-9,
+            rtol=1e-7,
             hint="at a small temperature exp((logits + g) / temperature) overflows to inf (inf / inf = NaN): subtract each "
             "row's maximum before exp, or use torch.softmax, which does that for you.",
         )
@@ -271,7 +286,15 @@ def check_reinforce_loo(reinforce_loo) -> None:
         index = torch.multinomial(torch.softmax(lg, -1), K, replacement=True, generator=g)  # (K,)
         z = torch.nn.functional.one_hot(index, len(logits)).to(F64)  # (K, C)
         f = 1.0 + torch.rand(K, generator=g, dtype=F64) * 3  # positive f: a baseline matters
-        cases.append(Case((lg, z, f), _reinforce_loo_reference(lg, z, f), label=f"logits = {logits}, K = {K}", atol=1e-9, rtol=1e-7))
+        cases.append(
+            Case(
+                (lg, z, f),
+                _reinforce_loo_reference(lg, z, f),
+                label=f"logits = {logits}, K = {K}",
+                atol=1e-9,
+                rtol=1e-7,
+            )
+        )
     check_function(
         reinforce_loo,
         cases,
