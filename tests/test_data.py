@@ -958,3 +958,16 @@ def test_remove_stale_temporaries_directly(tmp_path):
     assert remove_stale_temporaries(tmp_path / "missing") == []
     assert remove_stale_temporaries(tmp_path, older_than=2000) == []
     assert remove_stale_temporaries(tmp_path) == [old] and listing(tmp_path) == []
+
+
+def test_a_failed_read_is_the_mirrors_fault_not_the_disks(isolated, monkeypatch):
+    """An OSError while reading the response is a ConnectionError (next mirror), never a WriteError."""
+
+    def broken(response):
+        raise OSError(errno.EBADMSG, "bad message")
+
+    monkeypatch.setattr(data.http.client.HTTPResponse, "read", lambda self, *a: broken(self))
+    with serve({"/x.gz": Route(BLOB)}) as server:
+        with pytest.raises(ConnectionError, match=r"x.gz: ConnectionError: reading the response failed"):
+            data.fetch_file("x.gz", [server.url], sha256(BLOB), isolated / "dl", progress=False)
+    assert listing(isolated / "dl") == []

@@ -660,8 +660,22 @@ def fetch_file(
     )
 
 
+def _read_chunk(response) -> bytes:
+    """The next chunk of ``response``; a failed read is a ConnectionError (the mirror's fault, not the disk's)."""
+    try:
+        return response.read(_CHUNK_BYTES)
+    except (ConnectionError, TimeoutError):
+        raise
+    except OSError as err:
+        raise ConnectionError(f"reading the response failed ({err})") from err
+
+
 def _fetch_once(url: str, dest: Path, sha256: str, *, timeout: float, progress: bool) -> None:
-    """One attempt: stream ``url`` into a temporary file, verify it, rename it to ``dest``."""
+    """One attempt: stream ``url`` into a temporary file, verify it, rename it to ``dest``.
+
+    Network errors come out as ConnectionError / TimeoutError / HTTPException (the next mirror
+    is tried); any other OSError is the disk's and becomes a :class:`WriteError`.
+    """
     with urllib.request.urlopen(url, timeout=timeout) as response:
         total = getattr(response, "length", None)  # Content-Length, None if not sent
         try:
@@ -684,7 +698,7 @@ def _fetch_once(url: str, dest: Path, sha256: str, *, timeout: float, progress: 
                     leave=False,
                 ) as bar,
             ):
-                while chunk := response.read(_CHUNK_BYTES):
+                while chunk := _read_chunk(response):
                     out.write(chunk)
                     digest.update(chunk)
                     received += len(chunk)
