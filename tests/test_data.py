@@ -971,3 +971,17 @@ def test_a_failed_read_is_the_mirrors_fault_not_the_disks(isolated, monkeypatch)
         with pytest.raises(ConnectionError, match=r"x.gz: ConnectionError: reading the response failed"):
             data.fetch_file("x.gz", [server.url], sha256(BLOB), isolated / "dl", progress=False)
     assert listing(isolated / "dl") == []
+
+
+def test_damaged_uncompressed_copy_beside_missing_files_is_replaced(isolated, tiny_mnist):
+    """A cache with a damaged uncompressed file and missing ones: the damaged one is fetched again too."""
+    files = tiny_files(fill=7)
+    cache = write_tiny(isolated / "cache" / "mnist", fill=7, gz=False)
+    plain = cache / TRAIN_IMAGES.removesuffix(".gz")
+    plain.write_bytes(plain.read_bytes()[:-1])
+    (cache / "t10k-labels-idx1-ubyte").unlink()
+    with serve(routes_for(files)) as server:
+        tiny_mnist(server.url)
+        assert fill_of(data.load_mnist("full")) == 7
+        assert sorted(server.requests) == sorted([f"/{TRAIN_IMAGES}", "/t10k-labels-idx1-ubyte.gz"])
+    assert not plain.exists()

@@ -536,10 +536,7 @@ def _download_dataset(spec: DatasetSpec) -> dict[str, Path]:
     """Download the files missing from ``cache_dir()/NAME`` (step 5)."""
     target = cache_dir() / spec.name
     found, _ = _find_in(target, spec)
-    for role, why in _damaged_files(spec, found).items():
-        if found[role].name != spec.files[role].filename:  # a damaged uncompressed copy: replaced by the .gz
-            found[role].unlink(missing_ok=True)
-        del found[role]
+    damaged = {role: found.pop(role) for role in _damaged_files(spec, found)}
     for role, remote in spec.files.items():
         if role in found:
             continue
@@ -547,6 +544,8 @@ def _download_dataset(spec: DatasetSpec) -> dict[str, Path]:
             found[role] = fetch_file(remote.filename, spec.mirrors, remote.sha256, target)
         except ConnectionError as err:
             raise ConnectionError(f"{err}\n{_offline_hint(spec)}") from err
+        if role in damaged and damaged[role] != found[role]:
+            damaged[role].unlink(missing_ok=True)  # a damaged uncompressed copy, now replaced by the .gz
     return {role: found[role] for role in spec.files}
 
 
