@@ -14,6 +14,8 @@ import gzip
 import hashlib
 import os
 import struct
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -985,3 +987,26 @@ def test_damaged_uncompressed_copy_beside_missing_files_is_replaced(isolated, ti
         assert fill_of(data.load_mnist("full")) == 7
         assert sorted(server.requests) == sorted([f"/{TRAIN_IMAGES}", "/t10k-labels-idx1-ubyte.gz"])
     assert not plain.exists()
+
+
+def test_file_size_limit_is_a_real_write_error(tmp_path):
+    """Defect 3 without monkeypatching: under ``ulimit -f`` (RLIMIT_FSIZE) a write really fails with EFBIG."""
+    resource = pytest.importorskip("resource")
+    script = f"""
+import errno, resource, sys
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+from vaelib._io import WriteError, atomic_write
+target = {str(tmp_path / "big.bin")!r}
+try:
+    atomic_write(target, lambda f: f.write(bytes(300_000)))
+except WriteError as err:
+    assert err.errno == errno.EFBIG, err.errno
+    print(err)
+    sys.exit(0)
+sys.exit("no WriteError")
+"""
+    assert resource.RLIMIT_FSIZE is not None
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"could not write {tmp_path / 'big.bin'}" in done.stdout and "ulimit -f" in done.stdout
+    assert listing(tmp_path) == []
