@@ -1,5 +1,8 @@
 """Tests of vaelib.data: the IDX reader, the verified download, the resolution order, the
-offline MNIST default shipped in the package, and Fashion-MNIST from Debian's system folder.
+offline MNIST default shipped in the package, Fashion-MNIST from Debian's system folder, and
+(issue 10, item 6) caches that repair themselves: damaged .gz and uncompressed cached files
+re-fetched or named, write errors (disk full, read-only, file too large) that name the path and
+the fix, and stale temporary files cleaned.
 
 No test needs the network: downloads come from a local HTTP server (tests/_http_server.py) or
 fail against an unreachable port. No test touches the real user cache: the autouse fixture
@@ -1010,3 +1013,20 @@ sys.exit("no WriteError")
     assert done.returncode == 0, done.stderr
     assert f"could not write {tmp_path / 'big.bin'}" in done.stdout and "ulimit -f" in done.stdout
     assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "role, plain_size",  # the uncompressed sizes of the published MNIST files (LeCun et al.)
+    [("train_images", 47_040_016), ("train_labels", 60_008), ("test_images", 7_840_016), ("test_labels", 10_008)],
+)
+def test_uncompressed_check_agrees_with_the_published_mnist_sizes(tmp_path, role, plain_size):
+    """The header + size check accepts exactly the published size of each real MNIST file (sparse files)."""
+    spec = data.DATASETS["mnist"]
+    n = spec.n_train if role.startswith("train") else spec.n_test
+    dims = (n, 28, 28) if role.endswith("images") else (n,)
+    path = tmp_path / spec.files[role].filename.removesuffix(".gz")
+    for size, ok in ((plain_size, True), (plain_size - 1, False), (plain_size + 1, False)):
+        with path.open("wb") as f:
+            f.write(bytes([0, 0, 8, len(dims)]) + struct.pack(f">{len(dims)}I", *dims))
+            f.truncate(size)  # sparse: no disk space used
+        assert (data.check_dataset_file(path, spec, role) is None) == ok, size
