@@ -1,5 +1,8 @@
 """Tests of vaelib.data: the IDX reader, the verified download, the resolution order, the
-offline MNIST default shipped in the package, and Fashion-MNIST from Debian's system folder.
+offline MNIST default shipped in the package, Fashion-MNIST from Debian's system folder, and
+(issue 10, item 6) caches that repair themselves: damaged .gz and uncompressed cached files
+re-fetched or named, write errors (disk full, read-only, file too large) that name the path and
+the fix, and stale temporary files cleaned.
 
 No test needs the network: downloads come from a local HTTP server (tests/_http_server.py) or
 fail against an unreachable port. No test touches the real user cache: the autouse fixture
@@ -9,9 +12,14 @@ points VAELIB_CACHE_DIR, VAELIB_DATA and the system folder at tmp_path.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import gzip
 import hashlib
+import os
 import struct
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +31,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from vaelib import data
+from vaelib._io import WriteError, atomic_write, remove_stale_temporaries
 
 UNREACHABLE = "http://127.0.0.1:1/"  # port 1: connection refused at once, no network needed
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -711,3 +720,313 @@ def test_published_fashion_checksums_match_the_debian_copy(role):
     original = b"\x1f\x8b\x08\x08" + struct.pack("<I", mtime) + b"\x00\x03" + name + debian[10:]
     assert len(original) == remote.size
     assert sha256(original) == remote.sha256
+
+
+# ---------------------------------------------------------------------------------------------
+# Caches that repair themselves, and write errors that say what to do (issue 10, item 6)
+# ---------------------------------------------------------------------------------------------
+
+TRAIN_IMAGES = "train-images-idx3-ubyte.gz"
+
+
+def damage_gz(blob: bytes, how: str) -> bytes:
+    """A damaged copy of a gzipped IDX file: cut off, bit-flipped, or re-gzipped wrong content."""
+    if how == "truncated":
+        return blob[: len(blob) // 2]
+    if how == "flipped":
+        return blob[:12] + bytes([blob[12] ^ 0xFF]) + blob[13:]
+    return gzip.compress(idx_bytes(np.zeros((N_TRAIN + 1, 28, 28), np.uint8)), mtime=0)  # valid gzip, wrong shape
+
+
+@pytest.mark.parametrize("how", ["truncated", "flipped", "wrong-shape"])
+@pytest.mark.parametrize("where", ["cache", "env"])
+def test_damaged_cached_download_is_refetched(isolated, tiny_mnist, monkeypatch, where, how):
+    """Defect 1: a damaged cached .gz is re-downloaded (only that file), verified, and replaces the bad one."""
+    files = tiny_files(fill=7)
+    monkeypatch.setenv("VAELIB_DATA", str(isolated / "env"))
+    directory = write_tiny(isolated / where / "mnist", fill=7)
+    (directory / TRAIN_IMAGES).write_bytes(damage_gz(files[TRAIN_IMAGES], how))
+    with serve(routes_for(files)) as server:
+        tiny_mnist(server.url)
+        assert fill_of(data.load_mnist("full")) == 7
+        assert server.requests == [f"/{TRAIN_IMAGES}"]
+        assert (directory / TRAIN_IMAGES).read_bytes() == files[TRAIN_IMAGES]
+        assert listing(directory) == sorted(files)  # no temporary file left
+        assert fill_of(data.load_mnist("full")) == 7  # repaired: no second download
+        assert len(server.requests) == 1
+
+
+def test_damaged_cached_download_without_download_names_the_file(isolated, tiny_mnist):
+    tiny_mnist(UNREACHABLE)
+    directory = write_tiny(isolated / "cache" / "mnist", fill=7)
+    bad = directory / TRAIN_IMAGES
+    bad.write_bytes(damage_gz(bad.read_bytes(), "truncated"))
+    with pytest.raises(data.DamagedFileError) as info:
+        data.load_mnist("full", download=False)
+    message = str(info.value)
+    assert isinstance(info.value, ValueError)
+    assert f"{bad}: truncated gzip stream" in message and "user cache" in message
+    assert "Pass download=True to fetch fresh copies" in message
+    assert str(directory / "t10k-images-idx3-ubyte.gz") not in message  # only the damaged file is named
+
+
+def test_damaged_cached_download_and_no_network(isolated, tiny_mnist):
+    tiny_mnist(UNREACHABLE)
+    directory = write_tiny(isolated / "cache" / "mnist", fill=7)
+    bad = directory / TRAIN_IMAGES
+    bad.write_bytes(damage_gz(bad.read_bytes(), "flipped"))
+    with pytest.raises(ConnectionError, match=rf"{bad} is damaged \(.*\) and could not be fetched again"):
+        data.load_mnist("full")
+    assert listing(directory) == sorted(tiny_files(fill=7))
+
+
+def test_damaged_system_copy_is_left_alone_and_the_cache_is_filled(isolated, tiny_mnist):
+    files = tiny_files(fill=7)
+    system = write_tiny(isolated / "system" / "mnist", fill=7)
+    (system / TRAIN_IMAGES).write_bytes(b"\x1f\x8b not really gzip")
+    with serve(routes_for(files)) as server:
+        tiny_mnist(server.url)
+        assert fill_of(data.load_mnist("full")) == 7
+        assert len(server.requests) == 4
+    assert (system / TRAIN_IMAGES).read_bytes() == b"\x1f\x8b not really gzip"
+    assert listing(isolated / "cache" / "mnist") == sorted(files)
+
+
+def plain_damage(raw: bytes, how: str) -> bytes:
+    """A damaged uncompressed IDX file (MNIST train images, 6 x 28 x 28)."""
+    return {
+        "truncated": raw[:-10],
+        "trailing": raw + b"\x00",
+        "magic": b"<htm" + raw[4:],
+        "dims": raw[:4] + struct.pack(">I", N_TRAIN - 1) + raw[8:-784],  # consistent size, wrong N
+        "header-only": raw[:6],
+    }[how]
+
+
+@pytest.mark.parametrize("how", ["truncated", "trailing", "magic", "dims", "header-only"])
+def test_damaged_uncompressed_cached_copy_is_checked_and_repaired(isolated, tiny_mnist, how):
+    """Defect 2: an uncompressed IDX file in the cache is checked (magic, dims, size) and repaired."""
+    files = tiny_files(fill=7)
+    directory = write_tiny(isolated / "cache" / "mnist", fill=7, gz=False)
+    plain = directory / TRAIN_IMAGES.removesuffix(".gz")
+    plain.write_bytes(plain_damage(plain.read_bytes(), how))
+    with serve(routes_for(files)) as server:
+        tiny_mnist(server.url)
+        with pytest.raises(data.DamagedFileError, match=rf"{plain}: (magic|header|size|truncated)"):
+            data.load_mnist("full", download=False)
+        assert fill_of(data.load_mnist("full")) == 7
+        assert server.requests == [f"/{TRAIN_IMAGES}"]
+    assert not plain.exists()  # the damaged copy is replaced by the verified .gz
+    assert (directory / TRAIN_IMAGES).read_bytes() == files[TRAIN_IMAGES]
+
+
+def test_intact_uncompressed_and_regzipped_copies_are_accepted(isolated, tiny_mnist):
+    tiny_mnist(UNREACHABLE)
+    directory = write_tiny(isolated / "cache" / "mnist", fill=7, gz=False)
+    assert fill_of(data.load_mnist("full", download=False)) == 7
+    regz = gzip.compress(gzip.decompress(tiny_files(fill=7)[TRAIN_IMAGES]), compresslevel=1, mtime=12345)
+    (directory / TRAIN_IMAGES.removesuffix(".gz")).unlink()
+    (directory / TRAIN_IMAGES).write_bytes(regz)  # other gzip bytes, same content: not damaged
+    assert fill_of(data.load_mnist("full", download=False)) == 7
+
+
+def test_check_dataset_file(isolated, tiny_mnist):
+    tiny_mnist(UNREACHABLE)
+    spec = data.DATASETS["mnist"]
+    directory = write_tiny(isolated / "d", fill=7)
+    assert data.check_dataset_file(directory / TRAIN_IMAGES, spec, "train_images") is None
+    why = data.check_dataset_file(directory / TRAIN_IMAGES, spec, "test_images")
+    assert why == "header dims (6, 28, 28), expected (4, 28, 28)"
+    with pytest.raises(ValueError, match=r"role must be one of .*; got 'images'"):
+        data.check_dataset_file(directory / TRAIN_IMAGES, spec, "images")
+
+
+def fail_on_write(monkeypatch, code: int, after_bytes: int = 0):
+    """Make every write of a file opened with os.fdopen raise OSError(code) once ``after_bytes`` are written."""
+    real_fdopen = os.fdopen
+
+    class Failing:
+        def __init__(self, f):
+            self.f, self.written = f, 0
+
+        def write(self, blob):
+            if self.written + len(blob) > after_bytes:
+                raise OSError(code, os.strerror(code))
+            self.written += len(blob)
+            return self.f.write(blob)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+    monkeypatch.setattr(os, "fdopen", lambda *a, **k: Failing(real_fdopen(*a, **k)))
+
+
+@pytest.mark.parametrize(
+    "code, fix",
+    [
+        (errno.ENOSPC, "the disk is full: free some space"),
+        (errno.EFBIG, "larger than this file system or your file-size limit"),
+        (errno.EIO, "check that the directory exists and is writable"),
+    ],
+)
+def test_download_write_errors_name_the_path_and_the_fix(isolated, monkeypatch, code, fix):
+    """Defect 3: disk full / file too large mid-download: a WriteError naming the file, nothing left."""
+    dest_dir = isolated / "dl"
+    fail_on_write(monkeypatch, code, after_bytes=70_000)  # fails part-way, after the first chunk
+    with serve({"/x.gz": Route(BLOB)}) as server:
+        with pytest.raises(data.WriteError) as info:
+            data.fetch_file("x.gz", [server.url, UNREACHABLE], sha256(BLOB), dest_dir, progress=False)
+        assert server.requests == ["/x.gz"]
+    err = info.value
+    assert isinstance(err, OSError) and err.errno == code and err.filename == str(dest_dir / "x.gz")
+    assert f"could not write {dest_dir / 'x.gz'}" in str(err) and fix in str(err)
+    assert listing(dest_dir) == []
+
+
+def test_read_only_cache_is_named_with_the_fix(isolated, tiny_mnist, monkeypatch):
+    """Defect 3: a read-only cache (simulated: the tests run as root, so chmod alone would not stop writes)."""
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(data.tempfile, "mkstemp", read_only)
+    with serve(routes_for(tiny_files(fill=7))) as server:
+        tiny_mnist(server.url)
+        with pytest.raises(data.WriteError) as info:
+            data.load_mnist("full")
+    message = str(info.value)
+    cache = isolated / "cache" / "mnist"
+    assert info.value.errno == errno.EROFS
+    assert f"could not create a temporary file next to {cache / TRAIN_IMAGES}" in message
+    assert "set VAELIB_CACHE_DIR (or VAELIB_DATA) to a writable directory" in message
+    assert listing(cache) == []
+
+
+def test_cache_dir_that_cannot_be_created(isolated, tiny_mnist, monkeypatch):
+    (isolated / "a-file").write_bytes(b"")
+    monkeypatch.setenv("VAELIB_CACHE_DIR", str(isolated / "a-file" / "cache"))
+    tiny_mnist(UNREACHABLE)
+    with pytest.raises(data.WriteError, match=r"could not create the download directory .*a-file/cache/mnist"):
+        data.load_mnist("full")
+
+
+@pytest.mark.parametrize("code, fix", [(errno.ENOSPC, "the disk is full"), (errno.EACCES, "permission denied")])
+def test_atomic_write_errors_keep_the_old_file(tmp_path, monkeypatch, code, fix):
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    fail_on_write(monkeypatch, code)
+    with pytest.raises(WriteError) as info:
+        atomic_write(target, lambda f: f.write(b"new content"))
+    assert info.value.errno == code and f"could not write {target}" in str(info.value) and fix in str(info.value)
+    assert target.read_bytes() == b"old" and listing(tmp_path) == ["out.bin"]
+
+
+def age(path: Path, seconds: float) -> Path:
+    """Write ``path`` (a few bytes) and set its modification time ``seconds`` in the past."""
+    path.write_bytes(b"partial")
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+    return path
+
+
+def test_stale_temporary_files_are_cleaned_when_a_download_starts(isolated, tiny_mnist):
+    """Defect 4: a killed process's .part/.tmp files (vaelib's pattern, older than 5 min) go; nothing else does."""
+    cache = isolated / "cache" / "mnist"
+    cache.mkdir(parents=True)
+    stale = [
+        age(cache / f".{TRAIN_IMAGES}.k3j_x9q2.part", 3600),
+        age(cache / ".t10k-labels-idx1-ubyte.gz.abcdefgh.tmp", 301),
+    ]
+    kept = [
+        age(cache / f".{TRAIN_IMAGES}.fresh123.part", 10),  # another process may be writing it
+        age(cache / "notes.part", 3600),  # not vaelib's pattern
+        age(cache / ".draft.part", 3600),  # no random part
+        age(cache / ".x.ABCDEFGH.tmp", 3600),  # mkstemp's random part is lower-case
+        age(cache / "readme.txt", 3600),
+    ]
+    files = tiny_files(fill=7)
+    with serve(routes_for(files)) as server:
+        tiny_mnist(server.url)
+        assert fill_of(data.load_mnist("full")) == 7
+    assert not any(p.exists() for p in stale)
+    assert listing(cache) == sorted([*files, *(p.name for p in kept)])
+
+
+def test_remove_stale_temporaries_directly(tmp_path):
+    old = age(tmp_path / ".out.bin.abc_1234.tmp", 1000)
+    assert remove_stale_temporaries(tmp_path / "missing") == []
+    assert remove_stale_temporaries(tmp_path, older_than=2000) == []
+    assert remove_stale_temporaries(tmp_path) == [old] and listing(tmp_path) == []
+
+
+def test_a_failed_read_is_the_mirrors_fault_not_the_disks(isolated, monkeypatch):
+    """An OSError while reading the response is a ConnectionError (next mirror), never a WriteError."""
+
+    def broken(response):
+        raise OSError(errno.EBADMSG, "bad message")
+
+    monkeypatch.setattr(data.http.client.HTTPResponse, "read", lambda self, *a: broken(self))
+    with serve({"/x.gz": Route(BLOB)}) as server:
+        with pytest.raises(ConnectionError, match=r"x.gz: ConnectionError: reading the response failed"):
+            data.fetch_file("x.gz", [server.url], sha256(BLOB), isolated / "dl", progress=False)
+    assert listing(isolated / "dl") == []
+
+
+def test_damaged_uncompressed_copy_beside_missing_files_is_replaced(isolated, tiny_mnist):
+    """A cache with a damaged uncompressed file and missing ones: the damaged one is fetched again too."""
+    files = tiny_files(fill=7)
+    cache = write_tiny(isolated / "cache" / "mnist", fill=7, gz=False)
+    plain = cache / TRAIN_IMAGES.removesuffix(".gz")
+    plain.write_bytes(plain.read_bytes()[:-1])
+    (cache / "t10k-labels-idx1-ubyte").unlink()
+    with serve(routes_for(files)) as server:
+        tiny_mnist(server.url)
+        assert fill_of(data.load_mnist("full")) == 7
+        assert sorted(server.requests) == sorted([f"/{TRAIN_IMAGES}", "/t10k-labels-idx1-ubyte.gz"])
+    assert not plain.exists()
+
+
+def test_file_size_limit_is_a_real_write_error(tmp_path):
+    """Defect 3 without monkeypatching: under ``ulimit -f`` (RLIMIT_FSIZE) a write really fails with EFBIG."""
+    resource = pytest.importorskip("resource")
+    script = f"""
+import errno, resource, sys
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+from vaelib._io import WriteError, atomic_write
+target = {str(tmp_path / "big.bin")!r}
+try:
+    atomic_write(target, lambda f: f.write(bytes(300_000)))
+except WriteError as err:
+    assert err.errno == errno.EFBIG, err.errno
+    print(err)
+    sys.exit(0)
+sys.exit("no WriteError")
+"""
+    assert resource.RLIMIT_FSIZE is not None
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"could not write {tmp_path / 'big.bin'}" in done.stdout and "ulimit -f" in done.stdout
+    assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "role, plain_size",  # the uncompressed sizes of the published MNIST files (LeCun et al.)
+    [("train_images", 47_040_016), ("train_labels", 60_008), ("test_images", 7_840_016), ("test_labels", 10_008)],
+)
+def test_uncompressed_check_agrees_with_the_published_mnist_sizes(tmp_path, role, plain_size):
+    """The header + size check accepts exactly the published size of each real MNIST file (sparse files)."""
+    spec = data.DATASETS["mnist"]
+    n = spec.n_train if role.startswith("train") else spec.n_test
+    dims = (n, 28, 28) if role.endswith("images") else (n,)
+    path = tmp_path / spec.files[role].filename.removesuffix(".gz")
+    for size, ok in ((plain_size, True), (plain_size - 1, False), (plain_size + 1, False)):
+        with path.open("wb") as f:
+            f.write(bytes([0, 0, 8, len(dims)]) + struct.pack(f">{len(dims)}I", *dims))
+            f.truncate(size)  # sparse: no disk space used
+        assert (data.check_dataset_file(path, spec, role) is None) == ok, size

@@ -26,10 +26,22 @@ four IDX files, each gzipped or not):
    file is written to a temporary file in the same directory and renamed into place only once
    verified, so no partial file is ever left behind.
 
+Every file found in locations 2-4 is checked before use (:func:`check_dataset_file`): a
+gzipped file must have the published SHA-256 (or decompress to the right IDX content), an
+uncompressed one the right IDX header (magic, dims) and the size those dims imply. A damaged
+file in ``$VAELIB_DATA`` or the user cache is downloaded again and replaced once verified
+(``download=True``); with ``download=False`` a :class:`DamagedFileError` names it and says what
+to do. A damaged copy in the system folder is left alone and the cache is used instead. When a
+download starts, temporary files that a killed process left in the cache (vaelib's
+``.NAME.XXXXXXXX.part`` / ``.tmp``, untouched for 5 minutes) are removed.
+
 ``NAME`` is ``mnist`` or ``fashion-mnist``. Errors: a bad argument or bad file contents
-(corrupt gzip, wrong IDX header, truncated payload, checksum mismatch) raise ``ValueError``;
-data found nowhere with ``download=False`` raises ``FileNotFoundError``; all mirrors unreachable
-raises ``ConnectionError``. Every message says what to do.
+(corrupt gzip, wrong IDX header, truncated payload, checksum mismatch) raise ``ValueError``
+(``DamagedFileError`` for a damaged cached file); data found nowhere with ``download=False``
+raises ``FileNotFoundError``; all mirrors unreachable raises ``ConnectionError``; a full disk, a
+read-only or unwritable cache or a too-large file raises :class:`~vaelib._io.WriteError` (an
+``OSError`` naming the path and the fix; nothing half-written is left). Every message says what
+to do.
 
 Sources: LeCun, Cortes & Burges, "The MNIST database" (IDX format and files); Xiao, Rasul &
 Vollgraf 2017, "Fashion-MNIST", arXiv:1708.07747. The SHA-256 values below are the published
@@ -56,7 +68,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from vaelib._io import atomic_write
+from vaelib._io import WriteError, atomic_write, remove_stale_temporaries, write_error
 
 __all__ = [
     "load_mnist",
@@ -70,6 +82,9 @@ __all__ = [
     "build_offline_digits",
     "DATASETS",
     "FASHION_MNIST_CLASSES",
+    "DamagedFileError",
+    "WriteError",
+    "check_dataset_file",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -352,9 +367,11 @@ def dataset_files(name: str, *, path: PathLike | None = None, download: bool = T
 
     Raises:
         ValueError: an unknown ``name``, ``path`` not a directory, or a checksum mismatch.
+        DamagedFileError: (a ValueError; ``download=False``) a found file is damaged.
         FileNotFoundError: ``path`` does not hold the files, or (``download=False``) no
             location does.
-        ConnectionError: no mirror could be reached.
+        ConnectionError: no mirror could be reached (to download or to repair).
+        WriteError: (an OSError) the download could not be written (disk full, read-only).
     """
     spec = _spec(name)
     if path is not None:
@@ -364,7 +381,10 @@ def dataset_files(name: str, *, path: PathLike | None = None, download: bool = T
     for label, directory in _search_locations(spec):
         found, missing = _find_in(directory, spec)
         if not missing:
-            return found
+            damaged = _damaged_files(spec, found)
+            if not damaged:
+                return found
+            return _repair(spec, label, directory, found, damaged, download=download)
         if not directory.is_dir():
             state = "does not exist"
         elif found:
@@ -408,10 +428,115 @@ def _files_at_explicit_path(directory: Path, spec: DatasetSpec) -> dict[str, Pat
     return found
 
 
+class DamagedFileError(ValueError):
+    """A dataset file found in ``$VAELIB_DATA``, the cache or the system folder is damaged."""
+
+
+def check_dataset_file(path: PathLike, spec: DatasetSpec, role: str) -> str | None:
+    """Why the file ``path`` cannot be ``spec``'s file ``role``, or None if it can.
+
+    A gzipped file (recognised by its first bytes) with the published SHA-256 is good. Any other
+    gzipped file must decompress; the IDX content, and an uncompressed file, must have the
+    header of ``role`` (magic ``0x00000803`` and dims ``(N, 28, 28)`` for images, ``0x00000801``
+    and ``(N,)`` for labels, N = ``spec.n_train`` or ``spec.n_test``) and exactly the
+    ``4 + 4 * ndim + prod(dims)`` bytes those dims imply (LeCun et al., "The MNIST database").
+    An uncompressed file is checked from its header and size alone (its content has no
+    published checksum), so the check costs one read of 16 bytes.
+
+    Args:
+        path: the file.
+        spec: the dataset (e.g. ``DATASETS["mnist"]``).
+        role: ``"train_images"``, ``"train_labels"``, ``"test_images"`` or ``"test_labels"``.
+
+    Returns:
+        None, or a short reason (e.g. ``"truncated gzip stream"``, ``"size 1200 bytes, its
+        header implies 4720"``).
+    """
+    path = Path(path)
+    if role not in spec.files:
+        raise ValueError(f"role must be one of {sorted(spec.files)}; got {role!r}.")
+    n = spec.n_train if role.startswith("train") else spec.n_test
+    dims = (n, *spec.image_shape) if role.endswith("images") else (n,)
+    with path.open("rb") as f:
+        head = f.read(2)
+    if head == _GZIP_MAGIC:
+        if _sha256_of(path) == spec.files[role].sha256:
+            return None
+        try:
+            raw = gzip.decompress(path.read_bytes())
+        except EOFError:
+            return "truncated gzip stream"
+        except (gzip.BadGzipFile, zlib.error, OSError) as err:
+            return f"corrupt gzip stream ({err})"
+        return _idx_header_problem(raw[: 4 + 4 * len(dims)], len(raw), dims)
+    with path.open("rb") as f:
+        header = f.read(4 + 4 * len(dims))
+    return _idx_header_problem(header, path.stat().st_size, dims)
+
+
+def _idx_header_problem(header: bytes, size: int, dims: tuple[int, ...]) -> str | None:
+    """Whether an IDX uint8 file of ``size`` bytes starting with ``header`` has shape ``dims``."""
+    magic = bytes([0, 0, 0x08, len(dims)])
+    if header[:4] != magic:
+        return f"magic number 0x{header[:4].hex().upper()}, expected 0x{magic.hex().upper()}"
+    if len(header) < 4 + 4 * len(dims):
+        return f"truncated inside its header ({size} bytes)"
+    found = tuple(int(d) for d in np.frombuffer(header, dtype=">u4", count=len(dims), offset=4))
+    if found != dims:
+        return f"header dims {found}, expected {dims}"
+    expected = 4 + 4 * len(dims) + int(np.prod(dims, dtype=np.int64))
+    if size != expected:
+        return f"size {size} bytes, its header implies {expected}"
+    return None
+
+
+def _damaged_files(spec: DatasetSpec, found: dict[str, Path]) -> dict[str, str]:
+    """role -> why, for the files of ``found`` that fail :func:`check_dataset_file`."""
+    damaged = {}
+    for role, path in found.items():
+        why = check_dataset_file(path, spec, role)
+        if why is not None:
+            damaged[role] = why
+    return damaged
+
+
+def _repair(
+    spec: DatasetSpec, label: str, directory: Path, found: dict[str, Path], damaged: dict[str, str], *, download: bool
+) -> dict[str, Path]:
+    """Re-fetch the damaged files of ``directory`` (download=True), or say which they are and what to do.
+
+    The user cache and ``$VAELIB_DATA`` are repaired in place (each file re-downloaded and
+    renamed over the damaged one only once verified); the system folder, which vaelib does not
+    own, is left alone and the dataset is downloaded into the user cache instead.
+    """
+    lines = "\n".join(f"  {found[role]}: {why}" for role, why in damaged.items())
+    if not download:
+        raise DamagedFileError(
+            f"{spec.title} in the {label} ({directory}) has damaged file(s):\n{lines}\nPass download=True "
+            f"to fetch fresh copies (each is verified before it replaces the damaged one), or delete "
+            f"the file(s) and put the published ones there (SHA-256 in vaelib.data.DATASETS[{spec.name!r}])."
+        )
+    if label == "system dataset folder":
+        return _download_dataset(spec)
+    for role, why in damaged.items():
+        remote = spec.files[role]
+        try:
+            fresh = fetch_file(remote.filename, spec.mirrors, remote.sha256, directory)
+        except ConnectionError as err:
+            raise ConnectionError(
+                f"{found[role]} is damaged ({why}) and could not be fetched again: {err}\n{_offline_hint(spec)}"
+            ) from err
+        if found[role] != fresh and label == "user cache":
+            found[role].unlink(missing_ok=True)  # a damaged uncompressed copy, now replaced by the .gz
+        found[role] = fresh
+    return found
+
+
 def _download_dataset(spec: DatasetSpec) -> dict[str, Path]:
     """Download the files missing from ``cache_dir()/NAME`` (step 5)."""
     target = cache_dir() / spec.name
     found, _ = _find_in(target, spec)
+    damaged = {role: found.pop(role) for role in _damaged_files(spec, found)}
     for role, remote in spec.files.items():
         if role in found:
             continue
@@ -419,6 +544,8 @@ def _download_dataset(spec: DatasetSpec) -> dict[str, Path]:
             found[role] = fetch_file(remote.filename, spec.mirrors, remote.sha256, target)
         except ConnectionError as err:
             raise ConnectionError(f"{err}\n{_offline_hint(spec)}") from err
+        if role in damaged and damaged[role] != found[role]:
+            damaged[role].unlink(missing_ok=True)  # a damaged uncompressed copy, now replaced by the .gz
     return {role: found[role] for role in spec.files}
 
 
@@ -473,6 +600,11 @@ def fetch_file(
             right ones (says expected and received hashes).
         ConnectionError: no mirror could be reached or none completed the transfer (lists
             each mirror and why).
+        WriteError: (an OSError, ``errno`` kept) ``dest_dir`` could not be created or written
+            (disk full, read-only, permission, file too large); names the path and the fix.
+
+    Before downloading, stale temporary files of vaelib's pattern in ``dest_dir`` are removed
+    (:func:`vaelib._io.remove_stale_temporaries`).
     """
     if not isinstance(sha256, str) or len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256.lower()):
         raise ValueError(f"sha256 must be 64 hexadecimal digits; got {sha256!r}.")
@@ -487,7 +619,11 @@ def fetch_file(
     dest = dest_dir / filename
     if dest.is_file() and _sha256_of(dest) == sha256:
         return dest
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise write_error(dest_dir, "create the download directory", err) from err
+    remove_stale_temporaries(dest_dir)  # left by a killed download or write
 
     failures: list[str] = []
     mismatches: list[_ChecksumMismatch] = []
@@ -523,11 +659,28 @@ def fetch_file(
     )
 
 
+def _read_chunk(response) -> bytes:
+    """The next chunk of ``response``; a failed read is a ConnectionError (the mirror's fault, not the disk's)."""
+    try:
+        return response.read(_CHUNK_BYTES)
+    except (ConnectionError, TimeoutError):
+        raise
+    except OSError as err:
+        raise ConnectionError(f"reading the response failed ({err})") from err
+
+
 def _fetch_once(url: str, dest: Path, sha256: str, *, timeout: float, progress: bool) -> None:
-    """One attempt: stream ``url`` into a temporary file, verify it, rename it to ``dest``."""
+    """One attempt: stream ``url`` into a temporary file, verify it, rename it to ``dest``.
+
+    Network errors come out as ConnectionError / TimeoutError / HTTPException (the next mirror
+    is tried); any other OSError is the disk's and becomes a :class:`WriteError`.
+    """
     with urllib.request.urlopen(url, timeout=timeout) as response:
         total = getattr(response, "length", None)  # Content-Length, None if not sent
-        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        try:
+            fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        except OSError as err:
+            raise write_error(dest, "create a temporary file next to", err) from err
         tmp = Path(tmp_name)
         try:
             digest = hashlib.sha256()
@@ -544,7 +697,7 @@ def _fetch_once(url: str, dest: Path, sha256: str, *, timeout: float, progress: 
                     leave=False,
                 ) as bar,
             ):
-                while chunk := response.read(_CHUNK_BYTES):
+                while chunk := _read_chunk(response):
                     out.write(chunk)
                     digest.update(chunk)
                     received += len(chunk)
@@ -558,8 +711,10 @@ def _fetch_once(url: str, dest: Path, sha256: str, *, timeout: float, progress: 
                 raise _ChecksumMismatch(url, got, received)
             os.chmod(tmp, 0o644)  # mkstemp makes it private (0600); a dataset file need not be
             os.replace(tmp, dest)
-        except BaseException:
+        except BaseException as err:
             tmp.unlink(missing_ok=True)
+            if isinstance(err, OSError) and not isinstance(err, (ConnectionError, TimeoutError, WriteError)):
+                raise write_error(dest, "write", err) from err
             raise
 
 
