@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from vaelib import _validate
+from vaelib import _validate, gaussians
 from vaelib.judge import DigitJudge, judge_images
 from vaelib.objectives import check_targets
 
@@ -134,7 +134,7 @@ def random_pairs(y: Tensor, n: int, *, seed: int = 0) -> Tensor:
 def gaussian_log_density(z: Tensor) -> Tensor:
     """log N(z; 0, I) = -1/2 (|z|^2 + K log 2 pi) of points ``(..., K)``; shape ``(...)``."""
     z = _validate.real("z", z, dims=1, meaning="(the last one indexes the K latents)", allow_empty=True)
-    return -0.5 * (z.pow(2).sum(-1) + z.shape[-1] * math.log(2 * math.pi))
+    return -0.5 * (z.pow(2).sum(-1) + z.shape[-1] * gaussians.LOG_2PI)
 
 
 def _model(model, methods: tuple[str, ...]) -> None:
@@ -338,8 +338,8 @@ def information_split(
     z = mu + std * eps  # (S, N, K)
     # log q(z_sn | x_m) for every image m: (S, N, M)
     diff = (z[:, :, None, :] - mu[None, None]) / std[None, None]
-    log_q_all = -0.5 * (diff.pow(2) + log_var[None, None] + math.log(2 * math.pi)).sum(-1)
-    log_q_own = -0.5 * (eps.pow(2) + log_var + math.log(2 * math.pi)).sum(-1)  # (S, N)
+    log_q_all = -0.5 * (diff.pow(2) + log_var[None, None] + gaussians.LOG_2PI).sum(-1)
+    log_q_own = -0.5 * (eps.pow(2) + log_var + gaussians.LOG_2PI).sum(-1)  # (S, N)
     log_q_marginal = torch.logsumexp(log_q_all, dim=2) - math.log(n)  # (S, N)
     log_p = gaussian_log_density(z)  # (S, N)
     info = (log_q_own - log_q_marginal).mean().item()

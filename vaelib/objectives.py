@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from vaelib import _validate, reparam
+from vaelib import _validate, gaussians, reparam
 from vaelib import kl as _kl
 
 __all__ = [
@@ -37,8 +37,6 @@ __all__ = [
     "kl_per_dimension",
     "active_units",
 ]
-
-_LOG_2PI = math.log(2 * math.pi)
 
 
 class LossParts(NamedTuple):
@@ -289,8 +287,8 @@ def log_importance_weights(
     eps = _noise((k, *mu.shape), mu, generator)  # (k, B, K)
     z = sample_latent(mu.expand_as(eps), log_var.expand_as(eps), eps)  # (k, B, K)
     log_px_z = -bernoulli_nll(model.decode(z), x, check=False)  # (k, B)
-    log_pz = -0.5 * (z.pow(2) + _LOG_2PI).sum(-1)  # (k, B)
-    log_qz = -0.5 * (eps.pow(2) + log_var + _LOG_2PI).sum(-1)  # (k, B)
+    log_pz = -0.5 * (z.pow(2) + gaussians.LOG_2PI).sum(-1)  # (k, B)
+    log_qz = -0.5 * (eps.pow(2) + log_var + gaussians.LOG_2PI).sum(-1)  # (k, B)
     return log_px_z + log_pz - log_qz
 
 
@@ -355,7 +353,7 @@ def kl_per_dimension(model, x: Tensor) -> Tensor:
     _check_model(model)
     check_targets("x", x)
     mu, log_var = _encode(model, x, checked=True)  # (B, K)
-    return (0.5 * (mu.pow(2) + log_var.exp() - 1 - log_var)).mean(0)
+    return _kl.diag_gaussian_to_std_normal_per_dim(mu, log_var).mean(0)  # lecture 03's formula, per dimension
 
 
 @torch.no_grad()
