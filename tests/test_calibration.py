@@ -26,13 +26,7 @@ from torch.distributions import MultivariateNormal, kl_divergence
 
 from vaelib import estimators, gaussians, kl, toy
 
-
-@pytest.fixture(autouse=True)
-def _float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_default")  # conftest: float64 as the default dtype
 
 
 def ratio(estimates: torch.Tensor, ses: torch.Tensor) -> torch.Tensor:

@@ -16,13 +16,7 @@ from torch.distributions import Normal
 
 from vaelib import estimators, toy
 
-
-@pytest.fixture(autouse=True)
-def _float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_default")  # conftest: float64 as the default dtype
 
 
 def gaussian_expectation(fn, mu, std):
