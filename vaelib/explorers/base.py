@@ -1,0 +1,219 @@
+"""The shared base of the lectures' explorers: controls, one rendered image, measured numbers.
+
+An explorer is an ``ipywidgets.VBox`` holding a row of controls, one image (a matplotlib figure
+kept alive between steps and rendered to PNG bytes, so no figure is created per step) and a
+one-line readout of the measured numbers. A subclass says what to show by overriding
+:meth:`Explorer.update`: it reads ``self.values`` (the controls' values), updates the artists
+of ``self.fig`` and stores what it measured in ``self.shown`` (a dict of floats, which tests read).
+
+The contract every explorer keeps (tests and the browser test rely on it):
+
+- ``set(**values)`` drives it from Python; a bad value raises ``ValueError`` saying which
+  control, what it accepts and what it got (a slider would silently clamp it).
+- ``shown`` holds the measured numbers of the current state; ``pixels`` the rendered RGB image.
+- ``redraw_ms`` is the duration of the last redraw, ``redraw_times_ms`` all of them.
+- ``figure()`` is the static figure of the current state (shown beside the explorer for readers
+  without a kernel); ``player(name, values)`` a kernel-free HTML player over precomputed frames.
+- CSS classes: the whole widget ``vaelib-explorer``, its first control
+  ``vaelib-explorer-control``, its image ``vaelib-explorer-image``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import statistics
+import time
+from typing import Any, Sequence
+
+import ipywidgets as widgets
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from vaelib.widgets import png_bytes
+
+__all__ = ["Explorer", "float_slider", "int_slider", "dropdown"]
+
+HIDPI = 2  # rendered at twice the pixels it is shown at: sharp on a HiDPI screen
+
+
+def float_slider(description: str, value: float, lo: float, hi: float, step: float, fmt: str = ".2f"):
+    """A ``FloatSlider`` laid out like every explorer's."""
+    return widgets.FloatSlider(
+        value=value,
+        min=lo,
+        max=hi,
+        step=step,
+        description=description,
+        readout_format=fmt,
+        continuous_update=True,
+        style={"description_width": "initial"},
+        layout=widgets.Layout(width="300px"),
+    )
+
+
+def int_slider(description: str, value: int, lo: int, hi: int, step: int = 1):
+    """An ``IntSlider`` laid out like every explorer's."""
+    return widgets.IntSlider(
+        value=value,
+        min=lo,
+        max=hi,
+        step=step,
+        description=description,
+        continuous_update=True,
+        style={"description_width": "initial"},
+        layout=widgets.Layout(width="300px"),
+    )
+
+
+def dropdown(description: str, options: Sequence, value):
+    """A ``Dropdown`` laid out like every explorer's (``options`` a list or (label, value) pairs)."""
+    return widgets.Dropdown(
+        options=options,
+        value=value,
+        description=description,
+        style={"description_width": "initial"},
+        layout=widgets.Layout(width="260px"),
+    )
+
+
+class Explorer(widgets.VBox):
+    """Base class; see the module docstring for the contract.
+
+    Args (for subclasses):
+        controls: ``{name: widget}`` in display order; the first is the primary control.
+        figsize: the figure's size in inches (at 72 dpi: 72 CSS pixels an inch).
+        title: a line of HTML above the controls saying what to do and what to watch.
+    """
+
+    def __init__(self, controls: dict[str, widgets.ValueWidget], *, figsize: tuple[float, float], title: str = ""):
+        if not controls:
+            raise ValueError("an explorer needs at least one control.")
+        self.controls = dict(controls)
+        self.shown: dict[str, float] = {}
+        self.redraw_times_ms: list[float] = []
+        self.redraw_ms = float("nan")
+        self._holding = False
+        self.fig = Figure(figsize=figsize, dpi=72 * HIDPI)
+        FigureCanvasAgg(self.fig)
+        self.image = widgets.Image(format="png")
+        self.image.add_class("vaelib-explorer-image")
+        self.readout = widgets.HTML()
+        first = next(iter(self.controls.values()))
+        first.add_class("vaelib-explorer-control")
+        rows = [widgets.HTML(title)] if title else []
+        rows += [widgets.HBox(list(self.controls.values()), layout=widgets.Layout(flex_flow="row wrap")), self.image]
+        rows.append(self.readout)
+        super().__init__(rows)
+        self.add_class("vaelib-explorer")
+        for control in self.controls.values():
+            control.observe(self._on_change, names="value")
+
+    # -- what a subclass provides ---------------------------------------------------------------
+
+    def update(self) -> None:  # pragma: no cover - every subclass overrides it
+        """Update ``self.fig``'s artists and ``self.shown`` for ``self.values``."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """The readout under the image (HTML); by default the numbers in ``shown``."""
+        return " &nbsp; ".join(f"{html.escape(k)} = {v:.4g}" for k, v in self.shown.items())
+
+    # -- driving it ------------------------------------------------------------------------------
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """The controls' current values, ``{name: value}``."""
+        return {name: control.value for name, control in self.controls.items()}
+
+    def set(self, **values) -> Explorer:
+        """Set controls by name (checked first, then one redraw); returns the explorer."""
+        for name, value in values.items():
+            self._check(name, value)
+        self._holding = True
+        try:
+            for name, value in values.items():
+                self.controls[name].value = value
+        finally:
+            self._holding = False
+        self.redraw()
+        return self
+
+    def _check(self, name: str, value) -> None:
+        if name not in self.controls:
+            raise ValueError(f"{type(self).__name__} has no control {name!r}; its controls are {list(self.controls)}.")
+        control = self.controls[name]
+        if isinstance(control, widgets.Dropdown):
+            allowed = [o[1] if isinstance(o, tuple) else o for o in control.options]
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}; got {value!r}.")
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ValueError(f"{name} must be a number; got {value!r} ({type(value).__name__}).")
+        if isinstance(control, widgets.IntSlider) and int(value) != value:
+            raise ValueError(f"{name} must be a whole number; got {value!r}.")
+        if not np.isfinite(value) or not control.min <= value <= control.max:
+            raise ValueError(f"{name} must be in [{control.min}, {control.max}]; got {value!r}.")
+
+    def _on_change(self, change) -> None:
+        if not self._holding:
+            self.redraw()
+
+    def redraw(self) -> None:
+        """Recompute what is shown for the current values and repaint the image."""
+        start = time.perf_counter()
+        self.update()
+        self.fig.canvas.draw()
+        self.pixels = np.asarray(self.fig.canvas.buffer_rgba())[..., :3].copy()  # (H, W, 3) uint8
+        self.image.value = png_bytes(self.pixels)
+        self.image.width = str(self.pixels.shape[1] // HIDPI)
+        self.image.height = str(self.pixels.shape[0] // HIDPI)
+        self.readout.value = f"<span style='font-size:12px'>{self.describe()}</span>"
+        self.redraw_ms = (time.perf_counter() - start) * 1e3
+        self.redraw_times_ms.append(self.redraw_ms)
+
+    @property
+    def median_redraw_ms(self) -> float:
+        """The median of the redraw times so far (NaN before the first)."""
+        return statistics.median(self.redraw_times_ms) if self.redraw_times_ms else float("nan")
+
+    # -- for readers without a kernel --------------------------------------------------------------
+
+    def figure(self) -> Figure:
+        """The static figure of the current state (display it beside the explorer)."""
+        if not self.redraw_times_ms:
+            self.redraw()
+        return self.fig
+
+    def player(self, name: str, values: Sequence, *, label: str | None = None):
+        """A kernel-free player: ``IPython.display.HTML`` with one PNG frame per value of control ``name``.
+
+        A range input swaps the frames with a line of JavaScript, so the course website (and any
+        page that runs scripts) can be scrubbed without a kernel; where scripts do not run (GitHub)
+        the first frame shows. The explorer is left as it was.
+        """
+        from IPython.display import HTML
+
+        values = list(values)
+        if not 2 <= len(values) <= 24:
+            raise ValueError(f"a player needs 2 to 24 frames; got {len(values)}.")
+        for value in values:
+            self._check(name, value)
+        before = self.values
+        frames = []
+        for value in values:
+            self.set(**{name: value})
+            frames.append(base64.b64encode(self.image.value).decode("ascii"))
+        self.set(**before)
+        width = int(self.image.width)
+        label = html.escape(label or self.controls[name].description or name)
+        sources = ",".join(f"'data:image/png;base64,{f}'" for f in frames)
+        ticks = html.escape(", ".join(f"{v:g}" if isinstance(v, (int, float)) else str(v) for v in values))
+        return HTML(
+            "<div class='vaelib-player'>"
+            f"<div style='font-size:12px'>{label} ({ticks}): "
+            f"<input type='range' min='0' max='{len(frames) - 1}' value='0' step='1' "
+            f'oninput="this.parentNode.nextSibling.src=[{sources}][this.value]"></div>'
+            f"<img width='{width}' src='data:image/png;base64,{frames[0]}'/></div>"
+        )
