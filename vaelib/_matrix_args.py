@@ -12,11 +12,26 @@ from torch import Tensor
 from vaelib._tensor_args import as_tensor, finite, real
 
 __all__ = [
+    "GAUSSIAN_FAMILIES",
+    "gaussian_family",
     "square_matrices",
     "scale_tril",
     "covariance",
     "cholesky",
 ]
+
+
+GAUSSIAN_FAMILIES = ("diag", "full")
+
+
+def gaussian_family(family) -> str:
+    """``'diag'`` (a diagonal Gaussian, mean-field) or ``'full'`` (a full covariance), else a ValueError."""
+    if not isinstance(family, str) or family not in GAUSSIAN_FAMILIES:
+        raise ValueError(
+            f"family must be 'diag' (a diagonal Gaussian, mean-field) or 'full' (a full-covariance "
+            f"Gaussian); got {family!r}."
+        )
+    return family
 
 
 def square_matrices(name: str, t: Tensor, mu_name: str, mu: Tensor, what: str, fix: str) -> Tensor:

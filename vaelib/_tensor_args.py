@@ -22,6 +22,7 @@ __all__ = [
     "nonempty",
     "real",
     "real_or_symbolic",
+    "data_rows",
     "draws",
     "function",
     "flag",
@@ -133,6 +134,17 @@ def real(
     if not allow_empty:
         nonempty(name, t)
     return finite(name, t)
+
+
+def data_rows(name: str, x) -> Tensor:
+    """A finite floating ``(B, D)`` batch with B >= 1: one row per data point, or a ValueError."""
+    x = as_tensor(name, x)
+    if x.dim() != 2 or x.shape[0] == 0:
+        raise ValueError(
+            f"{name} must have shape (B, D): one row per data point; got shape {tuple(x.shape)}. "
+            f"A single point needs {name}.unsqueeze(0)."
+        )
+    return finite(name, x)
 
 
 def real_or_symbolic(name: str, value):

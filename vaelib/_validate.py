@@ -12,8 +12,10 @@ seeds, sample shapes).
 from __future__ import annotations
 
 from vaelib._matrix_args import (  # noqa: F401
+    GAUSSIAN_FAMILIES,
     cholesky,
     covariance,
+    gaussian_family,
     scale_tril,
     square_matrices,
 )
@@ -45,6 +47,7 @@ from vaelib._tensor_args import (  # noqa: F401
     as_tensor,
     broadcastable,
     choice,
+    data_rows,
     describe,
     draws,
     finite,
