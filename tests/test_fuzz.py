@@ -1127,6 +1127,7 @@ NOT_FUZZED = {
     "gaps.InferenceGaps": "a record of three tensors; its mean() takes no argument",
     "factor_em.em_update": "the body of LinearGaussianModel.em_step (fuzzed above), which checks x first",
     "factor_em.m_step_regression": "the M-step regression behind em_step and joint.m_step (both fuzzed above)",
+    "models.ConfiguredModule": "a base class: config and repr from config_fields; tested in test_models.py",
     "kl.diag_gaussian_to_std_normal_unchecked": "unchecked by design (fit's hot path): garbage in, garbage out",
     "checkpoint.save_checkpoint": "writes files; its faults (disk full, read-only, NaN state) in test_train.py",
     "checkpoint.load_checkpoint": "reads files; damaged, foreign and unsafe checkpoints in test_train.py",

@@ -23,6 +23,7 @@ __all__ = [
     "real",
     "real_or_symbolic",
     "data_rows",
+    "weights_dtype",
     "draws",
     "function",
     "flag",
@@ -145,6 +146,17 @@ def data_rows(name: str, x) -> Tensor:
             f"A single point needs {name}.unsqueeze(0)."
         )
     return finite(name, x)
+
+
+def weights_dtype(name: str, t: Tensor, weight: Tensor) -> Tensor:
+    """Raise a TypeError unless ``t`` has the dtype of a model's ``weight`` (a forward pass never casts)."""
+    if t.dtype != weight.dtype:
+        raise TypeError(
+            f"{name} has dtype {t.dtype} but the model's weights are {weight.dtype}. Convert it with "
+            f"{name}.to({weight.dtype}) (torch.from_numpy keeps numpy's float64), or the model with "
+            f"model.to({t.dtype})."
+        )
+    return t
 
 
 def real_or_symbolic(name: str, value):

@@ -63,4 +63,5 @@ from vaelib._tensor_args import (  # noqa: F401
     real,
     real_or_symbolic,
     same_shape,
+    weights_dtype,
 )

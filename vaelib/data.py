@@ -66,7 +66,6 @@ from vaelib._io import WriteError
 from vaelib.data_sources import (
     DATASETS,
     FASHION_MNIST_CLASSES,
-    SYSTEM_DATA_DIR,
     DamagedFileError,
     DatasetSpec,
     RemoteFile,
@@ -75,14 +74,11 @@ from vaelib.data_sources import (
     dataset_files,
     dataset_spec,
 )
-from vaelib.download import DOWNLOAD_TIMEOUT_S, fetch_file
+from vaelib.download import fetch_file
 from vaelib.idx import read_idx
 from vaelib.offline_digits import (
     OFFLINE_DIGITS_FILE,
     OFFLINE_DIGITS_SHA256,
-    OFFLINE_N,
-    OFFLINE_SPLIT_SEED,
-    OFFLINE_TEST_PER_CLASS,
     build_offline_digits,
     offline_split_indices,
     read_offline_digits,
@@ -106,13 +102,8 @@ __all__ = [
     # re-exported from the modules below the loaders (their home is named in the import above)
     "DatasetSpec",
     "RemoteFile",
-    "SYSTEM_DATA_DIR",
-    "DOWNLOAD_TIMEOUT_S",
     "OFFLINE_DIGITS_FILE",
     "OFFLINE_DIGITS_SHA256",
-    "OFFLINE_N",
-    "OFFLINE_TEST_PER_CLASS",
-    "OFFLINE_SPLIT_SEED",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]

@@ -32,22 +32,12 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
+from vaelib import latent_canvas as canvas
 from vaelib import plots
 
 # Re-exported: lecture 05, vaelib.explorers and the tests import these from vaelib.widgets.
 from vaelib.interpolation_explorer import InterpolationExplorer, a_digit, interpolation_explorer
-from vaelib.latent_canvas import (
-    HIDPI,
-    SCALE,
-    ScatterCanvas,
-    check_2d_model,
-    decode,
-    embed,
-    gray_u8,
-    png_bytes,
-    share_palette,
-    show_png,
-)
+from vaelib.latent_canvas import HIDPI, SCALE, png_bytes
 
 __all__ = [
     "interpolation_explorer",
@@ -85,13 +75,13 @@ class LatentPlaneExplorer(widgets.VBox):
         if x is not None:
             x = torch.as_tensor(x, dtype=torch.float32)
             shown = np.linspace(0, len(x) - 1, min(scatter_points, len(x))).astype(int)
-            z = embed(model, x[shown])
+            z = canvas.embed(model, x[shown])
             y = plots.to_numpy(y)[shown] if y is not None else None
         if extent is None:
             extent = plots.latent_extent(z) if z is not None else (-3.0, 3.0, -3.0, 3.0)
         self.extent = tuple(float(e) for e in extent)
-        self._canvas = ScatterCanvas(z, y, self.extent, f"{name} latent space")
-        self._palette = share_palette([self._canvas])
+        self._canvas = canvas.ScatterCanvas(z, y, self.extent, f"{name} latent space")
+        self._palette = canvas.share_palette([self._canvas])
         x0, x1, y0, y1 = self.extent
         step = (x1 - x0) / 100
         self.z1 = widgets.FloatSlider(
@@ -158,12 +148,12 @@ class LatentPlaneExplorer(widgets.VBox):
         """Decode (z1, z2) and repaint (called by the sliders)."""
         start = time.perf_counter()
         z = np.array([self.z1.value, self.z2.value], dtype=np.float32)
-        x_hat = decode(self.model, z)
+        x_hat = canvas.decode(self.model, z)
         self.image = x_hat.reshape(self.image_shape)
         self.marker = z
         self.marker_pixels = self._canvas.to_pixels(z)[0]
-        show_png(self.decode_image, gray_u8(x_hat, self.image_shape, scale=2 * SCALE * HIDPI))
-        show_png(self.scatter_image, self._canvas.draw_indexed(None, z), palette=self._palette)
+        canvas.show_png(self.decode_image, canvas.gray_u8(x_hat, self.image_shape, scale=2 * SCALE * HIDPI))
+        canvas.show_png(self.scatter_image, self._canvas.draw_indexed(None, z), palette=self._palette)
         self.redraw_ms = (time.perf_counter() - start) * 1e3
         self.redraw_times_ms.append(self.redraw_ms)
 
@@ -191,7 +181,7 @@ def latent_plane_explorer(
         a :class:`LatentPlaneExplorer` (an ``ipywidgets.VBox``); drive it with
         ``explorer.z1.value = ...`` and read ``explorer.image`` and ``explorer.marker``.
     """
-    check_2d_model("model", model)
+    canvas.check_2d_model("model", model)
     if x is not None:
         x = torch.as_tensor(x, dtype=torch.float32)
         if x.dim() != 2 or x.shape[1] != image_shape[0] * image_shape[1]:
