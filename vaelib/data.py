@@ -50,15 +50,13 @@ ones (TensorFlow Datasets' ``url_checksums/mnist.txt`` and ``fashion_mnist.txt``
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from vaelib._io import WriteError
+from vaelib._io import PathLike, WriteError
 
 # The layers below the loaders, re-exported so that ``vaelib.data`` keeps every name it had:
 # the IDX reader (vaelib.idx), verified downloads (vaelib.download), the dataset descriptions and
@@ -106,7 +104,6 @@ __all__ = [
     "OFFLINE_DIGITS_SHA256",
 ]
 
-PathLike = Union[str, "os.PathLike[str]"]
 Split = tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]
 
 # ---------------------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
+from vaelib._io import PathLike
 from vaelib.download import fetch_file, sha256_of
 from vaelib.idx import GZIP_MAGIC, idx_header_problem
 
@@ -34,7 +34,6 @@ __all__ = [
     "check_dataset_file",
 ]
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 # ---------------------------------------------------------------------------------------------
 # Dataset descriptions

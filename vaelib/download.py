@@ -16,15 +16,13 @@ import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Union
 
 from tqdm.auto import tqdm
 
-from vaelib._io import WriteError, remove_stale_temporaries, write_error
+from vaelib._io import PathLike, WriteError, remove_stale_temporaries, write_error
 
 __all__ = ["fetch_file", "sha256_of", "DOWNLOAD_TIMEOUT_S"]
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 DOWNLOAD_TIMEOUT_S = 30.0  # per network operation (connect, each read), not for the whole file
 _CHUNK_BYTES = 1 << 16

@@ -9,16 +9,15 @@ sizes, then exactly the values those sizes imply. :func:`read_idx` accounts for 
 from __future__ import annotations
 
 import gzip
-import os
 import zlib
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 
+from vaelib._io import PathLike
+
 __all__ = ["read_idx", "idx_header_problem", "GZIP_MAGIC", "IDX_DTYPES"]
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 IDX_DTYPES = {  # IDX type code -> numpy dtype (IDX stores multi-byte values big-endian)

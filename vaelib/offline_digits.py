@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import zlib
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 
-from vaelib._io import atomic_write
+from vaelib._io import PathLike, atomic_write
 
 __all__ = [
     "read_offline_digits",
@@ -31,7 +29,6 @@ __all__ = [
     "OFFLINE_SPLIT_SEED",
 ]
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 OFFLINE_N = 5000
 OFFLINE_TEST_PER_CLASS = 100  # 10 classes x 100 = 1000 test digits, 4000 train
