@@ -30,7 +30,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from vaelib import data
+from vaelib import data, data_sources, download
 from vaelib._io import WriteError, atomic_write, remove_stale_temporaries
 
 UNREACHABLE = "http://127.0.0.1:1/"  # port 1: connection refused at once, no network needed
@@ -102,7 +102,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("VAELIB_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("VAELIB_DATA", raising=False)
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-    monkeypatch.setattr(data, "SYSTEM_DATA_DIR", tmp_path / "system")
+    monkeypatch.setattr(data_sources, "SYSTEM_DATA_DIR", tmp_path / "system")
     return tmp_path
 
 
@@ -320,14 +320,14 @@ def test_fetch_file_transfer_cut_off(tmp_path):
 def test_fetch_file_keyboard_interrupt_leaves_nothing(tmp_path, monkeypatch):
     chunks_seen = []
 
-    class InterruptingBar(data.tqdm):
+    class InterruptingBar(download.tqdm):
         def update(self, n=1):
             chunks_seen.append(n)
             if len(chunks_seen) == 2:  # the user presses Ctrl-C during the second chunk
                 raise KeyboardInterrupt
             return super().update(n)
 
-    monkeypatch.setattr(data, "tqdm", InterruptingBar)
+    monkeypatch.setattr(download, "tqdm", InterruptingBar)
     with serve({"/x.gz": Route(BLOB)}) as server:
         with pytest.raises(KeyboardInterrupt):
             data.fetch_file("x.gz", [server.url], sha256(BLOB), tmp_path, progress=False)
@@ -688,7 +688,7 @@ needs_debian = pytest.mark.skipif(
 
 @needs_debian
 def test_fashion_mnist_from_the_debian_folder(monkeypatch):
-    monkeypatch.setattr(data, "SYSTEM_DATA_DIR", DEBIAN_FASHION.parent)
+    monkeypatch.setattr(data_sources, "SYSTEM_DATA_DIR", DEBIAN_FASHION.parent)
     (x_train, y_train), (x_test, y_test) = data.load_fashion_mnist(download=False)
     assert x_train.shape == (60000, 784) and x_test.shape == (10000, 784)
     assert x_train.dtype == torch.float32 and y_train.dtype == torch.int64
@@ -895,7 +895,7 @@ def test_read_only_cache_is_named_with_the_fix(isolated, tiny_mnist, monkeypatch
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
 
-    monkeypatch.setattr(data.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(download.tempfile, "mkstemp", read_only)
     with serve(routes_for(tiny_files(fill=7))) as server:
         tiny_mnist(server.url)
         with pytest.raises(data.WriteError) as info:
@@ -971,7 +971,7 @@ def test_a_failed_read_is_the_mirrors_fault_not_the_disks(isolated, monkeypatch)
     def broken(response):
         raise OSError(errno.EBADMSG, "bad message")
 
-    monkeypatch.setattr(data.http.client.HTTPResponse, "read", lambda self, *a: broken(self))
+    monkeypatch.setattr(download.http.client.HTTPResponse, "read", lambda self, *a: broken(self))
     with serve({"/x.gz": Route(BLOB)}) as server:
         with pytest.raises(ConnectionError, match=r"x.gz: ConnectionError: reading the response failed"):
             data.fetch_file("x.gz", [server.url], sha256(BLOB), isolated / "dl", progress=False)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vaelib import objectives
-from vaelib.models import VAE, Autoencoder, latent_path, mlp
+from vaelib.models import VAE, Autoencoder, ConfiguredModule, latent_path, mlp
 
 D = 12  # tiny "images" keep the tests fast
 
@@ -194,3 +194,24 @@ def test_latent_path_names_the_image_that_is_wrong():
     model = VAE(D, 2, [8])
     with pytest.raises(ValueError, match=r"x_b must be one image of 12 pixels.*got shape \(2, 12\)"):
         latent_path(model, torch.rand(D), torch.rand(2, D))
+
+
+def test_config_and_repr_come_from_config_fields():
+    """models.ConfiguredModule writes config and repr once for every image model (values as before the cut)."""
+    from vaelib.categorical_vae import CategoricalVAE
+    from vaelib.dirichlet_vae import DirichletVAE
+
+    cases = [
+        (Autoencoder(784, 2, (16, 8)), {"latent_dim": 2, "hidden_dims": [16, 8]},
+         "input_dim=784, latent_dim=2, hidden_dims=[16, 8]"),
+        (CategoricalVAE(784, 3, 4, [16]), {"num_variables": 3, "num_classes": 4, "hidden_dims": [16]},
+         "input_dim=784, num_variables=3, num_classes=4, hidden_dims=[16], temperature=1.0, hard=False"),
+        (DirichletVAE(784, 5, [16]), {"latent_dim": 5, "prior_concentration": 0.98, "sampler": "implicit"},
+         "input_dim=784, latent_dim=5, hidden_dims=[16], prior_concentration=0.98, sampler='implicit'"),
+    ]  # fmt: skip
+    for model, some, shown in cases:
+        assert isinstance(model, ConfiguredModule)
+        assert model.config["class"] == type(model).__name__ and model.config["input_dim"] == 784
+        assert some.items() <= model.config.items(), model.config
+        assert model.extra_repr() == shown
+    assert "temperature" not in cases[1][0].config  # an attribute a callback anneals, not a constructor setting

@@ -13,9 +13,19 @@ import re
 import tempfile
 import time
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Union
 
-__all__ = ["atomic_write", "WriteError", "write_error", "remove_stale_temporaries", "STALE_TEMP_S", "TEMP_PATTERN"]
+__all__ = [
+    "PathLike",
+    "atomic_write",
+    "WriteError",
+    "write_error",
+    "remove_stale_temporaries",
+    "STALE_TEMP_S",
+    "TEMP_PATTERN",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]  # a path argument: a str or a pathlib.Path
 
 # vaelib's temporary files: ".NAME.XXXXXXXX.tmp" (atomic_write) and ".NAME.XXXXXXXX.part"
 # (downloads), where XXXXXXXX is tempfile.mkstemp's 8 random characters.

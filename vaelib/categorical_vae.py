@@ -25,10 +25,10 @@ import math
 from typing import Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from vaelib import _validate, objectives, relaxations
-from vaelib.models import check_image_data, check_images, mlp
+from vaelib.models import ConfiguredModule, check_image_data, check_images, mlp
 
 __all__ = ["CategoricalVAE", "categorical_kl_to_uniform"]
 
@@ -55,7 +55,7 @@ def categorical_kl_to_uniform(logits: Tensor) -> Tensor:
     return (neg_entropy.sum(-1) + math.log(C)).sum(-1)  # (...)
 
 
-class CategoricalVAE(nn.Module):
+class CategoricalVAE(ConfiguredModule):
     """A VAE whose latent is ``N`` categorical variables with ``C`` classes each.
 
     The encoder is an MLP ``D -> hidden -> N*C`` (the logits), the decoder an MLP
@@ -70,6 +70,9 @@ class CategoricalVAE(nn.Module):
             an attribute, so a training callback can anneal it (Jang et al. anneal 1 -> 0.5).
         hard: train with the straight-through Gumbel-softmax (one-hot forward pass).
     """
+
+    config_fields = ("input_dim", "num_variables", "num_classes", "hidden_dims")
+    repr_fields = (*config_fields, "temperature", "hard")
 
     def __init__(
         self,
@@ -99,24 +102,6 @@ class CategoricalVAE(nn.Module):
         width = num_variables * num_classes  # the decoder reads N one-hot vectors side by side
         self.encoder = mlp([input_dim, *self.hidden_dims, width])
         self.decoder = mlp([width, *reversed(self.hidden_dims), input_dim])
-
-    @property
-    def config(self) -> dict:
-        """The constructor arguments (stored in checkpoints to rebuild or verify the model)."""
-        return {
-            "class": type(self).__name__,
-            "input_dim": self.input_dim,
-            "num_variables": self.num_variables,
-            "num_classes": self.num_classes,
-            "hidden_dims": list(self.hidden_dims),
-        }
-
-    def extra_repr(self) -> str:
-        return (
-            f"input_dim={self.input_dim}, num_variables={self.num_variables}, "
-            f"num_classes={self.num_classes}, hidden_dims={list(self.hidden_dims)}, "
-            f"temperature={self.temperature}, hard={self.hard}"
-        )
 
     def _check_x(self, x: Tensor, check: bool = True) -> None:
         """Shape and dtype always (cheap); with ``check`` also the values (one host sync)."""
@@ -164,12 +149,7 @@ class CategoricalVAE(nn.Module):
                 f"got {got}. Build one-hot latents with torch.nn.functional.one_hot(index, C).float()."
             )
         if check:
-            weight = self.decoder[0].weight
-            if z.dtype != weight.dtype:
-                raise TypeError(
-                    f"z has dtype {z.dtype} but the model's weights are {weight.dtype}; convert it with "
-                    f"z.to({weight.dtype})."
-                )
+            _validate.weights_dtype("z", z, self.decoder[0].weight)
             _validate.finite("z", z)
         return self.decoder(z.flatten(-2))  # (..., N*C) -> (..., D)
 

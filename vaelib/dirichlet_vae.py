@@ -43,7 +43,7 @@ from torch import Tensor, nn
 from torch.distributions import Dirichlet, kl_divergence
 
 from vaelib import _validate, families, objectives
-from vaelib.models import check_image_data, check_images, mlp
+from vaelib.models import ConfiguredModule, check_image_data, check_images, mlp
 
 __all__ = [
     "DirichletVAE",
@@ -57,7 +57,7 @@ SAMPLERS = ("implicit", "approx")
 CONCENTRATION_FLOOR = 1e-3  # keeps every alpha_k > 0 (Gamma samples of alpha -> 0 underflow to 0)
 
 
-class DirichletVAE(nn.Module):
+class DirichletVAE(ConfiguredModule):
     """A VAE whose latent is a point on the K-simplex, with a Dirichlet(alpha_0) prior.
 
     Args:
@@ -69,6 +69,8 @@ class DirichletVAE(nn.Module):
         sampler: ``"implicit"`` (torch's exact ``rsample``) or ``"approx"`` (the paper's
             approximate inverse Gamma CDF, :func:`vaelib.families.dirichlet_approx`).
     """
+
+    config_fields = ("input_dim", "latent_dim", "hidden_dims", "prior_concentration", "sampler")
 
     def __init__(
         self,
@@ -98,24 +100,6 @@ class DirichletVAE(nn.Module):
         self.sampler = sampler
         self.encoder = mlp([input_dim, *self.hidden_dims, latent_dim])
         self.decoder = mlp([latent_dim, *reversed(self.hidden_dims), input_dim])
-
-    @property
-    def config(self) -> dict:
-        """The constructor arguments (stored in checkpoints to rebuild or verify the model)."""
-        return {
-            "class": type(self).__name__,
-            "input_dim": self.input_dim,
-            "latent_dim": self.latent_dim,
-            "hidden_dims": list(self.hidden_dims),
-            "prior_concentration": self.prior_concentration,
-            "sampler": self.sampler,
-        }
-
-    def extra_repr(self) -> str:
-        return (
-            f"input_dim={self.input_dim}, latent_dim={self.latent_dim}, hidden_dims={list(self.hidden_dims)}, "
-            f"prior_concentration={self.prior_concentration}, sampler={self.sampler!r}"
-        )
 
     def check_data(self, x: Tensor, name: str = "x") -> Tensor:
         """The data contract (:func:`vaelib.models.check_image_data`); ``fit`` calls it once per data set."""
@@ -161,11 +145,7 @@ class DirichletVAE(nn.Module):
                 f"z must have shape (..., {self.latent_dim}) (points of the {self.latent_dim}-simplex); got {got}."
             )
         if check:
-            weight = self.decoder[0].weight
-            if z.dtype != weight.dtype:
-                raise TypeError(
-                    f"z has dtype {z.dtype} but the model's weights are {weight.dtype}; convert it with z.to({weight.dtype})."
-                )
+            _validate.weights_dtype("z", z, self.decoder[0].weight)
             _validate.nonempty("z", z)
             _validate.unit_interval(
                 "z", z, "the simplex's", "A point of the simplex has components in [0, 1] summing to 1."

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from vaelib import _validate, kl
+from vaelib.factor_em import m_step_regression
 from vaelib.linear_gaussian import LinearGaussianModel
 
 __all__ = [
@@ -137,6 +138,7 @@ def m_step(x: Tensor, mu: Tensor, scale_tril: Tensor, *, isotropic: bool = True)
         sigma^2 = 1/(N D) sum_n [ ||x_n||^2 - 2 E[z~_n]^T W~^T x_n + tr(E[z~_n z~_n^T] W~^T W~) ]
         Psi_dd = 1/N sum_n [ x_nd^2 - (W~ E[z~_n])_d x_nd ]                         (not isotropic)
 
+    The regression is :func:`vaelib.factor_em.m_step_regression`, the one home of this M-step.
     With q_n the exact posterior this is :meth:`LinearGaussianModel.em_step`; with a diagonal
     q_n it is the M-step of mean-field variational EM.
 
@@ -177,22 +179,13 @@ def m_step(x: Tensor, mu: Tensor, scale_tril: Tensor, *, isotropic: bool = True)
         )
     cov = scale_tril @ scale_tril.transpose(-1, -2)  # (K, K) or (N, K, K)
     sum_cov = N * cov if cov.dim() == 2 else cov.sum(0)  # sum_n L_n L_n^T, (K, K)
-    z_aug = torch.cat([mu, torch.ones(N, 1, dtype=x.dtype)], dim=1)  # E[z~_n], (N, K+1)
-    sum_zz = z_aug.T @ z_aug  # (K+1, K+1)
-    sum_zz[:K, :K] += sum_cov  # sum_n E[z~_n z~_n^T]
-    sum_xz = x.T @ z_aug  # (D, K+1)
-    W_aug = torch.linalg.solve(sum_zz, sum_xz.T).T  # (D, K+1)
-    if isotropic:
-        total = (x**2).sum() - 2.0 * (z_aug * (x @ W_aug)).sum() + (sum_zz * (W_aug.T @ W_aug)).sum()
-        noise_var = total / (N * D)
-    else:
-        noise_var = (x**2).mean(0) - (W_aug * sum_xz).sum(-1) / N  # (D,)
+    W, b, noise_var = m_step_regression(x, mu, sum_cov, isotropic=isotropic)
     if not (noise_var > 0).all():
         raise ValueError(
             f"the M-step gave a noise variance {noise_var.min().item():.3g} <= 0: q puts the data "
             f"exactly on a {K}-dim subspace. Check that x is not degenerate and that q has positive variances."
         )
-    return LinearGaussianModel(W_aug[:, :K], W_aug[:, K], noise_var)
+    return LinearGaussianModel(W, b, noise_var)
 
 
 def mean_field_q(model: LinearGaussianModel, x: Tensor) -> tuple[Tensor, Tensor]:

@@ -24,7 +24,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from vaelib import _validate, gaussians, kl
+from vaelib import _validate, factor_em, gaussians, kl
 
 __all__ = ["GaussianPosterior", "LinearGaussianModel"]
 
@@ -385,36 +385,14 @@ class LinearGaussianModel:
         log_var = self._z(log_var, "log_var")
         return self.elbo(x, mu, torch.diag_embed((0.5 * log_var).exp()))
 
-    # -- learning the model: EM --------------------------------------------------------------
+    # -- learning the model: EM (vaelib.factor_em) -------------------------------------------
 
     def em_step(self, x: Tensor, *, isotropic: bool = False, point_mass: bool = False) -> "LinearGaussianModel":
         """One EM iteration on data x; returns the updated model (this one is unchanged).
 
-        EM is coordinate ascent on the ELBO L(q, theta) = log p_theta(x) - KL(q || p_theta(z | x))
-        (Neal & Hinton 1998).
-        E-step: q(z_n) = p(z_n | x_n) under the current model, with E[z_n] = m_n and
-        E[z_n z_n^T] = S + m_n m_n^T. The bound is then tight: ELBO(q) = log p(x).
-        M-step: maximise sum_n E_q[log N(x_n; W z_n + b, Psi)] over (W, b, Psi) jointly, by
-        regressing x on the augmented latent z~ = (z, 1) with loadings W~ = [W b]:
-
-            W~_new   = [sum_n x_n E[z~_n]^T] [sum_n E[z~_n z~_n^T]]^{-1}
-            Psi_new  = diag( (1/N) sum_n (x_n x_n^T - W~_new E[z~_n] x_n^T) )        (factor analysis)
-            sigma2_new = 1/(N D) sum_n ( ||x_n||^2 - 2 E[z~_n]^T W~_new^T x_n
-                                         + tr(E[z~_n z~_n^T] W~_new^T W~_new) )    (PPCA)
-
-        Each step cannot decrease the log-likelihood: log p_new(x) >= ELBO(q, new) >=
-        ELBO(q, old) = log p_old(x). Bishop (2006), Secs. 9.4 and 12.2 (eqs. 12.54-12.57 for
-        PPCA, 12.66-12.70 for factor analysis, there with b fixed at the sample mean);
-        Ghahramani & Hinton (1996), "The EM algorithm for mixtures of factor analyzers" (the
-        augmented latent).
-
-        With ``point_mass=True`` this is *hard* (MAP) EM instead: q(z_n) is a point mass at the
-        posterior mode m_n, so E[z_n z_n^T] = m_n m_n^T (the posterior covariance S is dropped)
-        and the M-step is least-squares regression of x on (m_n, 1). That is coordinate ascent
-        on J(z, theta) = sum_n log p_theta(x_n, z_n), which is *not* a lower bound on
-        log p_theta(x) for a continuous z: J - log p_theta(x) = sum_n log p_theta(z_n | x_n), a
-        log-density that rewards sharply peaked posteriors, so hard EM can drive a noise variance
-        to zero, where J is unbounded. Introduced in lecture 04.
+        Soft EM (the exact posterior as q), or hard EM with ``point_mass=True``; factor analysis,
+        or PPCA with ``isotropic=True``. The algorithm, its sources and its failure mode are
+        described at :func:`vaelib.factor_em.em_update`. Introduced in lecture 04.
 
         Args:
             x: training data, shape (N, D), N >= 2.
@@ -423,38 +401,6 @@ class LinearGaussianModel:
 
         Returns:
             a new :class:`LinearGaussianModel`.
-
-        Raises:
-            ValueError: if the M-step gives a noise variance that is not positive (hard EM's
-                collapse, or a data dimension that is constant).
         """
         x = self._x(x)
-        isotropic, point_mass = _validate.flag("isotropic", isotropic), _validate.flag("point_mass", point_mass)
-        if x.dim() != 2 or x.shape[0] < 2:
-            raise ValueError(f"x must have shape (N, D) with N >= 2 data points; got shape {tuple(x.shape)}.")
-        N, K = x.shape[0], self.latent_dim
-        posterior = self.posterior(x)  # E-step
-        z_aug = torch.cat([posterior.mu, torch.ones(N, 1, dtype=x.dtype)], dim=1)  # E[(z, 1)], (N, K+1)
-        sum_zz = z_aug.T @ z_aug  # (K+1, K+1)
-        if not point_mass:
-            sum_zz[:K, :K] += N * posterior.cov  # sum_n E[z~ z~^T]
-        sum_xz = x.T @ z_aug  # sum_n x_n E[z~_n]^T, (D, K+1)
-        W_aug = torch.linalg.solve(sum_zz, sum_xz.T).T  # sum_xz sum_zz^{-1} (sum_zz symmetric), (D, K+1)
-        if isotropic:
-            total = (x**2).sum() - 2.0 * (z_aug * (x @ W_aug)).sum() + (sum_zz * (W_aug.T @ W_aug)).sum()
-            noise_var = total / (N * self.data_dim)
-        else:
-            noise_var = (x**2).mean(0) - (W_aug * sum_xz).sum(-1) / N  # (D,)
-        noise_var = noise_var.expand(self.data_dim)  # (D,)
-        if not (noise_var > 0).all():
-            d = int(noise_var.argmin())
-            cause = (
-                "hard EM has collapsed: a point-mass q makes the objective sum_n log p(x_n, z_n) "
-                "unbounded as a noise variance goes to 0 (see lecture 04); use point_mass=False"
-                if point_mass
-                else f"check that data dimension {d} is not constant"
-            )
-            raise ValueError(
-                f"the M-step gave noise variance {noise_var[d].item():.3g} <= 0 in data dimension {d}: {cause}."
-            )
-        return LinearGaussianModel(W_aug[:, :K], W_aug[:, K], noise_var)
+        return LinearGaussianModel(*factor_em.em_update(self, x, isotropic=isotropic, point_mass=point_mass))

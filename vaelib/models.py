@@ -63,12 +63,8 @@ def check_images(x: Tensor, input_dim: int, name: str = "x", weight: Tensor | No
             f"{name} must have shape (B, {input_dim}) (a batch of flattened images); got shape "
             f"{tuple(x.shape)}. Flatten images first: {name}.reshape(len({name}), -1)."
         )
-    if weight is not None and x.dtype != weight.dtype:
-        raise TypeError(
-            f"{name} has dtype {x.dtype} but the model's weights are {weight.dtype}. Convert the "
-            f"data with {name}.to({str(weight.dtype)}) (torch.from_numpy keeps numpy's float64), or "
-            f"the model with model.to({str(x.dtype)})."
-        )
+    if weight is not None:
+        _validate.weights_dtype(name, x, weight)
 
 
 def check_image_data(x: Tensor, input_dim: int, name: str = "x") -> Tensor:
@@ -108,8 +104,36 @@ def mlp(sizes: Sequence[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class _ImageModel(nn.Module):
+class ConfiguredModule(nn.Module):
+    """A module whose constructor arguments are its ``config`` and its ``repr``: written once here.
+
+    A subclass names its constructor arguments, stored as attributes of the same names, in
+    ``config_fields``; :attr:`config` (what checkpoints and shipped weights store, to rebuild or
+    verify the model) is ``{"class": name, field: value...}`` and ``print(model)`` shows
+    ``repr_fields`` (by default the same fields). Tuples are given as lists.
+    """
+
+    config_fields: tuple[str, ...] = ()
+    repr_fields: tuple[str, ...] | None = None
+
+    @property
+    def config(self) -> dict:
+        """The constructor arguments (stored in checkpoints to rebuild or verify the model)."""
+        return {"class": type(self).__name__, **{k: _stored(getattr(self, k)) for k in self.config_fields}}
+
+    def extra_repr(self) -> str:
+        fields = self.config_fields if self.repr_fields is None else self.repr_fields
+        return ", ".join(f"{k}={_stored(getattr(self, k))!r}" for k in fields)
+
+
+def _stored(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+class _ImageModel(ConfiguredModule):
     """What the autoencoder and the VAE share: sizes, the decoder, input checks."""
+
+    config_fields = ("input_dim", "latent_dim", "hidden_dims")
 
     def __init__(self, input_dim: int, latent_dim: int, hidden_dims: Sequence[int]):
         super().__init__()
@@ -119,19 +143,6 @@ class _ImageModel(nn.Module):
         self.hidden_dims = hidden
         # The decoder mirrors the encoder: K -> reversed(hidden) -> D logits.
         self.decoder = mlp([latent_dim, *reversed(hidden), input_dim])
-
-    @property
-    def config(self) -> dict:
-        """The constructor arguments (stored in checkpoints to rebuild or verify the model)."""
-        return {
-            "class": type(self).__name__,
-            "input_dim": self.input_dim,
-            "latent_dim": self.latent_dim,
-            "hidden_dims": list(self.hidden_dims),
-        }
-
-    def extra_repr(self) -> str:
-        return f"input_dim={self.input_dim}, latent_dim={self.latent_dim}, hidden_dims={list(self.hidden_dims)}"
 
     def _check_x(self, x: Tensor, check: bool = True) -> None:
         """Shape and dtype always (cheap); with ``check`` also the values (one host sync)."""

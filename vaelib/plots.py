@@ -16,6 +16,11 @@ import torch
 from matplotlib.figure import Figure
 
 from vaelib import _validate
+from vaelib._figure import CLASS_COLORS, new_axes, to_numpy
+
+# Re-exported: the lectures call plots.training_curves, plots.kl_bars and plots.bound_vs_k, which
+# live in vaelib.curves (numbers against epochs, latent dimensions, k).
+from vaelib.curves import bound_vs_k, kl_bars, training_curves
 
 __all__ = [
     "tile",
@@ -27,15 +32,9 @@ __all__ = [
     "training_curves",
     "kl_bars",
     "bound_vs_k",
+    "to_numpy",
+    "CLASS_COLORS",
 ]
-
-CLASS_COLORS = plt.get_cmap("tab10").colors  # one colour per digit class 0-9
-
-
-def _numpy(a) -> np.ndarray:
-    if isinstance(a, torch.Tensor):
-        return a.detach().cpu().numpy()
-    return np.asarray(a)
 
 
 def _check_images(images, image_shape: tuple[int, int]) -> np.ndarray:
@@ -44,7 +43,7 @@ def _check_images(images, image_shape: tuple[int, int]) -> np.ndarray:
             f"images must be a tensor or array of pixel values, shape (N, H*W) or (N, H, W); got "
             f"{type(images).__name__} {images!r}"[:200]
         )
-    arr = _numpy(images).astype(np.float32, copy=False)
+    arr = to_numpy(images).astype(np.float32, copy=False)
     pixels = image_shape[0] * image_shape[1]
     if arr.ndim == 1:
         arr = arr[None]
@@ -64,11 +63,14 @@ def _check_images(images, image_shape: tuple[int, int]) -> np.ndarray:
     return arr
 
 
-def _new_axes(ax, figsize):
-    if ax is None:
-        fig, ax = plt.subplots(figsize=figsize)
-        return fig, ax
-    return ax.figure, ax
+def _show_bare(ax, array: np.ndarray) -> None:
+    """``imshow`` a grey array in [0, 1] with no ticks, grid or frame."""
+    ax.imshow(array, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.grid(False)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for side in ("left", "bottom", "top", "right"):
+        ax.spines[side].set_visible(False)
 
 
 def tile(
@@ -119,20 +121,14 @@ def image_grid(
     """
     grid = tile(images, ncols, image_shape=image_shape)
     rows = -(-len(_check_images(images, image_shape)) // ncols)
-    fig, ax = _new_axes(ax, (min(0.6 * ncols, 9), 0.6 * rows + (0.4 if title else 0.1)))
-    ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax.grid(False)
-    ax.set_xticks([])
+    fig, ax = new_axes(ax, (min(0.6 * ncols, 9), 0.6 * rows + (0.4 if title else 0.1)))
+    _show_bare(ax, grid)
     h = image_shape[0]
     if row_labels is not None:
         if len(row_labels) != rows:
             raise ValueError(f"row_labels must have one label per row ({rows}); got {len(row_labels)}.")
         ax.set_yticks([r * (h + 1) + h / 2 for r in range(rows)], list(row_labels))
         ax.tick_params(left=False)
-    else:
-        ax.set_yticks([])
-    for side in ("left", "bottom", "top", "right"):
-        ax.spines[side].set_visible(False)
     if title:
         ax.set_title(title)
     return fig
@@ -150,17 +146,17 @@ def latent_scatter(z, y=None, *, ax=None, title: str | None = None, s: float = 4
     Returns:
         the Figure; one ``PathCollection`` per class in ``ax.collections``.
     """
-    z = _numpy(z)
+    z = to_numpy(z)
     if z.ndim != 2 or z.shape[1] != 2:
         raise ValueError(
             f"z must have shape (N, 2) (a 2-d latent space); got {z.shape}. For K > 2, project first "
             f"(e.g. onto the two dimensions with the largest KL)."
         )
-    fig, ax = _new_axes(ax, (4.2, 3.8))
+    fig, ax = new_axes(ax, (4.2, 3.8))
     if y is None:
         ax.scatter(z[:, 0], z[:, 1], s=s, color="0.3", linewidths=0)
     else:
-        y = _numpy(y)
+        y = to_numpy(y)
         if y.shape != (len(z),):
             raise ValueError(f"y must have one label per point, shape ({len(z)},); got {y.shape}.")
         for c in np.unique(y):
@@ -200,7 +196,7 @@ def latent_extent(z, *, quantile: float = 0.01, margin: float = 0.1) -> tuple[fl
         explain="(the fraction of points left out at each end; 0 keeps them all)",
     )
     margin = _validate.number("margin", margin, low=0.0, explain="(a fraction of the window's width; 0.1 adds 10%)")
-    z = _numpy(z)
+    z = to_numpy(z)
     lo = np.quantile(z, quantile, axis=0)
     hi = np.quantile(z, 1 - quantile, axis=0)
     center = (lo + hi) / 2
@@ -247,7 +243,7 @@ def latent_grid(
         model.decode_mean(z.to(device)) if hasattr(model, "decode_mean") else torch.sigmoid(model.decode(z.to(device)))
     )
     grid = tile(x_hat, n, image_shape=image_shape, pad=0)
-    fig, ax = _new_axes(ax, (3.8, 3.8))
+    fig, ax = new_axes(ax, (3.8, 3.8))
     ax.imshow(grid, cmap="gray", vmin=0, vmax=1, extent=extent, interpolation="nearest")
     ax.grid(False)
     ax.set_xlabel("$z_1$")
@@ -302,13 +298,8 @@ def interpolation_strip(
         fig.paths[name] = (z.cpu(), x_hat.cpu())
         row = tile(x_hat, steps, image_shape=image_shape)
         strip = np.concatenate([x_a.reshape(h, w).numpy(), gap, row, gap, x_b.reshape(h, w).numpy()], axis=1)
-        ax.imshow(strip, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        ax.grid(False)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        _show_bare(ax, strip)
         ax.set_ylabel(name, rotation=0, ha="right", va="center")
-        for side in ("left", "bottom", "top", "right"):
-            ax.spines[side].set_visible(False)
         if judge is not None:
             from vaelib.judge import judge_images
 
@@ -334,126 +325,4 @@ def interpolation_strip(
             fontsize=6.5,
             color="0.4",
         )
-    return fig
-
-
-def _as_histories(histories) -> dict:
-    from vaelib.train import History
-
-    if isinstance(histories, History):
-        return {"": histories}
-    if isinstance(histories, Mapping) and all(isinstance(h, History) for h in histories.values()):
-        return dict(histories)
-    raise TypeError(f"histories must be a History or a dict of name -> History; got {type(histories).__name__}.")
-
-
-def training_curves(histories, *, keys: Sequence[str] = ("loss", "recon", "kl")) -> Figure:
-    """Per-epoch curves of a training run (or several, by name), one panel per quantity.
-
-    Training values are solid lines; validation values (``val_loss`` ...) dashed, same colour.
-
-    Args:
-        histories: a :class:`vaelib.train.History` or ``{"name": History}``.
-        keys: which quantities to plot (attributes of History).
-
-    Returns:
-        the Figure, one axes per key.
-    """
-    runs = _as_histories(histories)
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.6), squeeze=False)
-    for ax, key in zip(axes[0], keys):
-        for i, (name, h) in enumerate(runs.items()):
-            color = f"C{i}"
-            ax.plot(h.epoch, getattr(h, key), color=color, label=f"{name} train".strip())
-            val = getattr(h, f"val_{key}", [])
-            if val:
-                ax.plot(h.epoch, val, color=color, ls="--", label=f"{name} test".strip())
-        ax.set_xlabel("epoch")
-        ax.set_title({"loss": "loss (nats)", "recon": "reconstruction (nats)", "kl": "KL (nats)"}.get(key, key))
-    axes[0, -1].legend(fontsize=7, frameon=False)
-    fig.tight_layout()
-    return fig
-
-
-def kl_bars(
-    kl_dims: Mapping[str, object], activity: Mapping[str, object] | None = None, *, threshold: float = 0.01
-) -> Figure:
-    """Per-dimension KL of several models (top row) and, optionally, each dimension's activity (bottom row).
-
-    The KL row shows KL_k = E_x KL(q(z_k | x) || N(0, 1)), sorted from largest to smallest; it
-    has no threshold line, because no threshold is defined on it. The activity row shows, in the
-    same order of dimensions, A_k = Var_x(mu_k(x)), the statistic of the active-unit test
-    (Burda et al. 2016, Section 5.2), with its threshold (0.01) as a dotted line.
-
-    Args:
-        kl_dims: ``{"name": tensor (K,)}`` from :func:`vaelib.objectives.kl_per_dimension`.
-        activity: ``{"name": tensor (K,)}``, e.g. ``objectives.active_units(model, x).variance``,
-            with the same names, or None for the KL row alone.
-        threshold: the active-unit threshold drawn on the activity row.
-
-    Returns:
-        the Figure; ``fig.kl_axes[i].patches`` are the KL bars of the i-th model and
-        ``fig.activity_axes[i]`` (if ``activity``) its activity bars with the threshold line.
-    """
-    if activity is not None and list(activity) != list(kl_dims):
-        raise ValueError(f"activity must have the same names as kl_dims, {list(kl_dims)}; got {list(activity)}.")
-    rows = 1 if activity is None else 2
-    fig, axes = plt.subplots(
-        rows, len(kl_dims), figsize=(2.6 * len(kl_dims), 2.2 * rows + 0.2), squeeze=False, sharey="row"
-    )
-    for i, (name, kl) in enumerate(kl_dims.items()):
-        kl = _numpy(kl)
-        order = np.argsort(-kl, kind="stable")
-        ax = axes[0, i]
-        ax.bar(np.arange(len(kl)), kl[order], color="C0", width=0.8)
-        ax.set_yscale("symlog", linthresh=1e-2)
-        ax.set_title(name, fontsize=9)
-        if activity is not None:
-            a = _numpy(activity[name])[order]
-            ax2 = axes[1, i]
-            ax2.bar(np.arange(len(a)), a, color=["C2" if v > threshold else "0.6" for v in a], width=0.8)
-            ax2.axhline(threshold, color="0.2", ls=":", lw=1.2)
-            ax2.set_yscale("symlog", linthresh=1e-3)
-        axes[-1, i].set_xlabel("latent dimension (sorted by KL)")
-    axes[0, 0].set_ylabel("KL$_k$ (nats)")
-    if activity is not None:
-        axes[1, 0].set_ylabel(f"Var$_x(\\mu_k)$\n(active if > {threshold:g}: dotted)")
-    fig.kl_axes = list(axes[0])
-    fig.activity_axes = list(axes[1]) if activity is not None else []
-    fig.tight_layout()
-    return fig
-
-
-def bound_vs_k(
-    ks: Sequence[int],
-    bounds,
-    stderr=None,
-    *,
-    elbo: float | None = None,
-    ylabel: str = "bound on log p(x) (nats)",
-    ax=None,
-) -> Figure:
-    """The importance-weighted bound L_k against k (log scale), with error bars and the ELBO.
-
-    Args:
-        ks: the numbers of samples.
-        bounds: the mean bound for each k (nats), or any quantity per k (e.g. L_k - ELBO).
-        stderr: standard errors of those means, or None.
-        elbo: draw the ELBO at this height as a horizontal line (0 when plotting L_k - ELBO).
-        ylabel: the y-axis label.
-
-    Returns:
-        the Figure.
-    """
-    fig, ax = _new_axes(ax, (4.2, 2.8))
-    bounds = _numpy(bounds)
-    ax.errorbar(
-        ks, bounds, yerr=None if stderr is None else _numpy(stderr), marker="o", capsize=3, label="$L_k$ (IWAE)"
-    )
-    if elbo is not None:
-        ax.axhline(elbo, color="C1", ls="--", label="ELBO")
-    ax.set_xscale("log")
-    ax.set_xlabel("k (importance samples)")
-    ax.set_ylabel(ylabel)
-    ax.legend(frameon=False)
     return fig
