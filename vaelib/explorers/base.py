@@ -40,9 +40,10 @@ from matplotlib.figure import Figure
 
 from vaelib.widgets import png_bytes
 
-__all__ = ["Explorer", "float_slider", "int_slider", "dropdown"]
+__all__ = ["Explorer", "float_slider", "int_slider", "dropdown", "TEXT_BOX"]
 
 HIDPI = 2  # rendered at twice the pixels it is shown at: sharp on a HiDPI screen
+TEXT_BOX = {"boxstyle": "round,pad=0.3", "fc": "white", "ec": "0.8", "alpha": 0.9}  # a readout drawn in an axes
 
 
 def float_slider(description: str, value: float, lo: float, hi: float, step: float, fmt: str = ".2f"):
@@ -213,6 +214,16 @@ class Explorer(widgets.VBox):
     def median_redraw_ms(self) -> float:
         """The median of the redraw times so far (NaN before the first)."""
         return statistics.median(self.redraw_times_ms) if self.redraw_times_ms else float("nan")
+
+    def measure_redraw(self, name: str, values: Sequence) -> float:
+        """Set control ``name`` to each of ``values`` in turn; the median redraw time of those steps (ms).
+
+        The explorer is left at the last value.
+        """
+        start = len(self.redraw_times_ms)
+        for value in values:
+            self.set(**{name: value})
+        return statistics.median(self.redraw_times_ms[start:])
 
     # -- for readers without a kernel --------------------------------------------------------------
 

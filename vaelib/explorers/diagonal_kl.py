@@ -29,12 +29,11 @@ import numpy as np
 import torch
 
 from vaelib import _validate, gaussians
-from vaelib.explorers.base import Explorer, float_slider, int_slider
+from vaelib.explorers.base import TEXT_BOX, Explorer, float_slider, int_slider
 
 __all__ = ["DiagonalKLExplorer", "diagonal_kl_explorer", "chain_covariance", "reverse_kl_to_gaussian", "fit_diagonal"]
 
 RHO_MAX, RHO_STEP = 0.95, 0.05
-BOX = {"boxstyle": "round,pad=0.3", "fc": "white", "ec": "0.8", "alpha": 0.9}
 
 
 def chain_covariance(rho: float, stds) -> np.ndarray:
@@ -146,7 +145,7 @@ class DiagonalKLExplorer(Explorer):
         (self.target_line,) = ax.plot([], [], color="k", lw=1.6, label="target p")
         (self.reverse_line,) = ax.plot([], [], color="tab:red", lw=1.6, label="best diagonal, KL(q||p)")
         (self.forward_line,) = ax.plot([], [], color="tab:blue", lw=1.2, ls="--", label="best diagonal, KL(p||q)")
-        self.text = ax.text(0.02, 0.98, "", transform=ax.transAxes, va="top", fontsize=8, bbox=BOX)
+        self.text = ax.text(0.02, 0.98, "", transform=ax.transAxes, va="top", fontsize=8, bbox=TEXT_BOX)
         reach = 2.3 * self.stds[:2].max()
         ax.set_xlim(self.mu_p[0] - reach, self.mu_p[0] + reach)
         ax.set_ylim(self.mu_p[1] - reach, self.mu_p[1] + reach)

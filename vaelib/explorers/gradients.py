@@ -28,7 +28,7 @@ import math
 import numpy as np
 
 from vaelib import _validate, toy
-from vaelib.explorers.base import Explorer, dropdown, float_slider
+from vaelib.explorers.base import TEXT_BOX, Explorer, dropdown, float_slider
 
 __all__ = ["GradientEstimatorExplorer", "gradient_estimator_explorer", "BASELINES", "variance_stderr"]
 
@@ -38,7 +38,6 @@ BASELINES = (("none (b = 0)", "none"), ("b = E f = theta^2 + 1", "mean"), ("opti
 # the score estimates' standard deviation reaches 15 at |theta| = 3, the pathwise ones' is 2
 WINDOWS = {"score": (-60.0, 60.0, 97), "pathwise": (-14.0, 14.0, 57)}  # (lo, hi, bins)
 SCORE_COLOUR, PATH_COLOUR = "tab:red", "tab:blue"
-BOX = {"boxstyle": "round,pad=0.3", "fc": "white", "ec": "0.8", "alpha": 0.9}
 
 
 def baseline_value(theta: float, baseline: str) -> float:
@@ -105,7 +104,7 @@ class GradientEstimatorExplorer(Explorer):
             self.edges[name] = np.linspace(lo, hi, bins + 1)
             self.hists[name] = ax.stairs(np.zeros(bins), self.edges[name], fill=True, color=colour, alpha=0.6)
             self.truth[name] = ax.axvline(0.0, color="k", ls="--", lw=1)
-            self.text[name] = ax.text(0.02, 0.97, "", transform=ax.transAxes, va="top", fontsize=8.5, bbox=BOX)
+            self.text[name] = ax.text(0.02, 0.97, "", transform=ax.transAxes, va="top", fontsize=8.5, bbox=TEXT_BOX)
             self.animate(self.hists[name], self.truth[name], self.text[name])
             ax.set_xlim(lo, hi)
             ax.set_ylim(0, 1.25)

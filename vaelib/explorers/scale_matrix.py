@@ -23,14 +23,13 @@ import numpy as np
 import torch
 
 from vaelib import _validate, gaussians
-from vaelib.explorers.base import Explorer, float_slider
+from vaelib.explorers.base import TEXT_BOX, Explorer, float_slider
 
 __all__ = ["ScaleMatrixExplorer", "scale_matrix_explorer", "rotation", "numerical_rank"]
 
 ENTRIES = ("s11", "s12", "s21", "s22")
 LIMIT = 9.0  # the scatter's half-width: |z - mu| <= 3 sqrt(2) * 2 sigma for entries up to 3
 BAR_SCALES = (2.0, 5.0, 10.0, 20.0)  # the covariance panel's y-ranges (one redraws its axes)
-BOX = {"boxstyle": "round,pad=0.3", "fc": "white", "ec": "0.8", "alpha": 0.9}
 
 
 def rotation(angle_deg: float) -> np.ndarray:
@@ -89,7 +88,7 @@ class ScaleMatrixExplorer(Explorer):
         (self.ellipse_1,) = ax.plot([], [], color="k", lw=1.3)
         (self.ellipse_2,) = ax.plot([], [], color="k", lw=1.0, ls="--")
         self.arrows = [ax.plot([], [], color=c, lw=2.2)[0] for c in ("tab:red", "tab:orange")]
-        self.text = ax.text(0.02, 0.98, "", transform=ax.transAxes, va="top", fontsize=8.5, bbox=BOX)
+        self.text = ax.text(0.02, 0.98, "", transform=ax.transAxes, va="top", fontsize=8.5, bbox=TEXT_BOX)
         self.animate(self.cloud, self.ellipse_1, self.ellipse_2, *self.arrows, self.text)
         ax.set_xlim(self.mu[0] - LIMIT, self.mu[0] + LIMIT)
         ax.set_ylim(self.mu[1] - LIMIT, self.mu[1] + LIMIT)
