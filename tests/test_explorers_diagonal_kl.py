@@ -105,7 +105,9 @@ def test_the_fast_redraw_shows_what_a_full_draw_shows(explorer):
 
 def test_redraw_is_fast(explorer):
     explorer.set(K=2)
-    assert explorer.measure_redraw("rho", explorer.rho_grid[::2].tolist()) < 100
+    assert (
+        explorer.measure_redraw("rho", explorer.rho_grid[::2].tolist(), cpu=True) < 100
+    )  # CPU time: a busy machine adds waiting, not cost
 
 
 def test_bad_settings_say_what_was_wrong(explorer):

@@ -76,7 +76,9 @@ def test_the_fast_redraw_shows_what_a_full_draw_shows(explorer):
 
 
 def test_redraw_is_fast(explorer):
-    assert explorer.measure_redraw("theta", np.round(np.linspace(-2, 2, 20), 1).tolist()) < 100
+    assert (
+        explorer.measure_redraw("theta", np.round(np.linspace(-2, 2, 20), 1).tolist(), cpu=True) < 100
+    )  # CPU time: a busy machine adds waiting, not cost
 
 
 def test_player_has_a_frame_per_value(explorer):

@@ -67,7 +67,7 @@ def test_a_singular_S_collapses_the_cloud_onto_a_line(explorer):
     d = explorer.samples - np.array([1.0, -1.0])
     assert np.abs(d[:, 0] * 0.5 - d[:, 1]).max() < 1e-12  # every sample on the line through mu along (1, 0.5)
     assert np.abs(d).max() > 1.0  # ... spread along it
-    assert "rank S = 1" in explorer.text.get_text()
+    assert "rank 1" in explorer.text.get_text()
     assert explorer.set(s12=1.0).shown["rank_S"] == 2 and explorer.shown["smallest_eigenvalue"] > 0.05
     assert explorer.set(s11=0.0, s12=0.0, s21=0.0, s22=0.0).shown["rank_S"] == 0
 
@@ -88,7 +88,9 @@ def test_the_fast_redraw_shows_what_a_full_draw_shows(explorer):
 
 def test_redraw_is_fast(explorer):
     explorer.set(**_matrix(MATRICES[0]))
-    assert explorer.measure_redraw("angle", [float(a) for a in range(0, 100, 5)]) < 100
+    assert (
+        explorer.measure_redraw("angle", [float(a) for a in range(0, 100, 5)], cpu=True) < 100
+    )  # CPU time: a busy machine adds waiting, not cost
 
 
 def test_bad_settings_say_what_was_wrong(explorer):

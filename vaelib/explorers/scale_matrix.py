@@ -141,10 +141,7 @@ class ScaleMatrixExplorer(Explorer):
         self.errors.set_data(
             np.stack([x, x, gaps], 1).ravel(), np.stack([meas - 2 * errs, meas + 2 * errs, gaps], 1).ravel()
         )
-        self.text.set_text(
-            f"det S = {det:.2f}, rank S = {rank}\nS S^T = [[{cov[0, 0]:.2f}, {cov[0, 1]:.2f}], [{cov[1, 0]:.2f}, {cov[1, 1]:.2f}]]\n"
-            f"measured = [[{measured[0, 0]:.2f}, {measured[0, 1]:.2f}], [{measured[1, 0]:.2f}, {measured[1, 1]:.2f}]]"
-        )
+        self.text.set_text(f"det S = {det:.2f}, rank {rank}")  # the numbers: the bars and the readout
         self.shown = {"det_S": det, "rank_S": float(rank), "smallest_eigenvalue": smallest}
         for j, key in enumerate(("11", "12", "22")):
             self.shown |= {
