@@ -32,8 +32,10 @@ def test_a_blitted_redraw_equals_a_full_draw():
     full, fast = Dot(blit=False), Dot(blit=True)
     for x in (0.3, -0.5, 0.9):
         assert np.array_equal(full.set(x=x).pixels, fast.set(x=x).pixels)
+    assert full.pixels.shape == (288, 432, 3)  # 3 x 2 inches at 144 dpi
     fig = fast.figure()  # the static figure shows the animated artists too
-    assert not fast.dot.get_animated()
+    assert not fast.dot.get_animated() and fig.dpi == 72
+    fig.set_dpi(144)
     fig.canvas.draw()
     assert np.array_equal(np.asarray(fig.canvas.buffer_rgba())[..., :3], full.pixels)
     assert np.array_equal(fast.set(x=0.1).pixels, full.set(x=0.1).pixels) and fast.dot.get_animated()
@@ -46,3 +48,10 @@ def test_the_contract_holds_with_blitting():
     assert dot.set(x=0.5).shown == {"x": 0.5} and bytes(dot.image.value[:4]) == b"\x89PNG"
     with pytest.raises(ValueError, match=r"x must be in \[-1.0, 1.0\]; got 2"):
         dot.set(x=2)
+
+
+def test_a_small_player_is_smaller_and_leaves_the_explorer_as_it_was():
+    dot = Dot(blit=True).set(x=0.2)
+    sharp, small = (dot.player("x", [-0.5, 0.5], sharp=flag).data for flag in (True, False))
+    assert len(small) < len(sharp) and small.count("data:image/png;base64,") == 3
+    assert dot.values == {"x": 0.2} and dot.fig.dpi == 144

@@ -205,6 +205,9 @@ class Explorer(widgets.VBox):
     def redraw(self) -> None:
         """Recompute what is shown for the current values and repaint the image."""
         start, start_cpu = time.perf_counter(), time.process_time()
+        if self.fig.dpi != 72 * HIDPI:  # figure() left it at 72 dpi for display
+            self.fig.set_dpi(72 * HIDPI)
+            self._background = None
         self.update()
         self._render()
         self.pixels = np.asarray(self.fig.canvas.buffer_rgba())[..., :3].copy()  # (H, W, 3) uint8
@@ -250,9 +253,14 @@ class Explorer(widgets.VBox):
     # -- for readers without a kernel --------------------------------------------------------------
 
     def figure(self) -> Figure:
-        """The static figure of the current state (display it beside the explorer)."""
+        """The static figure of the current state (display it beside the explorer).
+
+        At 72 dpi, like every course figure (the course's inline backend draws it at twice that);
+        the next redraw goes back to ``72 * HIDPI``.
+        """
         if not self.redraw_times_ms:
             self.redraw()
+        self.fig.set_dpi(72)
         for artist in self._animated:  # a plain draw (savefig, display) skips animated artists
             artist.set_animated(False)
         self._background = None  # the next redraw marks them animated again
