@@ -67,7 +67,7 @@ class ScaleMatrixExplorer(Explorer):
             raise ValueError(f"num_samples must be at least 10 to estimate a covariance; got {num_samples}.")
         self.eps = np.random.default_rng(_validate.seed("seed", seed)).standard_normal((num_samples, 2))  # (N, 2)
         controls = {name: float_slider(name, float(S.flat[i]), -3.0, 3.0, 0.1, ".1f") for i, name in enumerate(ENTRIES)}
-        controls["angle"] = float_slider("Q: rotate by (degrees)", 0.0, -180.0, 180.0, 5.0, ".0f")
+        controls["angle"] = float_slider("angle of Q", 0.0, -180.0, 180.0, 5.0, ".0f")
         title = (
             "<b>Move the entries of S</b> and watch the cloud of mu + S Q eps fill the ellipses of "
             "S S^T (1 and 2 sigma) while its measured covariance tracks S S^T; <b>rotate Q</b>: every "
