@@ -117,7 +117,8 @@ class ScaleMatrixExplorer(Explorer):
         v = self.values
         S = np.array([[v["s11"], v["s12"]], [v["s21"], v["s22"]]], dtype=float)
         SQ = S @ rotation(v["angle"])  # (2, 2)
-        z = self.mu + self.eps @ SQ.T  # (N, 2): z_n = mu + S Q eps_n
+        # (N, 2): z_n = mu + S Q eps_n, by broadcasting (a BLAS matmul is slow when its threads compete)
+        z = self.mu + self.eps[:, :1] * SQ[:, 0] + self.eps[:, 1:] * SQ[:, 1]
         self.samples = z
         cov = S @ S.T  # (S Q)(S Q)^T = S S^T: the ellipse does not depend on Q
         measured, se = (t.numpy() for t in gaussians.covariance_and_stderr(torch.from_numpy(z)))
