@@ -11,17 +11,27 @@ The contract every explorer keeps (tests and the browser test rely on it):
 - ``set(**values)`` drives it from Python; a bad value raises ``ValueError`` saying which
   control, what it accepts and what it got (a slider would silently clamp it).
 - ``shown`` holds the measured numbers of the current state; ``pixels`` the rendered RGB image.
-- ``redraw_ms`` is the duration of the last redraw, ``redraw_times_ms`` all of them.
+- ``redraw_ms`` is the duration of the last redraw, ``redraw_times_ms`` all of them (wall time),
+  ``redraw_cpu_times_ms`` the same in this process's CPU time (what a redraw costs, without the
+  waiting that other programs on a busy machine add).
 - ``figure()`` is the static figure of the current state (shown beside the explorer for readers
   without a kernel); ``player(name, values)`` a kernel-free HTML player over precomputed frames.
 - CSS classes: the whole widget ``vaelib-explorer``, its first control
   ``vaelib-explorer-control``, its image ``vaelib-explorer-image``.
+
+Fast redraws (optional): a full matplotlib draw of a figure with several axes costs a few
+hundred milliseconds on a loaded 2-core machine, mostly ticks and text. A subclass whose axes
+stay fixed registers the artists that change with :meth:`Explorer.animate`; a redraw then
+restores the rendered background (everything else, drawn once) and draws only those artists
+(blitting, as ``matplotlib.animation`` does). After changing anything else (limits, a static
+curve) it calls :meth:`Explorer.refresh_background`. Without ``animate`` every redraw is a full draw.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import io
 import statistics
 import time
 from typing import Any, Sequence
@@ -33,9 +43,10 @@ from matplotlib.figure import Figure
 
 from vaelib.widgets import png_bytes
 
-__all__ = ["Explorer", "float_slider", "int_slider", "dropdown"]
+__all__ = ["Explorer", "float_slider", "int_slider", "dropdown", "TEXT_BOX"]
 
 HIDPI = 2  # rendered at twice the pixels it is shown at: sharp on a HiDPI screen
+TEXT_BOX = {"boxstyle": "round,pad=0.3", "fc": "white", "ec": "0.8", "alpha": 0.9}  # a readout drawn in an axes
 
 
 def float_slider(description: str, value: float, lo: float, hi: float, step: float, fmt: str = ".2f"):
@@ -78,6 +89,22 @@ def dropdown(description: str, options: Sequence, value):
     )
 
 
+def halved(pixels: np.ndarray) -> np.ndarray:
+    """An RGB image ``(H, W, 3)`` at half the resolution: the mean of each 2 x 2 block (odd edges cropped)."""
+    H, W = pixels.shape[0] // 2 * 2, pixels.shape[1] // 2 * 2
+    blocks = pixels[:H, :W].reshape(H // 2, 2, W // 2, 2, -1).astype(np.float32)
+    return np.round(blocks.mean(axis=(1, 3))).astype(np.uint8)
+
+
+def small_png(pixels: np.ndarray, colours: int = 64) -> bytes:
+    """PNG bytes of an RGB image at half resolution in ``colours`` colours (Pillow's median-cut palette)."""
+    from PIL import Image  # matplotlib's own dependency
+
+    buffer = io.BytesIO()
+    Image.fromarray(halved(pixels)).quantize(colours).save(buffer, "PNG", optimize=True)
+    return buffer.getvalue()
+
+
 class Explorer(widgets.VBox):
     """Base class; see the module docstring for the contract.
 
@@ -93,8 +120,11 @@ class Explorer(widgets.VBox):
         self.controls = dict(controls)
         self.shown: dict[str, float] = {}
         self.redraw_times_ms: list[float] = []
+        self.redraw_cpu_times_ms: list[float] = []
         self.redraw_ms = float("nan")
         self._holding = False
+        self._animated: list = []  # the artists a redraw draws over the saved background
+        self._background = None  # the rendered figure without them (None: draw it afresh)
         self.fig = Figure(figsize=figsize, dpi=72 * HIDPI)
         FigureCanvasAgg(self.fig)
         self.image = widgets.Image(format="png")
@@ -115,6 +145,18 @@ class Explorer(widgets.VBox):
     def update(self) -> None:  # pragma: no cover - every subclass overrides it
         """Update ``self.fig``'s artists and ``self.shown`` for ``self.values``."""
         raise NotImplementedError
+
+    def animate(self, *artists):
+        """Register artists that change between steps: redraws draw only them (see the module docstring)."""
+        for artist in artists:
+            artist.set_animated(True)
+            self._animated.append(artist)
+        self._background = None
+        return artists[0] if len(artists) == 1 else artists
+
+    def refresh_background(self) -> None:
+        """Render the background afresh at the next redraw (call after changing a non-animated artist)."""
+        self._background = None
 
     def describe(self) -> str:
         """The readout under the image (HTML); by default the numbers in ``shown``."""
@@ -162,9 +204,12 @@ class Explorer(widgets.VBox):
 
     def redraw(self) -> None:
         """Recompute what is shown for the current values and repaint the image."""
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
+        if self.fig.dpi != 72 * HIDPI:  # figure() left it at 72 dpi for display
+            self.fig.set_dpi(72 * HIDPI)
+            self._background = None
         self.update()
-        self.fig.canvas.draw()
+        self._render()
         self.pixels = np.asarray(self.fig.canvas.buffer_rgba())[..., :3].copy()  # (H, W, 3) uint8
         self.image.value = png_bytes(self.pixels)
         self.image.width = str(self.pixels.shape[1] // HIDPI)
@@ -172,26 +217,63 @@ class Explorer(widgets.VBox):
         self.readout.value = f"<span style='font-size:12px'>{self.describe()}</span>"
         self.redraw_ms = (time.perf_counter() - start) * 1e3
         self.redraw_times_ms.append(self.redraw_ms)
+        self.redraw_cpu_times_ms.append((time.process_time() - start_cpu) * 1e3)
+
+    def _render(self) -> None:
+        canvas = self.fig.canvas
+        if not self._animated:
+            canvas.draw()
+            return
+        if self._background is None:
+            for artist in self._animated:
+                artist.set_animated(True)
+            canvas.draw()  # everything but the animated artists
+            self._background = canvas.copy_from_bbox(self.fig.bbox)
+        else:
+            canvas.restore_region(self._background)
+        for artist in self._animated:
+            self.fig.draw_artist(artist)
 
     @property
     def median_redraw_ms(self) -> float:
         """The median of the redraw times so far (NaN before the first)."""
         return statistics.median(self.redraw_times_ms) if self.redraw_times_ms else float("nan")
 
+    def measure_redraw(self, name: str, values: Sequence, *, cpu: bool = False) -> float:
+        """Set control ``name`` to each of ``values`` in turn; the median redraw time of those steps (ms).
+
+        Wall time by default; ``cpu=True``: this process's CPU time. The explorer is left at the last value.
+        """
+        times = self.redraw_cpu_times_ms if cpu else self.redraw_times_ms
+        start = len(times)
+        for value in values:
+            self.set(**{name: value})
+        return statistics.median(times[start:])
+
     # -- for readers without a kernel --------------------------------------------------------------
 
     def figure(self) -> Figure:
-        """The static figure of the current state (display it beside the explorer)."""
+        """The static figure of the current state (display it beside the explorer).
+
+        At 72 dpi, like every course figure (the course's inline backend draws it at twice that);
+        the next redraw goes back to ``72 * HIDPI``.
+        """
         if not self.redraw_times_ms:
             self.redraw()
+        self.fig.set_dpi(72)
+        for artist in self._animated:  # a plain draw (savefig, display) skips animated artists
+            artist.set_animated(False)
+        self._background = None  # the next redraw marks them animated again
         return self.fig
 
-    def player(self, name: str, values: Sequence, *, label: str | None = None):
+    def player(self, name: str, values: Sequence, *, label: str | None = None, sharp: bool = True):
         """A kernel-free player: ``IPython.display.HTML`` with one PNG frame per value of control ``name``.
 
         A range input swaps the frames with a line of JavaScript, so the course website (and any
         page that runs scripts) can be scrubbed without a kernel; where scripts do not run (GitHub)
-        the first frame shows. The explorer is left as it was.
+        the first frame shows. The explorer is left as it was. ``sharp=False`` keeps one pixel
+        per CSS pixel (2 x 2 blocks averaged) instead of ``HIDPI``, in 64 colours (indexed PNG):
+        about a fifth of the bytes, for a notebook whose committed outputs must stay small.
         """
         from IPython.display import HTML
 
@@ -204,7 +286,8 @@ class Explorer(widgets.VBox):
         frames = []
         for value in values:
             self.set(**{name: value})
-            frames.append(base64.b64encode(self.image.value).decode("ascii"))
+            data = bytes(self.image.value) if sharp else small_png(self.pixels)
+            frames.append(base64.b64encode(data).decode("ascii"))
         self.set(**before)
         width = int(self.image.width)
         label = html.escape(label or self.controls[name].description or name)
