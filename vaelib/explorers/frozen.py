@@ -5,7 +5,9 @@ explorer's step never changes. :func:`freeze` renders the figure once without it
 keeps those pixels as an artist behind everything, and hides every other artist; from then on a
 full ``fig.canvas.draw()`` composites one image and draws only the dynamic artists (bars, markers,
 moving text), several times faster. The figure looks the same, and ``Explorer.figure()`` still returns
-it. The price: after :func:`freeze`, limits, ticks and every artist not in ``dynamic`` are fixed.
+it on its own canvas. The price: after :func:`freeze`, limits, ticks and every artist not in
+``dynamic`` are fixed, and the figure renders right only at its own dpi; :func:`snapshot` gives a
+figure of the rendered pixels for display elsewhere (the inline backend may render at twice the dpi).
 
 Used by lecture 04's and lecture 06's explorers.
 """
@@ -19,7 +21,7 @@ from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
-__all__ = ["freeze"]
+__all__ = ["freeze", "snapshot", "Background"]
 
 
 def freeze(fig: Figure, dynamic: Iterable[Artist]) -> np.ndarray:
@@ -50,6 +52,24 @@ def freeze(fig: Figure, dynamic: Iterable[Artist]) -> np.ndarray:
         artist.set_visible(True)
     fig.add_artist(Background(background))
     return background
+
+
+def snapshot(pixels: np.ndarray, dpi: float) -> Figure:
+    """A figure that shows ``pixels`` (RGB ``(H, W, 3)``, rendered at ``dpi``) at their size: the static figure.
+
+    Unlike the frozen figure itself it renders right at any dpi and with a tight bounding box.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    h, w = pixels.shape[:2]
+    # The size the explorer is shown at; laid out at 72 dpi like the course's figures, so that the
+    # inline backend's "retina" output (twice the dpi) has exactly these pixels.
+    fig = Figure(figsize=(w / dpi, h / dpi), dpi=72)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.imshow(pixels, interpolation="nearest")
+    ax.set_axis_off()
+    return fig
 
 
 class Background(Artist):

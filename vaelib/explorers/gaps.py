@@ -27,7 +27,7 @@ from torch import Tensor
 
 from vaelib import _validate, meanfield
 from vaelib.explorers.base import Explorer, dropdown, int_slider
-from vaelib.explorers.frozen import freeze
+from vaelib.explorers.frozen import freeze, snapshot
 from vaelib.gaps import inference_gaps
 from vaelib.linear_gaussian import LinearGaussianModel
 from vaelib.train import CosineDecay, fit
@@ -192,31 +192,43 @@ class GapsExplorer(Explorer):
         ax2.tick_params(labelsize=7)
         self.heading = self.fig.text(0.17 + 0.005, 0.92, "", fontsize=9)
         self.fig.subplots_adjust(left=0.17, right=0.98, bottom=0.17, top=0.9, wspace=0.45)
-        dynamic = [*self.approx_bars, *self.amort_bars, self.error_bar, *self.labels, self.highlight]
+        self._static_rows(grid.approximation.mean())
+        dynamic = [self.approx_bars[2], self.amort_bars[2], self.error_bar, self.labels[2], self.highlight]
         freeze(self.fig, dynamic + [self.marker, self.heading])
+
+    def _static_rows(self, approximation: float) -> None:
+        """The exact posterior's and the per-point optimum's bars: the same at every setting."""
+        for row, a in ((0, 0.0), (1, approximation)):
+            self.approx_bars[row].set_width(a)
+            self.amort_bars[row].set_x(a)
+            self.labels[row].set_position((a, row))
+            self.labels[row].set_text(f" {a:.2f}")
 
     def update(self) -> None:
         width, epochs = self.values["width"], self.values["epochs"]
         gaps = self.grid.at(width, epochs)
         self.shown = {"width": float(width), "epochs": float(epochs), **gaps}
-        approx = [0.0, gaps["approximation"], gaps["approximation"]]
-        amort = [0.0, 0.0, gaps["amortization"]]
-        for bar_a, bar_b, a, b, label in zip(self.approx_bars, self.amort_bars, approx, amort, self.labels):
-            bar_a.set_width(a)
-            bar_b.set_x(a)
-            bar_b.set_width(b)
-            cut = a + b > self.XMAX
-            label.set_position((min(a + b, self.XMAX), label.get_position()[1]))
-            label.set_text(f" {a + b:.2f}" if not cut else f"{a + b:.1f} (cut) ")
-            label.set_horizontalalignment("right" if cut else "left")
-            label.set_color("white" if cut else "black")
-        end, half = approx[2] + amort[2], 2 * gaps["amortization_se"]
+        a, b, label = gaps["approximation"], gaps["amortization"], self.labels[2]
+        self.approx_bars[2].set_width(a)
+        self.amort_bars[2].set_x(a)
+        self.amort_bars[2].set_width(b)
+        cut = a + b > self.XMAX
+        label.set_position((min(a + b, self.XMAX), 2))
+        label.set_text(f" {a + b:.2f}" if not cut else f"{a + b:.1f} (cut) ")
+        label.set_horizontalalignment("right" if cut else "left")
+        label.set_color("white" if cut else "black")
+        end, half = a + b, 2 * gaps["amortization_se"]
         self.error_bar.set_data([end - half, end + half], [2, 2])
         self.heading.set_text(f"encoder: hidden width {width}, {epochs} epoch{'s' * (epochs > 1)}")
         row = self.grid.widths.index(width)
         curve = np.clip(self.grid.amortization[row].mean(axis=1), 1e-3, None)
         self.highlight.set_data(np.arange(1, self.grid.epochs + 1), curve)
         self.marker.set_data([epochs], [curve[epochs - 1]])
+
+    def figure(self):
+        """The static figure of the current state: the explorer's pixels (see :func:`vaelib.explorers.frozen.snapshot`)."""
+        super().figure()
+        return snapshot(self.pixels, self.fig.dpi)
 
     def describe(self) -> str:
         s = self.shown

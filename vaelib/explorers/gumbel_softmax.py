@@ -27,7 +27,7 @@ import torch
 
 from vaelib import _validate, discrete, relaxations
 from vaelib.explorers.base import Explorer, float_slider
-from vaelib.explorers.frozen import freeze
+from vaelib.explorers.frozen import freeze, snapshot
 from vaelib.plots import CLASS_COLORS
 
 __all__ = ["GumbelSoftmaxExplorer", "gumbel_softmax_explorer", "simplex_xy"]
@@ -135,6 +135,11 @@ class GumbelSoftmaxExplorer(Explorer):
             "variance_se": variance_se,
             "mean_max_coordinate": float(y.max(1).mean()),  # 1 at the corners, 1/3 at the centre
         }
+
+    def figure(self):
+        """The static figure of the current state: the explorer's pixels (see :func:`vaelib.explorers.frozen.snapshot`)."""
+        super().figure()
+        return snapshot(self.pixels, self.fig.dpi)
 
     def describe(self) -> str:
         s = self.shown
