@@ -94,14 +94,14 @@ class Background(Artist):
             return
         h, w = self.rgba.shape[:2]
         bbox = self.figure.bbox
-        same_place = (int(renderer.width), int(renderer.height)) == (w, h) and (bbox.x0, bbox.y0) == (0, 0)
-        same_place = same_place and self._origin(w, h) == (0.0, 0.0)
+        x0, y0 = self._origin(w, h)
+        same_size = (int(renderer.width), int(renderer.height)) == (w, h)
+        same_place = same_size and max(abs(bbox.x0), abs(bbox.y0), abs(x0), abs(y0)) < 0.5  # pixels
         if same_place and hasattr(renderer, "restore_region"):
             if self._region is None:
                 self._region = _region_of(self.rgba, renderer)
             renderer.restore_region(self._region)
             return
-        x0, y0 = self._origin(w, h)
         gc = renderer.new_gc()
         renderer.draw_image(gc, x0, y0, self.rgba[::-1].copy())
         gc.restore()
@@ -111,7 +111,7 @@ class Background(Artist):
         axes = self.figure.axes
         if not axes:
             return 0.0, 0.0
-        position = axes[0].get_position(original=True)  # in figure fractions, as laid out
+        position = axes[0].get_position()  # in figure fractions, as drawn (after any fixed aspect)
         return axes[0].bbox.x0 - position.x0 * w, axes[0].bbox.y0 - position.y0 * h
 
 

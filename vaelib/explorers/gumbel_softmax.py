@@ -68,7 +68,7 @@ class GumbelSoftmaxExplorer(Explorer):
             "<b>Lower the temperature</b>: the samples move to the corners (the one-hot values); the "
             "estimator's bias falls and its variance grows."
         )
-        super().__init__(controls, figsize=(7.4, 3.0), title=title)
+        super().__init__(controls, figsize=(6.8, 2.8), title=title)
         self._build()
         self.redraw()
 
