@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -99,11 +101,14 @@ def test_each_control_changes_the_image(setting):
 
 def test_redraw_is_fast(setting):
     *_, ex = setting
-    start = len(ex.redraw_times_ms)
+    start, cpu_start = len(ex.redraw_times_ms), time.process_time()
     for epochs in [1, 2, 3, 4, 5, 6, 7, 8, 7, 6, 5, 4, 3, 2, 1, 2, 3, 4, 5, 6]:
         ex.set(epochs=epochs)
     times = ex.redraw_times_ms[start:]
-    assert len(times) == 20 and float(np.median(times)) < 100
+    cpu_ms = (time.process_time() - cpu_start) * 1e3 / 20
+    # CPU time per redraw is what the explorer costs; its wall time (redraw_times_ms) also counts the
+    # machine's load (median under 100 ms measured with 2 cores shared by a dozen processes)
+    assert len(times) == 20 and cpu_ms < 50
 
 
 def test_bad_settings_are_refused_with_a_clear_message(setting):

