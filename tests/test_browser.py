@@ -1,19 +1,27 @@
-"""End-to-end: lecture 05's explorers work in a real browser.
+"""End-to-end: every explorer of the course works in a real browser.
 
-JupyterLab (a throwaway server on loopback) in headless Chromium opens
-``notebooks/05_train_a_vae.ipynb`` and runs it with Run > Run All Cells, as a student does. Then
-each explorer's slider is moved with the keyboard (arrow keys on the slider handle) and with the
-mouse (a drag), and the decoded image must change each time: the bytes of the PNG the page shows
-are compared, so the check covers the whole loop browser -> kernel (decode) -> browser.
+JupyterLab (a throwaway server on loopback) in headless Chromium opens each notebook of
+``tests/browser/`` (sorted), made for this test: each builds the explorers of some lectures exactly
+as the lectures do (tests/test_browser_notebooks.py checks that), with nothing else of the
+lectures (nbval runs the lectures themselves). Each notebook is run with Run > Run All Cells, as a
+student does. Then:
 
-The contract with the lecture (``vaelib.widgets``, via ipywidgets ``add_class``): the
-interpolation slider has the CSS class ``vaelib-interp-slider`` and the decodes
-``vaelib-interp-image``; the latent-plane sliders ``vaelib-plane-slider`` and the decode
-``vaelib-plane-image``; each explorer's slider and image sit in the same output.
+- every explorer on the shared base (:mod:`vaelib.explorers.base`: CSS class ``vaelib-explorer``)
+  gets one key press on its first control's slider handle (``.vaelib-explorer-control``):
+  ArrowRight, or ArrowLeft where the slider starts at its maximum; its image
+  (``.vaelib-explorer-image``) must change: the bytes of the PNG the page shows are compared, so
+  the check covers the whole loop browser -> kernel (recompute, repaint) -> browser;
+- lecture 05's explorers (``vaelib.widgets``, in ``explorers_04_06.ipynb``) keep their own checks:
+  each slider is moved with the keyboard (arrow keys) and with the mouse (a drag), and the decoded
+  image must change each time. Their CSS classes: the interpolation slider
+  ``vaelib-interp-slider`` and the decodes ``vaelib-interp-image``; the latent-plane sliders
+  ``vaelib-plane-slider`` and the decode ``vaelib-plane-image``.
 
-Artefacts go to ``test-artifacts/browser/``: the screenshots ``05_interpolation.png`` (the page)
-and ``05_interpolation_widget.png`` (the explorer), the same for ``05_latent_plane``, the server
-log and the browser console; on failure ``05_failure_<test>.png`` and the notebook's progress.
+Artefacts go to ``test-artifacts/browser/``: one screenshot per explorer,
+``<notebook>_<k>_explorer.png`` (k counts the notebook's explorers from 1), the lecture-05 shots
+``05_interpolation.png`` (the page) and ``05_interpolation_widget.png`` (the explorer), the same for
+``05_latent_plane``, the server log and the browser console; on failure ``failure_<test>.png`` and
+the notebook's progress.
 
 Needs Debian's Chromium (``apt-get install chromium``) and ``playwright`` (the ``test`` extra):
 without them the tests skip, except under ``CI=true``, where they fail. Run them alone with
@@ -48,9 +56,10 @@ from browser_support import (
 
 pytestmark = pytest.mark.browser
 
-NOTEBOOK = REPO_ROOT / "notebooks" / "05_train_a_vae.ipynb"
+BROWSER_NOTEBOOKS = sorted((REPO_ROOT / "tests" / "browser").glob("*.ipynb"))
+LECTURE_05_EXPLORERS = "explorers_04_06.ipynb"  # the notebook that holds lecture 05's two explorers
 
-# Generous: the machine may be a slow, shared 2-core CI runner (lecture 05 budgets 90 s there).
+# Generous: the machine may be a slow, shared 2-core CI runner.
 RUN_ALL_TIMEOUT = float(os.environ.get("VAELIB_BROWSER_TIMEOUT", "600"))
 STEP_TIMEOUT = RUN_ALL_TIMEOUT / 5  # starting the server, loading the page, one redraw
 
@@ -58,14 +67,14 @@ STEP_TIMEOUT = RUN_ALL_TIMEOUT / 5  # starting the server, loading the page, one
 @contextlib.contextmanager
 def artefacts_on_failure(page, name: str):
     """On any failure inside: save a screenshot and the notebook's progress, then re-raise."""
-    for stale in (f"05_failure_{name}.png", f"05_failure_{name}.txt"):
+    for stale in (f"failure_{name}.png", f"failure_{name}.txt"):
         (ARTIFACTS / stale).unlink(missing_ok=True)
     try:
         yield
     except BaseException:
         with contextlib.suppress(Exception):  # the page may be gone; the first error matters
-            page.screenshot(path=ARTIFACTS / f"05_failure_{name}.png")
-            save_artifact(f"05_failure_{name}.txt", f"{notebook_progress(page)!r}\n")
+            page.screenshot(path=ARTIFACTS / f"failure_{name}.png")
+            save_artifact(f"failure_{name}.txt", f"{notebook_progress(page)!r}\n")
         raise
 
 
@@ -76,12 +85,13 @@ def chromium() -> Path:
 
 @pytest.fixture(scope="module")
 def lab(chromium, tmp_path_factory):
-    """A JupyterLab server whose root holds a cleared copy of lecture 05 under notebooks/."""
-    if not NOTEBOOK.exists():
-        pytest.fail(f"the browser test drives {NOTEBOOK.relative_to(REPO_ROOT)}, which is missing")
+    """A JupyterLab server whose root holds cleared copies of the notebooks of tests/browser/ under browser/."""
+    if not BROWSER_NOTEBOOKS:
+        pytest.fail("the browser test drives the notebooks of tests/browser/, and there are none")
     tmp = tmp_path_factory.mktemp("lab")
     root = tmp / "root"
-    copy_notebook_cleared(NOTEBOOK, root / "notebooks" / NOTEBOOK.name)
+    for notebook in BROWSER_NOTEBOOKS:
+        copy_notebook_cleared(notebook, root / "browser" / notebook.name)
     started = time.monotonic()
     server = start_lab(root, tmp / "state", timeout=STEP_TIMEOUT)
     print(f"JupyterLab answered after {time.monotonic() - started:.1f} s at {server.base_url}")
@@ -113,19 +123,30 @@ def page(chromium, lab):
             browser.close()
 
 
+class Notebooks:
+    """Shows one notebook at a time in the page, each run once (Run All Cells on a fresh kernel)."""
+
+    def __init__(self, lab, page):
+        self.lab, self.page, self.current = lab, page, None
+
+    def show(self, name: str):
+        if name != self.current:
+            with artefacts_on_failure(self.page, f"run_all_{Path(name).stem}"):
+                started = time.monotonic()
+                open_notebook(self.page, self.lab.lab_url(f"browser/{name}"), STEP_TIMEOUT)
+                progress = run_all_cells(self.page, RUN_ALL_TIMEOUT)
+                print(
+                    f"{name}: Run All Cells: {progress['done']} code cells in"
+                    f" {time.monotonic() - started:.1f} s (page load included);"
+                    f" (cells done, at seconds): {progress['finished_at']}"
+                )
+            self.current = name
+        return self.page
+
+
 @pytest.fixture(scope="module")
-def lecture05(lab, page):
-    """The page once lecture 05 has run top to bottom (Run > Run All Cells) on a fresh kernel."""
-    with artefacts_on_failure(page, "run_all"):
-        started = time.monotonic()
-        open_notebook(page, lab.lab_url(f"notebooks/{NOTEBOOK.name}"), STEP_TIMEOUT)
-        progress = run_all_cells(page, RUN_ALL_TIMEOUT)
-        print(
-            f"Run All Cells: {progress['done']} code cells in"
-            f" {time.monotonic() - started:.1f} s (page load included);"
-            f" (cells done, at seconds): {progress['finished_at']}"
-        )
-    return page
+def notebooks(lab, page) -> Notebooks:
+    return Notebooks(lab, page)
 
 
 def _digests(images) -> list[str | None]:
@@ -202,14 +223,57 @@ def drive_slider(page, slider_selector: str, image_selector: str, shot: str) -> 
     return history
 
 
-def test_interpolation_slider_redraws_the_decodes(lecture05):
-    with artefacts_on_failure(lecture05, "interpolation"):
-        lecture05.wait_for_selector(".vaelib-interp-slider .noUi-handle", state="visible")
-        assert lecture05.locator(".vaelib-interp-slider").count() == 1, "expected one interpolation slider"
-        drive_slider(lecture05, ".vaelib-interp-slider", ".vaelib-interp-image", "05_interpolation")
+def press_once_and_wait(page, explorer, shot: str) -> tuple[str, str]:
+    """One key press on the first control's slider handle of ``explorer`` (a ``.vaelib-explorer``);
+    wait until its ``.vaelib-explorer-image`` shows other PNG bytes; screenshot it. Returns the digests."""
+    handle = explorer.locator(".vaelib-explorer-control .noUi-handle").first
+    image = explorer.locator(".vaelib-explorer-image")
+    explorer.evaluate("el => el.scrollIntoView({block: 'center'})")
+    handle.wait_for(state="visible")
+    assert image.count() == 1, f"expected one .vaelib-explorer-image in the explorer, found {image.count()}"
+    wait_for_images_loaded(page, image, STEP_TIMEOUT)
+    (before,) = _digests(image)
+    now, high = (float(handle.get_attribute(f"aria-value{k}")) for k in ("now", "max"))
+    key = "ArrowLeft" if now >= high else "ArrowRight"  # a slider that starts at its maximum steps back
+    handle.focus()
+    handle.press(key)
+    deadline = time.monotonic() + STEP_TIMEOUT
+    while True:
+        (after,) = _digests(image)
+        if after is not None and after != before:
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"{shot}: after {key} on its slider, the explorer's image did not change within {STEP_TIMEOUT:.0f} s ({before})"
+            )
+        page.wait_for_timeout(100)  # poll interval
+    explorer.screenshot(path=ARTIFACTS / f"{shot}.png")
+    print(f"{shot}: {key}: image {before} -> {after}; screenshot: {ARTIFACTS / f'{shot}.png'}")
+    return before, after
 
 
-def test_latent_plane_slider_redraws_the_decode(lecture05):
-    with artefacts_on_failure(lecture05, "latent_plane"):
-        lecture05.wait_for_selector(".vaelib-plane-slider .noUi-handle", state="visible")
-        drive_slider(lecture05, ".vaelib-plane-slider", ".vaelib-plane-image", "05_latent_plane")
+@pytest.mark.parametrize("notebook", [p.name for p in BROWSER_NOTEBOOKS], ids=lambda name: Path(name).stem)
+def test_every_explorer_redraws_when_its_slider_moves(notebooks, notebook):
+    page = notebooks.show(notebook)
+    stem = Path(notebook).stem
+    with artefacts_on_failure(page, f"explorers_{stem}"):
+        explorers = page.locator(".vaelib-explorer")
+        count = explorers.count()
+        assert count >= 1, f"{notebook}: no .vaelib-explorer on the page after Run All Cells"
+        for k in range(count):
+            press_once_and_wait(page, explorers.nth(k), f"{stem}_{k + 1}_explorer")
+
+
+def test_interpolation_slider_redraws_the_decodes(notebooks):
+    page = notebooks.show(LECTURE_05_EXPLORERS)
+    with artefacts_on_failure(page, "interpolation"):
+        page.wait_for_selector(".vaelib-interp-slider .noUi-handle", state="visible")
+        assert page.locator(".vaelib-interp-slider").count() == 1, "expected one interpolation slider"
+        drive_slider(page, ".vaelib-interp-slider", ".vaelib-interp-image", "05_interpolation")
+
+
+def test_latent_plane_slider_redraws_the_decode(notebooks):
+    page = notebooks.show(LECTURE_05_EXPLORERS)
+    with artefacts_on_failure(page, "latent_plane"):
+        page.wait_for_selector(".vaelib-plane-slider .noUi-handle", state="visible")
+        drive_slider(page, ".vaelib-plane-slider", ".vaelib-plane-image", "05_latent_plane")
