@@ -248,6 +248,28 @@ def test_a_wrong_term_is_named_with_its_factor():
         assert words in str(info.value)
 
 
+def test_a_wrong_term_is_named_from_scalar_cases_pooled():
+    """One number per case is too few to tell terms apart; the cases together are enough, and a
+    term that vanishes in the simple cases (b = 0) is identified from the others."""
+
+    def reference(a, b):
+        return a**2 + 3 * b
+
+    terms = [Term("square term a^2", lambda a, b: a**2), Term("linear term 3b", lambda a, b: 3 * b)]
+    cases = [
+        Case((torch.tensor(a, dtype=F64), torch.tensor(b, dtype=F64)), label=f"a = {a}, b = {b}")
+        for a, b in [(1.0, 0.0), (2.0, 1.0), (-0.5, 2.0), (1.5, -1.0)]
+    ]
+    with pytest.raises(CheckFailed) as info:
+        check_function(lambda a, b: a * a - 3 * b, cases, exercise=1, terms=terms, reference=reference)
+    msg = str(info.value)
+    assert msg.startswith("Exercise 1, a = 2.0, b = 1.0") and "the linear term 3b has the wrong sign" in msg
+    assert "The simpler cases passed: a = 1.0, b = 0.0" in msg
+    with pytest.raises(CheckFailed) as info:  # wrong by something that is no multiple of a term: no term named
+        check_function(lambda a, b: a**2 + 3 * b + a * b, cases, exercise=1, terms=terms, reference=reference)
+    assert "term" not in str(info.value).split("Hint:")[0]
+
+
 def test_call_reports_any_error_and_lets_the_blank_through():
     assert call(lambda x: x + 1, (1,), exercise=1, name="f", label="x = 1") == 2
     with pytest.raises(CheckFailed, match="f raised ZeroDivisionError"):

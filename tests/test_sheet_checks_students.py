@@ -70,23 +70,44 @@ def pathwise_no_requires_grad(theta, num_samples):
     return theta.grad
 
 
-def variance_expanded(theta, b):
-    """Right: expanded by hand into powers of theta."""
-    return theta**4 + (14 * theta**2) + 15 - 2 * b * theta**2 - 6 * b + b * b
+def variance_elementwise(theta, b):
+    """Right: one theta at a time with math.exp, rebuilt into a float64 tensor (values only are checked)."""
+    thetas = theta.reshape(-1).tolist()
+    b = float(b)
+    values = [5 * math.exp(2 * t + 2) - math.exp(2 * t + 1) - 4 * b * math.exp(t + 0.5) + b * b for t in thetas]
+    return torch.tensor(values, dtype=torch.float64).reshape(theta.shape)
 
 
-def variance_forgot_mean(theta, b):
-    """Wrong: E[g^2] without subtracting (2 theta)^2, and b's terms from the lecture's (no baseline) case."""
-    return theta**4 + 18 * theta**2 + 15 + b**2
+def variance_completed_square(theta, b):
+    """Right: written as (b - 2 m)^2 + m^2 (5 e - 5) with m = E[e^x], the vertex form."""
+    m = theta.exp() * math.exp(0.5)
+    return (b - 2 * m) ** 2 + m**2 * (5 * math.e - 5)
 
 
-def baseline_math(theta):
-    return theta * theta + 3.0
+def variance_minus_mean(theta, b):
+    """Wrong: subtracts the mean itself instead of its square."""
+    mean = torch.exp(theta + 0.5)
+    second = 5 * torch.exp(2 * (theta + 1)) - 4 * b * mean + b * b
+    return second - mean
 
 
-def baseline_expected_f(theta):
-    """Wrong: the 'obvious' baseline E[f] = theta^2 + 1."""
-    return theta**2 + 1
+def baseline_sqrt_e(theta):
+    return 2 * math.sqrt(math.e) * theta.exp()
+
+
+def baseline_mean_of_f(theta):
+    """Wrong: the 'obvious' baseline E[f] = e^(theta + 1/2), written from the lognormal mean."""
+    return torch.exp(theta + 1 / 2)
+
+
+def fraction_rounded(theta):
+    """Right: the prediction worked out by hand, rounded."""
+    return torch.full_like(theta, 0.68)
+
+
+def fraction_lecture_formula(theta):
+    """Wrong: the fraction for f(x) = x^2 from the lecture."""
+    return (8 * theta * theta + 6) / (theta**4 + 14 * theta**2 + 15)
 
 
 def exp_sample_one_minus(rate, u):
@@ -311,8 +332,9 @@ WRONG = {
         (sheet01.check_score_estimate_sigma, score_sigma_mean_centred, ["values differ"]),
         (sheet01.check_score_estimate_sigma, score_sigma_float32, ["your result is float32"]),
         (sheet01.check_pathwise_gradient, pathwise_no_requires_grad, ["does not require grad", "requires_grad_(True)"]),
-        (sheet01.check_score_variance, variance_forgot_mean, ["values differ"]),
-        (sheet01.check_optimal_baseline, baseline_expected_f, ["theta^2 + 1 = E[f(x)]"]),
+        (sheet01.check_score_variance, variance_minus_mean, ["subtracted the mean", "its square"]),
+        (sheet01.check_optimal_baseline, baseline_mean_of_f, ["E[f(x)]", "not the minimiser"]),
+        (sheet01.check_remaining_fraction, fraction_lecture_formula, ["f(x) = x^2"]),
         (sheet01.check_exponential_sample, exp_sample_numpy, ["no gradient reaches rate"]),
         (sheet01.check_exponential_sample, exp_sample_rate_times, ["rate as a scale"]),
     ],
@@ -354,8 +376,10 @@ RIGHT = {
         (sheet01.check_score_estimate_sigma, score_sigma_loop),
         (sheet01.check_score_estimate_sigma, score_sigma_log_prob_grad),
         (sheet01.check_pathwise_gradient, pathwise_manual_eps),
-        (sheet01.check_score_variance, variance_expanded),
-        (sheet01.check_optimal_baseline, baseline_math),
+        (sheet01.check_score_variance, variance_elementwise),
+        (sheet01.check_score_variance, variance_completed_square),
+        (sheet01.check_optimal_baseline, baseline_sqrt_e),
+        (sheet01.check_remaining_fraction, fraction_rounded),
         (sheet01.check_exponential_sample, exp_sample_one_minus),
         (sheet01.check_exponential_sample, exp_sample_distribution_icdf),
     ],

@@ -30,27 +30,53 @@ def _fit_multiple(d: torch.Tensor, t: torch.Tensor, atol: float) -> float | None
     return c
 
 
-def term_diagnosis(got: Any, case: Case, expected: Any, terms: Sequence[Term]) -> str:
-    g, e = as_tensor(got), as_tensor(expected)
+def _flat_values(evidence: Sequence[tuple[Case, Any, Any]], term: Term | None) -> torch.Tensor | None:
+    """Every case's numbers in one flat tensor: the student's (``term`` None) or the term's, shaped like the answer."""
+    parts = []
+    for case, got, expected in evidence:
+        if term is None:
+            value = as_tensor(got)
+        else:
+            ok, raw = quiet_call(term.fn, case)
+            value = as_tensor(raw) if ok else None
+        e = as_tensor(expected)
+        if value is None or e is None:
+            return None
+        if term is None and value.shape != e.shape:
+            return None  # a wrong shape is reported as such, not diagnosed
+        if value.numel() == e.numel():
+            value = value.reshape(e.shape)
+        elif value.numel() == 1:
+            value = value.reshape(()).expand_as(e)
+        else:
+            return None
+        parts.append(value.flatten())
+    return torch.cat(parts) if parts else None
+
+
+def term_diagnosis(evidence: Sequence[tuple[Case, Any, Any]], terms: Sequence[Term]) -> str:
+    """Which term of the formula is off, from ``(case, student's answer, right answer)`` on every case it ran.
+
+    Pooling the cases lets scalar answers be diagnosed too: a cross term that vanishes at b = 0
+    is identified from the cases with b != 0. Needs at least 3 numbers in all.
+    """
+    evidence = [(c, g, e) for c, g, e in evidence if as_tensor(g) is not None and as_tensor(e) is not None]
+    g = _flat_values(evidence, None)
+    e = torch.cat([as_tensor(x).flatten() for _, _, x in evidence]) if evidence else None
     if g is None or e is None or g.shape != e.shape or e.numel() < 3:  # too few numbers to tell terms apart
         return ""
+    atol = max(case.atol for case, _, _ in evidence)
     d = g - e
     for term in terms:
-        ok, value = quiet_call(term.fn, case)
-        t = as_tensor(value) if ok else None
-        if t is None:
-            continue
-        t = t.expand_as(e) if t.shape != e.shape and t.numel() in (1, e.numel()) else t
-        if t.shape != e.shape:
-            continue
-        c = _fit_multiple(d, t, case.atol)
+        t = _flat_values(evidence, term)
+        c = _fit_multiple(d, t, atol) if t is not None else None
         if c is None:
             continue
         for factor, words in _NAMED_FACTORS:
             if abs(c - factor) < 1e-3:
                 return f"the {term.name} {words}: your answer = right answer {'+' if c > 0 else '-'} {abs(c):.3g} x ({term.name})."
         return f"your answer differs from the right one by {c:.4g} x ({term.name}): look at the factor on that term."
-    c = _fit_multiple(g, e, case.atol)
+    c = _fit_multiple(g, e, atol)
     if c is not None and abs(c - 1) > 1e-3:
         return f"your answer is {c:.4g} times the right one: a constant factor (a 1/2, a sign, a sum instead of a mean?) is off."
     return ""

@@ -34,7 +34,7 @@ def _failure(exercise: int, label: str, why: str, expected: Any, got: Any, advic
     )
 
 
-def _advice(fn, cases, index, got, expected, mistakes, terms, hint) -> tuple[str, str]:
+def _advice(fn, cases, index, got, expected, mistakes, terms, hint, reference=None) -> tuple[str, str]:
     """(hint, what is known) for a wrong value: a mistake that fits every case, else what the numbers say."""
     results = [(cases[index], got)]
     for j, other in enumerate(cases):
@@ -45,7 +45,16 @@ def _advice(fn, cases, index, got, expected, mistakes, terms, hint) -> tuple[str
     for mistake in mistakes:
         if agrees_everywhere(mistake, results):
             return mistake.hint, ""
-    known = term_diagnosis(got, cases[index], expected, terms) if not callable(expected) else ""
+    known = ""
+    if not callable(expected):
+        evidence = [(cases[index], got, expected)]
+        for other, value in results[1:]:
+            try:
+                evidence.append((other, value, _expected(other, reference)))
+            except Exception:  # a reference that cannot run on this case tells nothing
+                continue
+        # all cases pooled (scalar answers, a term that vanishes in the simple cases), else the failing one alone
+        known = term_diagnosis(evidence, terms) or term_diagnosis(evidence[:1], terms)
     passed = [c.label or f"case {j + 1}" for j, c in enumerate(cases[:index])]
     if passed:
         known = f"{known} The simpler cases passed: {'; '.join(passed)}.".strip()
@@ -100,7 +109,7 @@ def check_function(
             if noise_why:
                 raise _failure(exercise, label, noise_why, expected, got, case.hint or hint)
         if why is not None:
-            advice, known = _advice(fn, cases, i, got, expected, mistakes, terms, hint)
+            advice, known = _advice(fn, cases, i, got, expected, mistakes, terms, hint, reference)
             if where_noise is not None and advice in (case.hint, hint):  # no listed mistake fits
                 known = ignores_noise(fn, case, where_noise, got, exercise, name, label) or known
             raise _failure(exercise, label, why, expected, got, advice, known)
