@@ -38,7 +38,7 @@ def _advice(fn, cases, index, got, expected, mistakes, terms, hint, reference=No
     """(hint, what is known) for a wrong value: a mistake that fits every case, else what the numbers say."""
     results = [(cases[index], got)]
     for j, other in enumerate(cases):
-        if j != index and not callable(other.expected):
+        if j != index:  # property cases too: a mistake is named only if it fits every case
             ok, value = quiet_call(fn, other)
             if ok:
                 results.append((other, value))
