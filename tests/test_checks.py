@@ -229,6 +229,22 @@ def test_a_mistake_is_named_only_when_it_fits_every_case():
         check_function(lambda x: x + 1, cases, exercise=1, mistakes=plus_one)
 
 
+def test_a_mistake_must_fit_the_property_cases_too():
+    """Cases whose expected value is a property (a sampler's law) count when deciding whether a
+    listed mistake fits: a hint that is right on one case and wrong on another is not shown."""
+
+    def near(value):
+        return lambda got: None if abs(float(got) - value) < 1e-9 else f"expected about {value}"
+
+    cases = [Case((1.0,), near(2.0), label="x = 1"), Case((3.0,), near(6.0), label="x = 3")]
+    plus_one = [Mistake(lambda x: x + 1, "you added one")]
+    with pytest.raises(CheckFailed) as info:  # x ** 2 + 1 agrees with x + 1 at x = 1 only
+        check_function(lambda x: x**2 + 1, cases, exercise=1, mistakes=plus_one, hint="double it")
+    assert "you added one" not in str(info.value) and "Hint: double it" in str(info.value)
+    with pytest.raises(CheckFailed, match="you added one"):
+        check_function(lambda x: x + 1, cases, exercise=1, mistakes=plus_one)
+
+
 def test_a_wrong_term_is_named_with_its_factor():
     def reference(a, b):
         return a**2 + 3 * b
