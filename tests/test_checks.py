@@ -237,12 +237,12 @@ def test_a_mistake_must_fit_the_property_cases_too():
         return lambda got: None if abs(float(got) - value) < 1e-9 else f"expected about {value}"
 
     cases = [Case((1.0,), near(2.0), label="x = 1"), Case((3.0,), near(6.0), label="x = 3")]
-    plus_one = [Mistake(lambda x: x + 1, "you added one")]
-    with pytest.raises(CheckFailed) as info:  # x ** 2 + 1 agrees with x + 1 at x = 1 only
-        check_function(lambda x: x**2 + 1, cases, exercise=1, mistakes=plus_one, hint="double it")
-    assert "you added one" not in str(info.value) and "Hint: double it" in str(info.value)
-    with pytest.raises(CheckFailed, match="you added one"):
-        check_function(lambda x: x + 1, cases, exercise=1, mistakes=plus_one)
+    squared = [Mistake(lambda x: x**2, "you squared x")]
+    with pytest.raises(CheckFailed) as info:  # agrees with x ** 2 at x = 3 (where it fails), not at x = 1
+        check_function(lambda x: 2 * x if x < 2 else x**2, cases, exercise=1, mistakes=squared, hint="double it")
+    assert "you squared x" not in str(info.value) and "Hint: double it" in str(info.value)
+    with pytest.raises(CheckFailed, match="you squared x"):
+        check_function(lambda x: x**2, cases, exercise=1, mistakes=squared)
 
 
 def test_a_wrong_term_is_named_with_its_factor():
