@@ -188,7 +188,10 @@ def with_a_loop(mu, cov, eps):
 @pytest.mark.parametrize("answer", [with_cholesky, with_symmetric_root, with_rotated_cholesky, with_a_loop])
 def test_sample_with_covariance_accepts_every_square_root(answer, capsys):
     checks.check_sample_with_covariance(answer)
-    assert "Exercise 4: sample_with_covariance passed all 4 checks." in capsys.readouterr().out
+    assert (
+        "Exercise 4: sample_with_covariance passed all 4 checks, with gradients reaching mu and cov."
+        in capsys.readouterr().out
+    )
 
 
 def cov_as_scale(mu, cov, eps):
@@ -230,7 +233,7 @@ def float32_cholesky(mu, cov, eps):
         (entrywise_sqrt, "K = 2, correlation 0.8", ["square root of each entry"]),
         (cholesky_not_transposed, "K = 2, correlation 0.8", ["S^T S = cov", "eps @ L.T"]),
         (multivariate_normal_rsample, "a diagonal cov", ["draws its own noise"]),
-        (through_numpy, "a diagonal cov", ["no gradient reaches mu and cov", "numpy"]),
+        (through_numpy, "K = 4, a random covariance", ["no gradient reaches mu and cov", "numpy"]),
         (float32_cholesky, "a diagonal cov", ["float32"]),
     ],
 )
@@ -379,3 +382,22 @@ def raw_from_sqrt_of_diagonal(cov):
 def test_raw_from_covariance_rejects_student_mistakes(wrong, label, words):
     msg = _rejects(checks.check_raw_from_covariance, wrong, *words)
     assert msg.startswith(f"Exercise 6, {label}"), msg
+
+
+def cholesky_of_a_detached_cov(mu, cov, eps):
+    """Wrong: the square root is computed from a detached copy, so no gradient reaches cov."""
+    L = torch.linalg.cholesky(cov.detach())
+    return mu + eps @ L.T
+
+
+def sampled_values_without_graph(mu, cov, eps):
+    with torch.no_grad():
+        return mu + eps @ torch.linalg.cholesky(cov).T
+
+
+@pytest.mark.parametrize(
+    "wrong, words",
+    [(cholesky_of_a_detached_cov, "no gradient reaches cov:"), (sampled_values_without_graph, "reaches mu and cov")],
+)
+def test_sample_with_covariance_names_a_missing_gradient(wrong, words):
+    _rejects(checks.check_sample_with_covariance, wrong, "Exercise 4, K = 4, a random covariance", words)

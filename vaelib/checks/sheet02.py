@@ -1,10 +1,7 @@
 """Checks for exercise sheet 02, moment matching (solutions/02_moment_matching.ipynb).
 
-Lecture 02's samplers, with a step of the student's own in each: moment matching with uniform
-noise, Monte Carlo moments with standard errors, a sampler for a given covariance (any square root
-passes), the law N(mu, S S^T) and its invariance under S -> S Q, and the inverse of the Cholesky
-head (the raw outputs that give a covariance). Each check runs the student's function on fixed
-inputs, simplest first, and names a typical mistake only when it fits every case.
+Moment matching with uniform noise, moments with standard errors, a sampler for a given covariance
+(any square root passes), when two scales give the same law, and the inverse of the Cholesky head.
 """
 
 from __future__ import annotations
@@ -14,7 +11,7 @@ import math
 import torch
 
 from vaelib import gaussians, reparam
-from vaelib.checks import Case, Mistake, call, check_function, format_value
+from vaelib.checks import Case, CheckFailed, Mistake, call, check_function, format_value
 
 __all__ = [
     "check_sample_matching_moments",
@@ -212,9 +209,8 @@ def check_moments_with_stderr(moments_with_stderr) -> None:
 
 
 # --------------------------------------------------------------------------- Exercise 4
-# Any S with S S^T = cov gives N(mu, cov): the Cholesky factor, the symmetric square root, either
-# times an orthogonal matrix. The check recovers the student's S from z (z - mu = eps S^T, a linear
-# fit over many noise rows) and judges S S^T, so every square root passes.
+# Any S with S S^T = cov gives N(mu, cov). The check recovers the student's S from z (z - mu = eps S^T,
+# a linear fit over many noise rows) and judges S S^T, so every square root passes.
 
 
 def _fitted_scale(z: torch.Tensor, mu: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, float]:
@@ -243,18 +239,12 @@ def _covariance_verdict(mu, cov, eps):
         if not isinstance(got, torch.Tensor) or got.shape != eps.shape:
             return f"expected shape {tuple(eps.shape)} (one sample per row of eps), got {format_value(got)}"
         if got.dtype != eps.dtype:
-            return (
-                f"your result is {str(got.dtype).replace('torch.', '')} but the inputs are float64: pass dtype=mu.dtype"
-            )
+            return f"your result is {str(got.dtype).replace('torch.', '')} but the inputs are float64"
         S, residual = _fitted_scale(got, mu, eps)
         if residual > 1e-6 * (1 + float(got.detach().abs().max())):
-            return (
-                "your z is not of the form mu + S eps (an affine function of the given noise, the same S for every row)"
-            )
+            return "your z is not of the form mu + S eps (the same S for every row of the given noise)"
         if not torch.allclose(S @ S.T, cov, atol=1e-7, rtol=1e-6):
             return _what_S_is(S, cov)
-        if not got.requires_grad:
-            return "the values are right but no gradient reaches mu and cov: keep it a torch computation (no numpy, .item())"
         return None
 
     return verdict
@@ -264,31 +254,38 @@ def check_sample_with_covariance(sample_with_covariance) -> None:
     """Exercise 4: ``sample_with_covariance(mu, cov, eps)``: rows z_n = mu + S eps_n with S S^T = cov.
 
     Any square root S passes. Simplest first: a diagonal cov (S = the standard deviations), then
-    K = 1, then correlated covariances; inputs require gradients, which the answer must carry.
+    K = 1, then correlated covariances; then the gradients must reach mu and cov.
     """
-    A = _randn(4, 4, seed=51)
+    A, name = _randn(4, 4, seed=51), "sample_with_covariance"
     covs = [
         (torch.diag(torch.tensor([4.0, 0.25, 1.0], dtype=F64)), "a diagonal cov = diag(4, 1/4, 1)"),
         (torch.tensor([[2.25]], dtype=F64), "K = 1, cov = [[2.25]]"),
         (torch.tensor([[1.0, 0.8], [0.8, 1.0]], dtype=F64), "K = 2, correlation 0.8"),
         (A @ A.T + 0.5 * torch.eye(4, dtype=F64), "K = 4, a random covariance"),
     ]
-    cases = []
-    for i, (cov, label) in enumerate(covs):
-        K = cov.shape[0]
-        mu = _randn(K, seed=60 + i).requires_grad_(True)
-        eps = _randn(50, K, seed=70 + i)
-        cases.append(
-            Case((mu, cov.clone().requires_grad_(True), eps), _covariance_verdict(mu.detach(), cov, eps), label=label)
-        )
+    inputs = [
+        ((_randn(c.shape[0], seed=60 + i), c, _randn(50, c.shape[0], seed=70 + i)), s) for i, (c, s) in enumerate(covs)
+    ]
+    cases = [Case(args, _covariance_verdict(*args), label=label) for args, label in inputs]
     check_function(
         sample_with_covariance,
         cases,
         noise=2,
         exercise=4,
-        name="sample_with_covariance",
+        name=name,
         hint="find S with S S^T = cov (torch.linalg.cholesky(cov) is one), then z = mu + eps @ S.T for rows eps_n.",
+        quiet=True,
     )
+    mu, cov, eps = (a.detach().clone().requires_grad_(i < 2) for i, a in enumerate(cases[-1].args))
+    z = call(sample_with_covariance, (mu, cov, eps), exercise=4, name=name, label="gradients", copy_inputs=False)
+    grads = torch.autograd.grad(z.sum(), (mu, cov), allow_unused=True) if z.requires_grad else (None, None)
+    if any(g is None for g in grads):
+        missing = " and ".join(n for n, g in zip(("mu", "cov"), grads) if g is None)
+        raise CheckFailed(
+            f"Exercise 4, {cases[-1].label}: the values are right but no gradient reaches {missing}: keep every step "
+            f"a torch computation of the inputs (no numpy, .item(), .detach() or torch.tensor(...) of a result)."
+        )
+    print(f"Exercise 4: sample_with_covariance passed all {len(cases)} checks, with gradients reaching mu and cov.")
 
 
 # --------------------------------------------------------------------------- Exercise 5
