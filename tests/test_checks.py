@@ -229,6 +229,22 @@ def test_a_mistake_is_named_only_when_it_fits_every_case():
         check_function(lambda x: x + 1, cases, exercise=1, mistakes=plus_one)
 
 
+def test_a_mistake_must_fit_the_property_cases_too():
+    """Cases whose expected value is a property (a sampler's law) count when deciding whether a
+    listed mistake fits: a hint that is right on one case and wrong on another is not shown."""
+
+    def near(value):
+        return lambda got: None if abs(float(got) - value) < 1e-9 else f"expected about {value}"
+
+    cases = [Case((1.0,), near(2.0), label="x = 1"), Case((3.0,), near(6.0), label="x = 3")]
+    squared = [Mistake(lambda x: x**2, "you squared x")]
+    with pytest.raises(CheckFailed) as info:  # agrees with x ** 2 at x = 3 (where it fails), not at x = 1
+        check_function(lambda x: 2 * x if x < 2 else x**2, cases, exercise=1, mistakes=squared, hint="double it")
+    assert "you squared x" not in str(info.value) and "Hint: double it" in str(info.value)
+    with pytest.raises(CheckFailed, match="you squared x"):
+        check_function(lambda x: x**2, cases, exercise=1, mistakes=squared)
+
+
 def test_a_wrong_term_is_named_with_its_factor():
     def reference(a, b):
         return a**2 + 3 * b
@@ -246,6 +262,28 @@ def test_a_wrong_term_is_named_with_its_factor():
         with pytest.raises(CheckFailed) as info:
             check_function(answer, case, exercise=1, terms=terms, reference=reference)
         assert words in str(info.value)
+
+
+def test_a_wrong_term_is_named_from_scalar_cases_pooled():
+    """One number per case is too few to tell terms apart; the cases together are enough, and a
+    term that vanishes in the simple cases (b = 0) is identified from the others."""
+
+    def reference(a, b):
+        return a**2 + 3 * b
+
+    terms = [Term("square term a^2", lambda a, b: a**2), Term("linear term 3b", lambda a, b: 3 * b)]
+    cases = [
+        Case((torch.tensor(a, dtype=F64), torch.tensor(b, dtype=F64)), label=f"a = {a}, b = {b}")
+        for a, b in [(1.0, 0.0), (2.0, 1.0), (-0.5, 2.0), (1.5, -1.0)]
+    ]
+    with pytest.raises(CheckFailed) as info:
+        check_function(lambda a, b: a * a - 3 * b, cases, exercise=1, terms=terms, reference=reference)
+    msg = str(info.value)
+    assert msg.startswith("Exercise 1, a = 2.0, b = 1.0") and "the linear term 3b has the wrong sign" in msg
+    assert "The simpler cases passed: a = 1.0, b = 0.0" in msg
+    with pytest.raises(CheckFailed) as info:  # wrong by something that is no multiple of a term: no term named
+        check_function(lambda a, b: a**2 + 3 * b + a * b, cases, exercise=1, terms=terms, reference=reference)
+    assert "term" not in str(info.value).split("Hint:")[0]
 
 
 def test_call_reports_any_error_and_lets_the_blank_through():

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 # exercise 1 of each sheet, answered with a typical mistake, and words of the hint its check gives
 WRONG_FIRST_ANSWER = {
     "sheet01": ("return x**2 * (x - theta) ** 2 / sigma**3", "normalising constant"),
-    "sheet02": ("return mu + torch.exp(log_var) * eps", "standard deviation"),
+    "sheet02": ("return mu + torch.exp(0.5 * log_var) * (u - 0.5)", "variance 1/12"),
     "sheet03": (
         "return 0.5 * ((S**2).sum((-2, -1)) + (mu**2).sum(-1) - mu.shape[-1] - torch.linalg.slogdet(S).logabsdet)",
         "forgot the factor 2",

@@ -147,50 +147,83 @@ def test_kl_full_rejects_typical_mistakes(wrong, words):
 
 
 # --------------------------------------------------------------------------- Exercise 3
+# Answers written as students write them: by whitening p and reusing exercise 2, from the textbook
+# formula with explicit inverses, through torch.distributions; and the slips of each route.
+
+
+def _solve(L, b):
+    return torch.linalg.solve_triangular(L, b, upper=False)
 
 
 def kl_gauss(mu_q, L_q, mu_p, L_p):
-    K = mu_q.shape[-1]
-    M = torch.linalg.solve_triangular(L_p, L_q, upper=False)  # L_p^-1 L_q
-    d = torch.linalg.solve_triangular(L_p, (mu_p - mu_q).unsqueeze(-1), upper=False).squeeze(-1)
-    log_det_p = 2 * torch.log(_diag(L_p)).sum(-1)
-    log_det_q = 2 * torch.log(_diag(L_q)).sum(-1)
-    return 0.5 * ((M**2).sum((-2, -1)) + (d**2).sum(-1) - K + log_det_p - log_det_q)
+    """Right: whiten p, then exercise 2's KL of N(d, M M^T) to N(0, I)."""
+    M = _solve(L_p, L_q)
+    d = _solve(L_p, (mu_q - mu_p).unsqueeze(-1)).squeeze(-1)
+    return kl_full(d, M)
+
+
+def kl_gauss_textbook(mu_q, L_q, mu_p, L_p):
+    """Right: the closed form with explicit inverses and log-determinants, in a loop over the batch."""
+    out = []
+    for mq, Lq, mp, Lp in zip(mu_q, L_q, mu_p, L_p):
+        Sq, P = Lq @ Lq.T, torch.linalg.inv(Lp @ Lp.T)
+        diff = mp - mq
+        out.append(0.5 * (torch.trace(P @ Sq) + diff @ P @ diff - len(mq) - torch.logdet(Sq) + torch.logdet(Lp @ Lp.T)))
+    return torch.stack(out)
 
 
 def kl_gauss_torch(mu_q, L_q, mu_p, L_p):
     return kl_divergence(MultivariateNormal(mu_q, scale_tril=L_q), MultivariateNormal(mu_p, scale_tril=L_p))
 
 
-@pytest.mark.parametrize("answer", [kl_gauss, kl_gauss_torch, kl.gaussian_to_gaussian])
+@pytest.mark.parametrize("answer", [kl_gauss, kl_gauss_textbook, kl_gauss_torch, kl.gaussian_to_gaussian])
 def test_kl_gauss_accepts_right_answers(answer, capsys):
     checks.check_kl_gauss(answer)
-    assert "Exercise 3: kl_gauss passed all 4 checks." in capsys.readouterr().out
+    assert "Exercise 3: kl_gauss passed all 7 checks." in capsys.readouterr().out
 
 
-def _generic(mu_q, L_q, mu_p, L_p, precision=True, factor=2.0, sign=1.0, mean=True):
-    K = mu_q.shape[-1]
+def whitened_with_q(mu_q, L_q, mu_p, L_p):
+    """Wrong: sent q to N(0, I) instead of p."""
+    M = _solve(L_q, L_p)
+    return kl_full(_solve(L_q, (mu_p - mu_q).unsqueeze(-1)).squeeze(-1), M)
+
+
+def mean_not_whitened(mu_q, L_q, mu_p, L_p):
+    return kl_full(mu_q - mu_p, _solve(L_p, L_q))
+
+
+def mean_not_shifted(mu_q, L_q, mu_p, L_p):
+    return kl_full(_solve(L_p, mu_q.unsqueeze(-1)).squeeze(-1), _solve(L_p, L_q))
+
+
+def scale_on_the_right(mu_q, L_q, mu_p, L_p):
+    d = _solve(L_p, (mu_q - mu_p).unsqueeze(-1)).squeeze(-1)
+    return kl_full(d, L_q @ torch.linalg.inv(L_p))
+
+
+def textbook_log_dets_swapped(mu_q, L_q, mu_p, L_p):
+    """Wrong: + log det Sigma_q - log det Sigma_p."""
     Sq, Sp = L_q @ L_q.mT, L_p @ L_p.mT
-    A = torch.linalg.inv(Sp) if precision else Sp
-    d = (mu_p - mu_q).unsqueeze(-1)
-    trace = torch.diagonal(A @ Sq, dim1=-2, dim2=-1).sum(-1)
-    maha = (d.mT @ A @ d).squeeze((-2, -1)) if mean else 0
-    return 0.5 * (trace + maha - K + sign * factor * (torch.log(_diag(L_p)).sum(-1) - torch.log(_diag(L_q)).sum(-1)))
+    P = torch.linalg.inv(Sp)
+    diff = (mu_p - mu_q).unsqueeze(-1)
+    quad = (diff.mT @ P @ diff).squeeze(-1).squeeze(-1)
+    trace = torch.diagonal(P @ Sq, dim1=-2, dim2=-1).sum(-1)
+    return 0.5 * (trace + quad - mu_q.shape[-1] + torch.logdet(Sq) - torch.logdet(Sp))
 
 
 @pytest.mark.parametrize(
-    "wrong, words",
+    "wrong, label, words",
     [
-        (lambda mq, Lq, mp, Lp: kl_gauss(mp, Lp, mq, Lq), ["KL(p || q)", "swapped"]),
-        (lambda *a: _generic(*a, precision=False), ["precision Sigma_p^-1"]),
-        (lambda *a: _generic(*a, sign=-1.0), ["sign of the log-determinants"]),
-        (lambda *a: _generic(*a, factor=1.0), ["factor 2 in the log-determinants"]),
-        (lambda *a: _generic(*a, mean=False), ["Mahalanobis term"]),
+        (whitened_with_q, "p = N(0, I)", ["KL(p || q)", "whitened q instead of p"]),
+        (mean_not_whitened, "B = 3, K = 3", ["did not whiten it"]),  # right while L_p = I or mu_q = mu_p
+        (mean_not_shifted, "p = N(mu_p, I)", ["subtracts mu_p first"]),
+        (scale_on_the_right, "equal means", ["order of the product", "L_p^-1 L_q"]),
+        (textbook_log_dets_swapped, "p = N(0, I)", ["sign of the log-determinants"]),
     ],
 )
-def test_kl_gauss_rejects_typical_mistakes(wrong, words):
+def test_kl_gauss_rejects_student_mistakes(wrong, label, words):
     msg = _rejects(checks.check_kl_gauss, wrong, *words)
-    assert msg.startswith("Exercise 3, B = 3, K = 3")
+    assert msg.startswith(f"Exercise 3, {label}"), msg
 
 
 # --------------------------------------------------------------------------- Exercise 4

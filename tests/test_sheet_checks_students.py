@@ -70,23 +70,44 @@ def pathwise_no_requires_grad(theta, num_samples):
     return theta.grad
 
 
-def variance_expanded(theta, b):
-    """Right: expanded by hand into powers of theta."""
-    return theta**4 + (14 * theta**2) + 15 - 2 * b * theta**2 - 6 * b + b * b
+def variance_elementwise(theta, b):
+    """Right: one theta at a time with math.exp, rebuilt into a float64 tensor (values only are checked)."""
+    thetas = theta.reshape(-1).tolist()
+    b = float(b)
+    values = [5 * math.exp(2 * t + 2) - math.exp(2 * t + 1) - 4 * b * math.exp(t + 0.5) + b * b for t in thetas]
+    return torch.tensor(values, dtype=torch.float64).reshape(theta.shape)
 
 
-def variance_forgot_mean(theta, b):
-    """Wrong: E[g^2] without subtracting (2 theta)^2, and b's terms from the lecture's (no baseline) case."""
-    return theta**4 + 18 * theta**2 + 15 + b**2
+def variance_completed_square(theta, b):
+    """Right: written as (b - 2 m)^2 + m^2 (5 e - 5) with m = E[e^x], the vertex form."""
+    m = theta.exp() * math.exp(0.5)
+    return (b - 2 * m) ** 2 + m**2 * (5 * math.e - 5)
 
 
-def baseline_math(theta):
-    return theta * theta + 3.0
+def variance_minus_mean(theta, b):
+    """Wrong: subtracts the mean itself instead of its square."""
+    mean = torch.exp(theta + 0.5)
+    second = 5 * torch.exp(2 * (theta + 1)) - 4 * b * mean + b * b
+    return second - mean
 
 
-def baseline_expected_f(theta):
-    """Wrong: the 'obvious' baseline E[f] = theta^2 + 1."""
-    return theta**2 + 1
+def baseline_sqrt_e(theta):
+    return 2 * math.sqrt(math.e) * theta.exp()
+
+
+def baseline_mean_of_f(theta):
+    """Wrong: the 'obvious' baseline E[f] = e^(theta + 1/2), written from the lognormal mean."""
+    return torch.exp(theta + 1 / 2)
+
+
+def fraction_rounded(theta):
+    """Right: the prediction worked out by hand, rounded."""
+    return torch.full_like(theta, 0.68)
+
+
+def fraction_lecture_formula(theta):
+    """Wrong: the fraction for f(x) = x^2 from the lecture."""
+    return (8 * theta * theta + 6) / (theta**4 + 14 * theta**2 + 15)
 
 
 def exp_sample_one_minus(rate, u):
@@ -114,53 +135,46 @@ def exp_sample_rate_times(rate, u):
 # --------------------------------------------------------------------------- sheet 02
 
 
-def diag_sqrt(mu, log_var, eps):
-    return mu + torch.sqrt(torch.exp(log_var)) * eps
+def uniform_via_distributions(mu, log_var, u):
+    """Right: Uniform(low, high) with the matched bounds mu -+ sqrt(3) std, sampled by its icdf at u."""
+    half_width = math.sqrt(3) * torch.exp(0.5 * log_var)
+    return torch.distributions.Uniform(mu - half_width, mu + half_width).icdf(u)
 
 
-def diag_normal_rsample_style(mu, log_var, eps):
-    """Right: the loc + eps * scale line of torch's Normal.rsample, with the given eps."""
-    scale = log_var.mul(0.5).exp()
-    return torch.addcmul(mu, eps, scale)
+def uniform_width_two_std(mu, log_var, u):
+    """Wrong: makes the uniform's range [mu - std, mu + std], whose variance is std^2 / 3."""
+    std = torch.exp(0.5 * log_var)
+    return mu - std + 2 * std * u
 
 
-def diag_own_noise(mu, log_var, eps):
-    """Wrong: draws new noise (the sampler of the lecture, without eps)."""
-    return Normal(mu, torch.exp(0.5 * log_var)).rsample()
+def uniform_float32_constant(mu, log_var, u):
+    """Wrong dtype: a float32 constant tensor of shape (1,) promotes nothing but breaks the float64 result."""
+    scale = torch.tensor([12.0]).sqrt()
+    return (mu + torch.exp(0.5 * log_var) * (u - 0.5) * scale).float()
 
 
-def diag_variance_inplace(mu, log_var, eps):
-    """Wrong: multiplies eps by the variance, and edits in place."""
-    z = eps.clone()
-    z *= log_var.exp()
-    z += mu
-    return z
+def covariance_eigh_loop(mu, cov, eps):
+    """Right: the symmetric square root, applied row by row."""
+    w, V = torch.linalg.eigh(cov)
+    root = V @ torch.diag_embed(torch.sqrt(w)) @ V.mT
+    return torch.stack([mu + root @ e for e in eps])
 
 
-def diag_item_loop(mu, log_var, eps):
-    """Wrong: builds the result from Python floats, so no gradient and float32."""
-    rows = [
-        [(m + math.exp(lv / 2) * e) for m, lv, e in zip(*r)] for r in zip(mu.tolist(), log_var.tolist(), eps.tolist())
-    ]
-    return torch.tensor(rows)
+def covariance_svd(mu, cov, eps):
+    """Right: U diag(sqrt(s)) from the SVD of cov is a square root (U s U^T = cov)."""
+    U, s, _ = torch.linalg.svd(cov)
+    return mu + eps @ (U * s.sqrt()).T
 
 
-def full_einsum(mu, S, eps):
-    return mu + torch.einsum("bij,bj->bi", S, eps)
+def covariance_diag_only(mu, cov, eps):
+    """Wrong: scales each coordinate by its own standard deviation (the correlations are lost)."""
+    return mu + eps * torch.sqrt(torch.diagonal(cov))
 
 
-def full_transposed(mu, S, eps):
-    """Wrong: eps^T S instead of S eps."""
-    return mu + torch.einsum("bij,bi->bj", S, eps)
-
-
-def cov_einsum(S):
-    return torch.einsum("bik,bjk->bij", S, S)
-
-
-def cov_wrong_order(S):
-    """Wrong: S^T S."""
-    return S.transpose(-1, -2) @ S
+def covariance_lower_times_eps(mu, cov, eps):
+    """Wrong: eps @ L applies L^T."""
+    L = torch.linalg.cholesky(cov)
+    return mu + torch.matmul(eps, L)
 
 
 def same_law_cov(S1, S2):
@@ -311,17 +325,17 @@ WRONG = {
         (sheet01.check_score_estimate_sigma, score_sigma_mean_centred, ["values differ"]),
         (sheet01.check_score_estimate_sigma, score_sigma_float32, ["your result is float32"]),
         (sheet01.check_pathwise_gradient, pathwise_no_requires_grad, ["does not require grad", "requires_grad_(True)"]),
-        (sheet01.check_score_variance, variance_forgot_mean, ["values differ"]),
-        (sheet01.check_optimal_baseline, baseline_expected_f, ["theta^2 + 1 = E[f(x)]"]),
+        (sheet01.check_score_variance, variance_minus_mean, ["subtracted the mean", "its square"]),
+        (sheet01.check_optimal_baseline, baseline_mean_of_f, ["E[f(x)]", "not the minimiser"]),
+        (sheet01.check_remaining_fraction, fraction_lecture_formula, ["f(x) = x^2"]),
         (sheet01.check_exponential_sample, exp_sample_numpy, ["no gradient reaches rate"]),
         (sheet01.check_exponential_sample, exp_sample_rate_times, ["rate as a scale"]),
     ],
     "02": [
-        (sheet02.check_sample_diag_gaussian, diag_own_noise, ["draws its own noise"]),
-        (sheet02.check_sample_diag_gaussian, diag_variance_inplace, ["variance exp(log_var)"]),
-        (sheet02.check_sample_diag_gaussian, diag_item_loop, ["your result is float32"]),
-        (sheet02.check_sample_full_gaussian, full_transposed, ["values differ"]),
-        (sheet02.check_covariance_from_scale, cov_wrong_order, ["values differ"]),
+        (sheet02.check_sample_matching_moments, uniform_width_two_std, ["variance is 1/3", "sqrt(3)"]),
+        (sheet02.check_sample_matching_moments, uniform_float32_constant, ["your result is float32"]),
+        (sheet02.check_sample_with_covariance, covariance_diag_only, ["only the variances"]),
+        (sheet02.check_sample_with_covariance, covariance_lower_times_eps, ["S^T S = cov", "eps @ L.T"]),
         (sheet02.check_same_law, same_law_tensor, ["return a Python bool"]),
         (sheet02.check_same_law, same_law_det, ["expected False, got True"]),
     ],
@@ -354,16 +368,17 @@ RIGHT = {
         (sheet01.check_score_estimate_sigma, score_sigma_loop),
         (sheet01.check_score_estimate_sigma, score_sigma_log_prob_grad),
         (sheet01.check_pathwise_gradient, pathwise_manual_eps),
-        (sheet01.check_score_variance, variance_expanded),
-        (sheet01.check_optimal_baseline, baseline_math),
+        (sheet01.check_score_variance, variance_elementwise),
+        (sheet01.check_score_variance, variance_completed_square),
+        (sheet01.check_optimal_baseline, baseline_sqrt_e),
+        (sheet01.check_remaining_fraction, fraction_rounded),
         (sheet01.check_exponential_sample, exp_sample_one_minus),
         (sheet01.check_exponential_sample, exp_sample_distribution_icdf),
     ],
     "02": [
-        (sheet02.check_sample_diag_gaussian, diag_sqrt),
-        (sheet02.check_sample_diag_gaussian, diag_normal_rsample_style),
-        (sheet02.check_sample_full_gaussian, full_einsum),
-        (sheet02.check_covariance_from_scale, cov_einsum),
+        (sheet02.check_sample_matching_moments, uniform_via_distributions),
+        (sheet02.check_sample_with_covariance, covariance_eigh_loop),
+        (sheet02.check_sample_with_covariance, covariance_svd),
         (sheet02.check_same_law, same_law_cov),
     ],
     "03": [(sheet03.check_kl_general_scale, kl_general_loop), (sheet03.check_kl_general_scale, kl_general_qr)],

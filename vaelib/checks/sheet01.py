@@ -1,9 +1,10 @@
 """Checks for exercise sheet 01, the stochastic node (solutions/01_the_stochastic_node.ipynb).
 
-The toy problem of lecture 01: minimise E_{x ~ N(theta, 1)}[x^2] over theta (exercise 1 frees the
-standard deviation: x ~ N(theta, sigma^2), and differentiates with respect to sigma). Each check runs
-the student's function on fixed inputs, compares with the reference answer and, when the
-answer matches a typical mistake, names it.
+The toy problem of lecture 01: minimise E_{x ~ N(theta, 1)}[x^2] over theta. Exercise 1 frees the
+standard deviation and differentiates with respect to sigma; exercises 3 and 4 take a new f,
+f(x) = e^x: the variance of the score-function estimator with a baseline, the optimal baseline and
+the fraction of the variance it leaves. Each check runs the student's function on fixed inputs,
+simplest first, compares with the reference answer and names a typical mistake when it fits.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ __all__ = [
     "check_pathwise_gradient",
     "check_score_variance",
     "check_optimal_baseline",
+    "check_remaining_fraction",
     "check_exponential_sample",
 ]
 
@@ -196,50 +198,78 @@ def check_pathwise_gradient(pathwise_gradient) -> None:
 
 
 # --------------------------------------------------------------------------- Exercise 3
+# f(x) = e^x, x ~ N(theta, 1): g_b = (e^x - b)(x - theta). With E[h(eps) e^{a eps}] = e^{a^2/2} E[h(eps + a)],
+# E[eps^2 e^{2 eps}] = 5 e^2 and E[eps^2 e^{eps}] = 2 e^{1/2}, so
+# Var[g_b] = 5 e^{2 theta + 2} - 4 b e^{theta + 1/2} + b^2 - (E g)^2, E g = e^{theta + 1/2}.
+
+
+def _exp(theta):
+    return torch.exp(theta) if isinstance(theta, torch.Tensor) else math.exp(theta)
 
 
 def _variance_reference(theta, b):
-    return theta**4 + 14 * theta**2 + 15 - 2 * b * (theta**2 + 3) + b**2
+    return 5 * _exp(2 * theta + 2) - _exp(2 * theta + 1) - 4 * b * _exp(theta + 0.5) + b**2
 
+
+VARIANCE_TERMS = [
+    Term("second-moment term e^{2 theta} E[eps^2 e^{2 eps}] = 5 e^{2 theta + 2}", lambda t, b: 5 * _exp(2 * t + 2)),
+    Term("squared mean (E g)^2 = e^{2 theta + 1}", lambda t, b: -_exp(2 * t + 1)),
+    Term("cross term -2 b e^theta E[eps^2 e^eps] = -4 b e^{theta + 1/2}", lambda t, b: -4 * b * _exp(t + 0.5)),
+    Term("baseline term b^2 E[eps^2] = b^2", lambda t, b: b**2 + 0 * t),
+]
 
 VARIANCE_MISTAKES = [
     Mistake(
-        lambda theta, b: theta**4 + 18 * theta**2 + 15 - 2 * b * (theta**2 + 3) + b**2,
-        "that is the second moment E[g^2]; the variance subtracts the squared mean (2 theta)^2 = 4 theta^2.",
+        lambda t, b: 5 * _exp(2 * t + 2) - 4 * b * _exp(t + 0.5) + b**2,
+        "that is the second moment E[g^2]; the variance subtracts the squared mean (E g)^2 = e^{2 theta + 1} "
+        "(E g = d/dtheta E[e^x] = e^{theta + 1/2}).",
     ),
     Mistake(
-        lambda theta, b: theta**4 + 2 * theta**2 + 15 - 2 * b * (theta**2 + 1) + b**2,
-        "check the Gaussian moments: E[eps^4] = 3 (not 1), so E[(theta + eps)^2 eps^2] = theta^2 + 3.",
+        lambda t, b: _exp(2 * t + 2) - _exp(2 * t + 1) - 2 * b * _exp(t + 0.5) + b**2,
+        "the factor eps^2 shifts too: E[eps^2 e^{a eps}] = e^{a^2/2} E[(eps + a)^2] = e^{a^2/2} (1 + a^2), "
+        "not e^{a^2/2} (you kept only the 1).",
     ),
     Mistake(
-        lambda theta, b: theta**4 + 14 * theta**2 + 3 - 2 * b * (theta**2 + 3) + b**2,
-        "check the Gaussian moments: E[eps^6] = 15 (5 * 3 * 1), not 3.",
+        lambda t, b: 5 * _exp(2 * t + 2) - _exp(t + 0.5) - 4 * b * _exp(t + 0.5) + b**2,
+        "you subtracted the mean E g = e^{theta + 1/2}; the variance subtracts its square, e^{2 theta + 1}.",
     ),
     Mistake(
-        lambda theta, b: theta**4 + 14 * theta**2 + 15 + 2 * b * (theta**2 + 3) + b**2,
-        "sign of the cross term: Var[g - b eps] = Var[g] - 2 b Cov(g, eps) + b^2 Var[eps].",
+        lambda t, b: 5 * _exp(2 * t + 2) - _exp(2 * t) - 4 * b * _exp(t + 0.5) + b**2,
+        "the mean of the estimator is E[e^x] differentiated, e^{theta + 1/2}, not e^theta: its square is e^{2 theta + 1}.",
     ),
     Mistake(
-        lambda theta, b: theta**4 + 14 * theta**2 + 15 - 2 * b * (theta**2 + 3),
-        "you dropped b^2 Var[eps] = b^2 from Var[g - b eps].",
+        lambda t, b: 5 * _exp(2 * t + 2) - _exp(2 * t + 1) + 4 * b * _exp(t + 0.5) + b**2,
+        "sign of the cross term: (e^x - b)^2 = e^{2x} - 2 b e^x + b^2.",
+    ),
+    Mistake(
+        lambda t, b: 5 * _exp(2 * t + 2) - _exp(2 * t + 1) - 4 * b * _exp(t + 0.5),
+        "you dropped b^2 E[eps^2] = b^2, the square of the baseline term.",
+    ),
+    Mistake(
+        lambda t, b: t**4 + 14 * t**2 + 15 - 2 * b * (t**2 + 3) + b**2,
+        "that is the lecture's variance for f(x) = x^2; this exercise has f(x) = e^x.",
     ),
 ]
 
 
 def check_score_variance(score_variance) -> None:
-    """Exercise 3: the exact variance of (x^2 - b)(x - theta), x ~ N(theta, 1)."""
+    """Exercise 3: the exact Var[(e^x - b)(x - theta)], x ~ N(theta, 1).
+
+    Simplest first: theta = 0 and b = 0 (no cross term, no b^2), then b != 0, then theta != 0,
+    then a tensor theta (several values at once, where the terms can be told apart).
+    """
     cases = [
-        Case((theta, b), _variance_reference(theta, b), label=f"theta = {theta}, b = {b}", atol=1e-9, rtol=1e-9)
-        for theta, b in [(0.0, 0.0), (1.0, 0.0), (2.0, 7.0), (-1.5, 2.0)]
-    ]
-    cases.append(
         Case(
-            (torch.tensor([0.0, 1.0], dtype=F64), 1.0),
-            _variance_reference(torch.tensor([0.0, 1.0], dtype=F64), 1.0),
-            label="theta a tensor [0, 1], b = 1 (use only arithmetic, so tensors work)",
+            (torch.tensor(t, dtype=F64), torch.tensor(b, dtype=F64)),
+            label=f"theta = {t}, b = {b}",
             atol=1e-9,
             rtol=1e-9,
         )
+        for t, b in [(0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (-1.5, 2.0)]
+    ]
+    theta = torch.tensor([-1.0, 0.0, 0.5, 2.0], dtype=F64)
+    cases.append(
+        Case((theta, torch.tensor(3.0, dtype=F64)), label="theta a tensor [-1, 0, 0.5, 2], b = 3", atol=1e-9, rtol=1e-9)
     )
     check_function(
         score_variance,
@@ -247,48 +277,90 @@ def check_score_variance(score_variance) -> None:
         exercise=3,
         name="score_variance",
         hint=(
-            "write x = theta + eps, expand (theta + eps)^2 eps - b eps, and use E[eps^2] = 1, "
-            "E[eps^4] = 3, E[eps^6] = 15."
+            "write x = theta + eps and g = (e^theta e^eps - b) eps; Var[g] = E[g^2] - (E g)^2; evaluate "
+            "E[eps^2 e^{a eps}] with E[h(eps) e^{a eps}] = e^{a^2/2} E[h(eps + a)]. theta may be a tensor: use torch.exp."
         ),
         mistakes=VARIANCE_MISTAKES,
+        terms=VARIANCE_TERMS,
+        reference=_variance_reference,
     )
 
 
 # --------------------------------------------------------------------------- Exercise 4
 
+
+def _baseline_reference(theta):
+    return 2 * _exp(theta + 0.5)
+
+
 BASELINE_MISTAKES = [
     Mistake(
-        lambda theta: theta**2 + 1,
-        "theta^2 + 1 = E[f(x)] is the usual guess (and a good baseline), but not the "
-        "minimiser: set d/db Var = -2 (theta^2 + 3) + 2 b to zero.",
+        lambda t: _exp(t + 0.5),
+        "e^{theta + 1/2} = E[f(x)] is the usual guess (and not a bad baseline), but not the minimiser: set "
+        "d/db Var = -4 e^{theta + 1/2} + 2 b to zero.",
     ),
-    Mistake(
-        lambda theta: theta**2,
-        "theta^2 = f(E[x]) ignores the noise; minimise the quadratic in b from exercise 3.",
-    ),
-    Mistake(lambda theta: -(theta**2 + 3), "sign error: the variance -2 b c + b^2 is minimised at b = +c."),
-    Mistake(
-        lambda theta: 0 * theta,
-        "b = 0 is the plain estimator; the optimum is where d/db of the variance vanishes.",
-    ),
+    Mistake(lambda t: _exp(t), "e^theta = f(E[x]) ignores the noise; minimise the quadratic in b from exercise 3."),
+    Mistake(lambda t: 4 * _exp(t + 0.5), "d/db b^2 = 2 b: b* is half the coefficient of -b in the variance."),
+    Mistake(lambda t: -2 * _exp(t + 0.5), "sign error: a variance -c b + b^2 (c > 0) is minimised at b = +c/2."),
+    Mistake(lambda t: t**2 + 3, "theta^2 + 3 is the lecture's optimal baseline for f(x) = x^2; here f(x) = e^x."),
+    Mistake(lambda t: 0 * t, "b = 0 is the plain estimator; the optimum is where d/db of the variance vanishes."),
 ]
 
 
 def check_optimal_baseline(optimal_baseline) -> None:
-    """Exercise 4: the variance-minimising constant baseline b*(theta) = theta^2 + 3."""
-    cases = [
-        Case((theta,), theta**2 + 3, label=f"theta = {theta}", atol=1e-9, rtol=1e-9)
-        for theta in [1.5, 0.0, -2.0]  # 1.5 first: at theta = 0 the mistakes theta^2 and 0 agree
-    ]
-    th = torch.tensor([0.0, 2.0], dtype=F64)
-    cases.append(Case((th,), th**2 + 3, label="theta a tensor [0, 2]", atol=1e-9, rtol=1e-9))
+    """Exercise 4: the variance-minimising constant baseline b*(theta) = 2 e^{theta + 1/2} = 2 E[f(x)]."""
+    cases = [Case((torch.tensor(t, dtype=F64),), label=f"theta = {t}", atol=1e-9, rtol=1e-9) for t in [0.0, 1.5, -2.0]]
+    cases.append(Case((torch.tensor([0.0, 2.0], dtype=F64),), label="theta a tensor [0, 2]", atol=1e-9, rtol=1e-9))
     check_function(
         optimal_baseline,
         cases,
         exercise=4,
         name="optimal_baseline",
-        hint="the variance from exercise 3 is a quadratic in b; its minimiser is b* = Cov(f s, s) / Var(s).",
+        hint="your variance from exercise 3 is a quadratic in b: set its derivative with respect to b to zero.",
         mistakes=BASELINE_MISTAKES,
+        reference=_baseline_reference,
+    )
+
+
+E = math.e
+REMAINING = 5 * (E - 1) / (5 * E - 1)  # Var[g_{b*}] / Var[g_0] = 5 e^{2t+1} (e - 1) / (e^{2t+1} (5 e - 1))
+
+
+def _constant(value):
+    return lambda t: value + 0 * t
+
+
+FRACTION_MISTAKES = [
+    Mistake(_constant(1 - REMAINING), "that is the fraction the baseline REMOVES; the question asks what is left."),
+    Mistake(_constant((5 * E - 4) / (5 * E - 1)), "that is what the popular b = E[f(x)] leaves; use b* of exercise 4."),
+    Mistake(_constant(math.sqrt(REMAINING)), "that is a ratio of standard deviations; take the ratio of variances."),
+    Mistake(_constant(1 / REMAINING), "upside down: the fraction left is Var[g_b*] / Var[g_0], below 1."),
+    Mistake(
+        lambda t: (8 * t**2 + 6) / (t**4 + 14 * t**2 + 15),
+        "that is the fraction for the lecture's f(x) = x^2; here f(x) = e^x.",
+    ),
+]
+
+
+def check_remaining_fraction(remaining_fraction) -> None:
+    """Exercise 4 (prediction): Var[g_b*] / Var[g_0] = 5 (e - 1) / (5 e - 1) = 0.682, for every theta.
+
+    Checked loosely (to 5e-3, so a prediction rounded to 0.68 passes), at three values of theta.
+    """
+    cases = [
+        Case((torch.tensor(t, dtype=F64),), REMAINING, label=f"theta = {t}", atol=5e-3, rtol=0.0)
+        for t in [0.0, 2.0, -1.0]
+    ]
+    check_function(
+        remaining_fraction,
+        cases,
+        exercise=4,
+        name="remaining_fraction",
+        hint=(
+            "divide score_variance(theta, b*) by score_variance(theta, 0), simplify by hand "
+            "(factor out e^{2 theta + 1}) and see what is left of theta."
+        ),
+        mistakes=FRACTION_MISTAKES,
     )
 
 

@@ -1,9 +1,7 @@
 """Checks for exercise sheet 02, moment matching (solutions/02_moment_matching.ipynb).
 
-The samplers of lecture 02, z = mu + std * eps and z = mu + S eps, their moments with standard
-errors, the law N(mu, S S^T) and its invariance under S -> S Q, and the Cholesky factor built from
-raw network outputs. Each check runs the student's function on fixed inputs, compares with the
-reference answer and, when the answer matches a typical mistake, names it.
+Moment matching with uniform noise, moments with standard errors, a sampler for a given covariance
+(any square root passes), when two scales give the same law, and the inverse of the Cholesky head.
 """
 
 from __future__ import annotations
@@ -13,15 +11,14 @@ import math
 import torch
 
 from vaelib import gaussians, reparam
-from vaelib.checks import Case, Mistake, Term, check_function
+from vaelib.checks import Case, CheckFailed, Mistake, call, check_function, format_value
 
 __all__ = [
-    "check_sample_diag_gaussian",
+    "check_sample_matching_moments",
     "check_moments_with_stderr",
-    "check_sample_full_gaussian",
-    "check_covariance_from_scale",
+    "check_sample_with_covariance",
     "check_same_law",
-    "check_scale_tril_from_raw",
+    "check_raw_from_covariance",
 ]
 
 F64 = torch.float64
@@ -36,72 +33,92 @@ def _randn(*shape: int, seed: int) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- Exercise 1
+# Moment matching with uniform noise: u ~ U(0, 1) has mean 1/2 and variance 1/12, so
+# z = mu + std * sqrt(12) (u - 1/2) has mean mu and variance std^2 (and so has its mirror image).
+
+SQRT12 = math.sqrt(12.0)
 
 
-def _diag_reference(mu, log_var, eps):
-    return mu + torch.exp(0.5 * log_var) * eps
+def _uniform_reference(mu, log_var, u):
+    return mu + torch.exp(0.5 * log_var) * SQRT12 * (u - 0.5)
 
 
-DIAG_MISTAKES = [
+def _uniform_mirrored(mu, log_var, u):  # the same law, from 1 - u
+    return mu - torch.exp(0.5 * log_var) * SQRT12 * (u - 0.5)
+
+
+def _either_direction(mu, log_var, u):
+    """A property: z = mu + std sqrt(12) (u - 1/2), or its mirror mu - ..., in every entry alike."""
+    right = [_uniform_reference(mu, log_var, u), _uniform_mirrored(mu, log_var, u)]
+
+    def verdict(got):
+        if not isinstance(got, torch.Tensor) or got.shape != u.shape:
+            return f"expected a tensor of shape {tuple(u.shape)} (one z per u), got {format_value(got)}"
+        if got.dtype != u.dtype:
+            return f"your result is {str(got.dtype).replace('torch.', '')} but the inputs are float64"
+        if not any(torch.allclose(got.detach(), r, atol=1e-8, rtol=1e-6) for r in right):
+            return "values differ from mu + std * sqrt(12) * (u - 1/2) (or its mirror image mu - ..., the same law)"
+        return None
+
+    return verdict
+
+
+UNIFORM_MISTAKES = [
     Mistake(
-        lambda mu, log_var, eps: mu + torch.exp(log_var) * eps,
-        "you multiplied eps by the variance exp(log_var); it needs the standard deviation "
-        "std = exp(0.5 * log_var) = sqrt(variance).",
+        lambda mu, log_var, u: mu + torch.exp(0.5 * log_var) * (u - 0.5),
+        "the centred uniform u - 1/2 has variance 1/12, not 1: scale it by sqrt(12) before multiplying by std.",
     ),
     Mistake(
-        lambda mu, log_var, eps: mu + log_var * eps,
-        "log_var is a log-variance, not a standard deviation: std = exp(0.5 * log_var).",
+        lambda mu, log_var, u: mu + torch.exp(0.5 * log_var) * SQRT12 * u,
+        "u has mean 1/2: centre it first (u - 1/2), or z has mean mu + std * sqrt(3).",
     ),
     Mistake(
-        lambda mu, log_var, eps: mu + torch.exp(-0.5 * log_var) * eps,
-        "exp(-0.5 * log_var) is 1 / std; the standard deviation is exp(+0.5 * log_var).",
+        lambda mu, log_var, u: mu + torch.exp(0.5 * log_var) * (2 * u - 1),
+        "2u - 1 is uniform on (-1, 1), whose variance is 1/3: multiply by sqrt(3) too.",
     ),
     Mistake(
-        lambda mu, log_var, eps: torch.exp(0.5 * log_var) * eps,
-        "you forgot the mean: z = mu + std * eps.",
+        lambda mu, log_var, u: mu + torch.exp(log_var) * SQRT12 * (u - 0.5),
+        "you scaled by the variance exp(log_var); the noise needs the standard deviation exp(0.5 * log_var).",
     ),
     Mistake(
-        lambda mu, log_var, eps: mu * eps + torch.exp(0.5 * log_var),
-        "mu and std are swapped: mu shifts, std scales the noise: z = mu + std * eps.",
+        lambda mu, log_var, u: mu + torch.exp(0.5 * log_var) * 12 * (u - 0.5),
+        "a standard deviation scales by sqrt(12), not 12: Var[c (u - 1/2)] = c^2 / 12 = 1 needs c = sqrt(12).",
+    ),
+    Mistake(
+        lambda mu, log_var, u: mu + torch.exp(0.5 * log_var) * torch.special.ndtri(u),
+        "mu + std * Phi^-1(u) has the right moments too (it is the Gaussian sampler), but this exercise asks "
+        "for an affine map of u, z = a + b u: the uniform law, moment-matched.",
     ),
 ]
 
 
-def check_sample_diag_gaussian(sample_diag_gaussian) -> None:
-    """Exercise 1: ``sample_diag_gaussian(mu, log_var, eps)`` returns mu + exp(log_var / 2) * eps.
+def check_sample_matching_moments(sample_matching_moments) -> None:
+    """Exercise 1: ``sample_matching_moments(mu, log_var, u)`` = mu + std sqrt(12) (u - 1/2), or its mirror.
 
-    Simplest cases first: mu = 0, log_var = 0 (z must be eps: the noise term alone), then
-    log_var = 0 (z = mu + eps: the shift), then general values; the last case also checks the
-    gradients reaching mu and log_var, and that the given eps is used (not fresh noise).
+    Simplest first: mu = 0, log_var = 0 (z is the standardised noise alone), then log_var = 0
+    (the shift), then general values; then the gradients reaching mu and log_var, checked against
+    whichever of the two directions the answer uses.
     """
-    eps = _randn(2, 3, seed=6)
-    zeros = torch.zeros(2, 3, dtype=F64)
-    mu = _randn(2, 3, seed=7)
-    cases = [
-        Case((zeros, zeros, eps), label="mu = 0, log_var = 0 (z must equal eps)", atol=1e-8, rtol=1e-6),
-        Case((mu, zeros, eps), label="log_var = 0 (z must equal mu + eps)", atol=1e-8, rtol=1e-6),
-    ]
+    u = torch.rand(2, 3, generator=_gen(6), dtype=F64)
+    zeros, mu = torch.zeros(2, 3, dtype=F64), _randn(2, 3, seed=7)
+    inputs = [((zeros, zeros, u), "mu = 0, log_var = 0 (z is the standardised noise)"), ((mu, zeros, u), "log_var = 0")]
     for (B, K), seed in [((3, 2), 1), ((1, 5), 2)]:
-        mu, eps = _randn(B, K, seed=seed), _randn(B, K, seed=seed + 100)
-        log_var = 4 * torch.rand(B, K, generator=_gen(seed + 200), dtype=F64) - 2  # in (-2, 2), away from 0
-        log_var[log_var.abs() < 0.3] = 0.7
-        cases.append(Case((mu, log_var, eps), label=f"B = {B}, K = {K}", atol=1e-8, rtol=1e-6))
-    mu, log_var, eps = _randn(2, 3, seed=3), 0.5 * _randn(2, 3, seed=4), _randn(2, 3, seed=5)
-    cases.append(Case((mu, log_var, eps), label="mu and log_var require gradients", atol=1e-8, rtol=1e-6, grad=(0, 1)))
-    check_function(
-        sample_diag_gaussian,
-        cases,
-        noise=2,
-        exercise=1,
-        name="sample_diag_gaussian",
-        hint="z = mu + std * eps with std = exp(0.5 * log_var), elementwise, shape (B, K).",
-        mistakes=DIAG_MISTAKES,
-        terms=[
-            Term("shift mu", lambda mu, log_var, eps: mu),
-            Term("noise term std * eps", lambda mu, log_var, eps: torch.exp(0.5 * log_var) * eps),
-        ],
-        reference=_diag_reference,
+        log_var = 3 * torch.rand(B, K, generator=_gen(seed + 200), dtype=F64) - 1.5
+        u = torch.rand(B, K, generator=_gen(seed + 100), dtype=F64)
+        inputs.append(((_randn(B, K, seed=seed), log_var, u), f"B = {B}, K = {K}"))
+    cases = [Case(args, _either_direction(*args), label=label) for args, label in inputs]
+    hint = (
+        "u ~ U(0, 1) has mean 1/2 and variance 1/12: standardise it, (u - 1/2) * sqrt(12), then shift by mu "
+        "and scale by std = exp(0.5 * log_var)."
     )
+    kwargs = dict(noise=2, exercise=1, name="sample_matching_moments", hint=hint, quiet=True)
+    check_function(sample_matching_moments, cases, mistakes=UNIFORM_MISTAKES, **kwargs)
+    probe = call(sample_matching_moments, inputs[0][0], exercise=1, name="sample_matching_moments", label="probe")
+    reference = _uniform_reference if torch.allclose(probe, _uniform_reference(*inputs[0][0])) else _uniform_mirrored
+    args = (_randn(2, 3, seed=3), 0.5 * _randn(2, 3, seed=4), torch.rand(2, 3, generator=_gen(5), dtype=F64))
+    grad_case = Case(args, label="mu and log_var require gradients", atol=1e-8, rtol=1e-6, grad=(0, 1))
+    check_function(sample_matching_moments, [grad_case], reference=reference, **kwargs)
+    print(f"Exercise 1: sample_matching_moments passed all {len(cases) + 1} checks.")
 
 
 # --------------------------------------------------------------------------- Exercise 2
@@ -191,103 +208,84 @@ def check_moments_with_stderr(moments_with_stderr) -> None:
     )
 
 
-# --------------------------------------------------------------------------- Exercise 3
-
-
-def _full_reference(mu, S, eps):
-    return mu + (S @ eps.unsqueeze(-1)).squeeze(-1)
-
-
-FULL_MISTAKES = [
-    Mistake(
-        lambda mu, S, eps: mu + (eps.unsqueeze(-2) @ S).squeeze(-2),
-        "you computed S^T eps (eps @ S multiplies from the left side): it must be S @ eps, "
-        "e.g. (S @ eps.unsqueeze(-1)).squeeze(-1) or torch.einsum('bij,bj->bi', S, eps).",
-    ),
-    Mistake(
-        lambda mu, S, eps: mu + ((S @ S.mT) @ eps.unsqueeze(-1)).squeeze(-1),
-        "you multiplied eps by the covariance S S^T; the scale is S itself (z = mu + S eps has covariance S S^T).",
-    ),
-    Mistake(
-        lambda mu, S, eps: mu + torch.diagonal(S, dim1=-2, dim2=-1) * eps,
-        "you used only the diagonal of S; the off-diagonal entries are what correlates z.",
-    ),
-    Mistake(
-        lambda mu, S, eps: (S @ eps.unsqueeze(-1)).squeeze(-1),
-        "you forgot the mean: z = mu + S eps.",
-    ),
-]
-
-
-def check_sample_full_gaussian(sample_full_gaussian) -> None:
-    """Exercise 3: ``sample_full_gaussian(mu, S, eps)`` returns mu + S eps for each row."""
-    cases = []
-    for (B, K), seed in [((4, 3), 11), ((2, 2), 12), ((1, 5), 13)]:
-        mu, S, eps = _randn(B, K, seed=seed), _randn(B, K, K, seed=seed + 100), _randn(B, K, seed=seed + 200)
-        cases.append(
-            Case(
-                (mu, S, eps),
-                _full_reference(mu, S, eps),
-                label=f"B = {B}, K = {K}, S a general matrix",
-                atol=1e-8,
-                rtol=1e-6,
-            )
-        )
-    check_function(
-        sample_full_gaussian,
-        cases,
-        exercise=3,
-        name="sample_full_gaussian",
-        hint="for each row b: z_b = mu_b + S_b @ eps_b; shapes mu (B, K), S (B, K, K), eps (B, K) -> (B, K).",
-        mistakes=FULL_MISTAKES,
-    )
-
-
 # --------------------------------------------------------------------------- Exercise 4
+# Any S with S S^T = cov gives N(mu, cov). The check recovers the student's S from z (z - mu = eps S^T,
+# a linear fit over many noise rows) and judges S S^T, so every square root passes.
 
 
-COVARIANCE_MISTAKES = [
-    Mistake(
-        lambda S: S.mT @ S,
-        "S^T S is not the covariance: Cov[S eps] = S E[eps eps^T] S^T = S S^T (S first).",
-    ),
-    Mistake(
-        lambda S: S.clone(),
-        "S is a square root of the covariance, not the covariance: return S S^T.",
-    ),
-    Mistake(
-        lambda S: S @ S,
-        "S @ S is missing a transpose: the covariance is S @ S^T (S.mT for a batch).",
-    ),
-    Mistake(
-        lambda S: S**2,
-        "S ** 2 squares each entry; the covariance is the matrix product S @ S^T.",
-    ),
-]
+def _fitted_scale(z: torch.Tensor, mu: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """The S with z - mu ~= eps S^T (least squares), and the largest residual."""
+    centred = (z - mu).detach().to(F64)
+    S_T = torch.linalg.lstsq(eps, centred).solution  # (K, K)
+    return S_T.T, (eps @ S_T - centred).abs().max().item()
 
 
-def check_covariance_from_scale(covariance_from_scale) -> None:
-    """Exercise 4: ``covariance_from_scale(S)`` returns S S^T for a batch ``(B, K, K)``.
+def _what_S_is(S: torch.Tensor, cov: torch.Tensor) -> str:
+    """A sentence on which wrong matrix the answer multiplied the noise by."""
+    close = lambda a, b: torch.allclose(a, b, atol=1e-6, rtol=1e-5)  # noqa: E731
+    if close(S, cov) or close(S @ S.T, cov @ cov.T):
+        return "you multiplied the noise by cov itself; its covariance is then cov @ cov^T = cov^2. Use a square root S of cov (S S^T = cov)"
+    if close(S @ S.T, torch.diag(torch.diagonal(cov))):
+        return "your z has only the variances of cov (a diagonal scale): the off-diagonal covariances are lost. Use a matrix square root, e.g. torch.linalg.cholesky(cov)"
+    if close(S, cov.clamp(min=0).sqrt()):
+        return "torch.sqrt(cov) takes the square root of each entry, which is not a matrix square root: S S^T != cov"
+    if close(S.T @ S, cov):
+        return "your S has S^T S = cov but S S^T != cov: eps @ L applies L^T; for rows eps_n, z_n = mu + L eps_n is eps @ L.T"
+    return "the covariance S S^T of your z = mu + S eps differs from cov"
 
-    One case passes S Q for an orthogonal Q and expects the covariance of S: the answer must
-    not depend on which square root of the covariance it is given.
+
+def _covariance_verdict(mu, cov, eps):
+    def verdict(got):
+        if not isinstance(got, torch.Tensor) or got.shape != eps.shape:
+            return f"expected shape {tuple(eps.shape)} (one sample per row of eps), got {format_value(got)}"
+        if got.dtype != eps.dtype:
+            return f"your result is {str(got.dtype).replace('torch.', '')} but the inputs are float64"
+        S, residual = _fitted_scale(got, mu, eps)
+        if residual > 1e-6 * (1 + float(got.detach().abs().max())):
+            return "your z is not of the form mu + S eps (the same S for every row of the given noise)"
+        if not torch.allclose(S @ S.T, cov, atol=1e-7, rtol=1e-6):
+            return _what_S_is(S, cov)
+        return None
+
+    return verdict
+
+
+def check_sample_with_covariance(sample_with_covariance) -> None:
+    """Exercise 4: ``sample_with_covariance(mu, cov, eps)``: rows z_n = mu + S eps_n with S S^T = cov.
+
+    Any square root S passes. Simplest first: a diagonal cov (S = the standard deviations), then
+    K = 1, then correlated covariances; then the gradients must reach mu and cov.
     """
-    S = _randn(2, 3, 3, seed=21)
-    Q = gaussians.random_orthogonal(3, generator=_gen(22), dtype=F64)
-    S_singular = torch.tensor([[[3.0, 4.0], [6.0, 8.0]]], dtype=F64)
-    cases = [
-        Case((S,), S @ S.mT, label="B = 2, K = 3", atol=1e-8, rtol=1e-6),
-        Case((S @ Q,), S @ S.mT, label="S Q for an orthogonal Q (same covariance as S)", atol=1e-8, rtol=1e-6),
-        Case((S_singular,), S_singular @ S_singular.mT, label="a singular S [[3, 4], [6, 8]]", atol=1e-8, rtol=1e-6),
+    A, name = _randn(4, 4, seed=51), "sample_with_covariance"
+    covs = [
+        (torch.diag(torch.tensor([4.0, 0.25, 1.0], dtype=F64)), "a diagonal cov = diag(4, 1/4, 1)"),
+        (torch.tensor([[2.25]], dtype=F64), "K = 1, cov = [[2.25]]"),
+        (torch.tensor([[1.0, 0.8], [0.8, 1.0]], dtype=F64), "K = 2, correlation 0.8"),
+        (A @ A.T + 0.5 * torch.eye(4, dtype=F64), "K = 4, a random covariance"),
     ]
+    inputs = [
+        ((_randn(c.shape[0], seed=60 + i), c, _randn(50, c.shape[0], seed=70 + i)), s) for i, (c, s) in enumerate(covs)
+    ]
+    cases = [Case(args, _covariance_verdict(*args), label=label) for args, label in inputs]
     check_function(
-        covariance_from_scale,
+        sample_with_covariance,
         cases,
+        noise=2,
         exercise=4,
-        name="covariance_from_scale",
-        hint="Cov[mu + S eps] = S S^T: S @ S.mT for a batch of shape (B, K, K).",
-        mistakes=COVARIANCE_MISTAKES,
+        name=name,
+        hint="find S with S S^T = cov (torch.linalg.cholesky(cov) is one), then z = mu + eps @ S.T for rows eps_n.",
+        quiet=True,
     )
+    mu, cov, eps = (a.detach().clone().requires_grad_(i < 2) for i, a in enumerate(cases[-1].args))
+    z = call(sample_with_covariance, (mu, cov, eps), exercise=4, name=name, label="gradients", copy_inputs=False)
+    grads = torch.autograd.grad(z.sum(), (mu, cov), allow_unused=True) if z.requires_grad else (None, None)
+    if any(g is None for g in grads):
+        missing = " and ".join(n for n, g in zip(("mu", "cov"), grads) if g is None)
+        raise CheckFailed(
+            f"Exercise 4, {cases[-1].label}: the values are right but no gradient reaches {missing}: keep every step "
+            f"a torch computation of the inputs (no numpy, .item(), .detach() or torch.tensor(...) of a result)."
+        )
+    print(f"Exercise 4: sample_with_covariance passed all {len(cases)} checks, with gradients reaching mu and cov.")
 
 
 # --------------------------------------------------------------------------- Exercise 5
@@ -366,78 +364,85 @@ def check_same_law(same_law) -> None:
 
 
 # --------------------------------------------------------------------------- Exercise 6
+# The inverse of the Cholesky head: cov -> the unique raw vector whose L = scale_tril_from_unconstrained(raw)
+# has L L^T = cov. L = cholesky(cov) (unique with a positive diagonal); raw_ii = softplus^-1(L_ii) = log(expm1(L_ii)).
 
 
-def _tril_reference(raw, K):
-    return reparam.scale_tril_from_unconstrained(raw, K)
-
-
-def _fill(raw, K, diag_fn, *, column_major=False, transpose=False, all_fn=None):
-    """A wrong construction of L from raw numbers, for the mistakes below."""
-    if column_major:
+def _raw_with(cov, *, diag_fn=lambda d: torch.log(torch.expm1(d)), factor=None, order="rows"):
+    """A wrong inverse, for the mistakes below."""
+    K = cov.shape[-1]
+    L = torch.linalg.cholesky(cov) if factor is None else factor(cov)
+    rows, cols = torch.tril_indices(K, K)
+    if order == "columns":
         cols, rows = torch.triu_indices(K, K)
-    else:
-        rows, cols = torch.tril_indices(K, K)
-    L = raw.new_zeros(*raw.shape[:-1], K, K)
-    L[..., rows, cols] = raw if all_fn is None else all_fn(raw)
-    d = torch.diagonal(L, dim1=-2, dim2=-1)
-    L = L - torch.diag_embed(d) + torch.diag_embed(diag_fn(d))
-    return L.mT if transpose else L
+    raw = L[..., rows, cols]
+    return torch.where(rows == cols, diag_fn(raw), raw)
 
 
-softplus = torch.nn.functional.softplus
-
-TRIL_MISTAKES = [
+RAW_MISTAKES = [
     Mistake(
-        lambda raw, K: _fill(raw, K, torch.exp),
-        "you used exp on the diagonal; this exercise asks for softplus(r) = log(1 + e^r), which grows "
-        "linearly instead of exponentially (lecture 03 shows why that matters).",
+        lambda cov: _raw_with(cov, diag_fn=lambda d: d),
+        "the head maps the raw diagonal through softplus, so raw_ii must be its inverse, softplus^-1(L_ii) = "
+        "log(expm1(L_ii)), not L_ii itself.",
     ),
     Mistake(
-        lambda raw, K: _fill(raw, K, lambda d: d),
-        "the diagonal must be positive: map the raw diagonal entries through softplus.",
+        lambda cov: _raw_with(cov, diag_fn=torch.log),
+        "log inverts exp; this head uses softplus(r) = log(1 + e^r), whose inverse is log(e^L - 1) = log(expm1(L)).",
     ),
     Mistake(
-        lambda raw, K: _fill(raw, K, torch.abs),
-        "abs makes the diagonal non-negative but can give exactly 0 and has no gradient at 0; use softplus.",
+        lambda cov: _raw_with(cov, order="columns"),
+        "wrong order: the head fills the lower triangle row by row, in the order of torch.tril_indices(K, K).",
     ),
     Mistake(
-        lambda raw, K: _fill(raw, K, softplus, transpose=True),
-        "you built an upper-triangular matrix (L^T); a Cholesky factor is lower-triangular (zeros above the diagonal).",
+        lambda cov: _raw_with(cov, factor=lambda c: torch.linalg.cholesky(c, upper=True)),
+        "cholesky(cov, upper=True) is the upper factor U = L^T, whose lower triangle holds only the diagonal: "
+        "the head needs the lower factor L = torch.linalg.cholesky(cov).",
     ),
     Mistake(
-        lambda raw, K: _fill(raw, K, softplus, column_major=True),
-        "wrong order: fill the lower triangle row by row, in the order of torch.tril_indices(K, K): "
-        "(0,0), (1,0), (1,1), (2,0), ...",
-    ),
-    Mistake(
-        lambda raw, K: _fill(raw, K, lambda d: d, all_fn=softplus),
-        "only the diagonal goes through softplus; the off-diagonal entries may be negative and are used as they are.",
+        lambda cov: _raw_with(cov, factor=lambda c: torch.linalg.cholesky(torch.linalg.inv(c))),
+        "you factorised the precision cov^-1; the head's L L^T is the covariance itself.",
     ),
 ]
 
 
-def check_scale_tril_from_raw(scale_tril_from_raw) -> None:
-    """Exercise 6: ``scale_tril_from_raw(raw, K)``: K(K+1)/2 numbers per row -> a Cholesky factor.
+def _round_trip(cov, K):
+    """A property: scale_tril_from_unconstrained(raw) L L^T reproduces cov."""
 
-    The reference is ``vaelib.reparam.scale_tril_from_unconstrained(raw, K)`` (softplus diagonal).
+    def verdict(got):
+        n = K * (K + 1) // 2
+        if not isinstance(got, torch.Tensor) or got.shape != (*cov.shape[:-2], n):
+            return f"expected shape {(*cov.shape[:-2], n)} (K(K+1)/2 = {n} numbers per row), got {format_value(got)}"
+        if not torch.isfinite(got).all():
+            return "the raw vector contains NaN or inf: log(expm1(y)) needs y > 0"
+        L = reparam.scale_tril_from_unconstrained(got.detach().to(F64), K)
+        if not torch.allclose(L @ L.mT, cov, atol=1e-7, rtol=1e-6):
+            return "values differ: feeding your raw vector to the head does not give back cov (L L^T != cov)"
+        return None
+
+    return verdict
+
+
+def check_raw_from_covariance(raw_from_covariance) -> None:
+    """Exercise 6: ``raw_from_covariance(cov)``: the raw head output whose Cholesky factor gives ``cov`` back.
+
+    Checked by the round trip through ``vaelib.reparam.scale_tril_from_unconstrained`` (the inverse is
+    unique, so this is the same as comparing raw vectors). Simplest first: K = 1, then diagonal, then general.
     """
-    cases = []
-    for B, K, seed in [(2, 3, 41), (1, 4, 42), (3, 1, 43)]:
-        raw = 2 * _randn(B, K * (K + 1) // 2, seed=seed)
-        rows, cols = torch.tril_indices(K, K)
-        on_diagonal = (rows == cols).nonzero().squeeze(1)
-        raw[0, on_diagonal[0]] = -1.5  # a negative raw diagonal entry and a positive one in every case
-        raw[-1, on_diagonal[-1]] = 1.2
-        cases.append(Case((raw, K), _tril_reference(raw, K), label=f"B = {B}, K = {K}", atol=1e-8, rtol=1e-6))
+    A = _randn(2, 3, 3, seed=81)
+    covs = [
+        (torch.tensor([[[0.25]], [[4.0]]], dtype=F64), "K = 1, cov = 1/4 and 4"),
+        (torch.diag_embed(torch.tensor([[1.0, 0.09, 2.25]], dtype=F64)), "a diagonal cov"),
+        (A @ A.mT + 0.2 * torch.eye(3, dtype=F64), "B = 2, K = 3, correlated"),
+    ]
+    cases = [Case((cov,), _round_trip(cov, cov.shape[-1]), label=label) for cov, label in covs]
     check_function(
-        scale_tril_from_raw,
+        raw_from_covariance,
         cases,
         exercise=6,
-        name="scale_tril_from_raw",
+        name="raw_from_covariance",
         hint=(
-            "rows, cols = torch.tril_indices(K, K); put raw[..., n] at (rows[n], cols[n]); then replace "
-            "the diagonal entries r by softplus(r). Shape (B, K(K+1)/2) -> (B, K, K)."
+            "L = torch.linalg.cholesky(cov); read its lower triangle in the order of torch.tril_indices(K, K); "
+            "replace each diagonal entry L_ii by softplus^-1(L_ii) = log(expm1(L_ii))."
         ),
-        mistakes=TRIL_MISTAKES,
+        mistakes=RAW_MISTAKES,
     )

@@ -1,9 +1,8 @@
 """Checks for exercise sheet 03, the full-covariance KL (solutions/03_full_covariance_kl.ipynb).
 
-The KLs of lecture 03: diagonal and full-covariance Gaussians to N(0, I), two general Gaussians,
-a Monte Carlo KL with its standard error, and the best diagonal Gaussian under reverse KL. Each
-check runs the student's function on fixed inputs, compares with vaelib's reference (itself tested
-against torch.distributions) and, when the answer matches a typical mistake, names it.
+The KLs of lecture 03: a general scale S and a Cholesky factor to N(0, I), two Gaussians (by
+whitening p), a Monte Carlo KL with its standard error, and the best diagonal Gaussian under
+reverse KL. Each check compares with vaelib's reference (tested against torch.distributions).
 """
 
 from __future__ import annotations
@@ -209,64 +208,80 @@ def check_kl_full(kl_full) -> None:
 # --------------------------------------------------------------------------- Exercise 3
 
 
-def _kl_gauss_generic(mu_q, L_q, mu_p, L_p, *, precision=True, logdet_factor=2.0, logdet_sign=1.0, mean=True):
-    """The two-Gaussian KL with explicit inverses, optionally with one of the typical slips."""
+def _whitened(mu_q, L_q, mu_p, L_p, *, shift=True, whiten_mean=True, left=True, mean=True, log_det=2.0):
+    """KL(q || p) by whitening p, w = L_p^-1 (z - mu_p), optionally with one of the typical slips."""
     K = mu_q.shape[-1]
-    Sigma_q, Sigma_p = L_q @ L_q.mT, L_p @ L_p.mT
-    A = torch.linalg.inv(Sigma_p) if precision else Sigma_p
-    d = (mu_p - mu_q).unsqueeze(-1)  # (B, K, 1)
-    trace_term = torch.diagonal(A @ Sigma_q, dim1=-2, dim2=-1).sum(-1)
-    mahalanobis = (d.mT @ A @ d).squeeze((-2, -1)) if mean else 0 * trace_term
-    log_det_p = logdet_factor * torch.log(_diag(L_p)).sum(-1)
-    log_det_q = logdet_factor * torch.log(_diag(L_q)).sum(-1)
-    return 0.5 * (trace_term + mahalanobis - K + logdet_sign * (log_det_p - log_det_q))
+    M = torch.linalg.solve_triangular(L_p, L_q, upper=False) if left else L_q @ torch.linalg.inv(L_p)
+    m = (mu_q - mu_p if shift else mu_q).unsqueeze(-1)
+    d = torch.linalg.solve_triangular(L_p, m, upper=False).squeeze(-1) if whiten_mean else m.squeeze(-1)
+    mean_term = (d**2).sum(-1) if mean else 0
+    return 0.5 * ((M**2).sum((-2, -1)) + mean_term - K - log_det * torch.log(_diag(M).abs()).sum(-1))
 
 
 KL_GAUSS_MISTAKES = [
     Mistake(
         lambda mu_q, L_q, mu_p, L_p: kl.gaussian_to_gaussian(mu_p, L_p, mu_q, L_q),
-        "you computed KL(p || q): the arguments are swapped. KL is not symmetric; here the "
-        "expectation is under q, so Sigma_p^-1 appears in the trace and the Mahalanobis term.",
+        "you computed KL(p || q): the arguments are swapped (or you whitened q instead of p). KL is not "
+        "symmetric; the map must send p, the second argument, to N(0, I): w = L_p^-1 (z - mu_p).",
     ),
     Mistake(
-        lambda *a: _kl_gauss_generic(*a, precision=False),
-        "the trace and the Mahalanobis term use the precision Sigma_p^-1 (solve with L_p), not Sigma_p.",
+        lambda *a: _whitened(*a, whiten_mean=False),
+        "you shifted the mean but did not whiten it: w = L_p^-1 (z - mu_p) sends mu_q to L_p^-1 (mu_q - mu_p).",
     ),
     Mistake(
-        lambda *a: _kl_gauss_generic(*a, logdet_sign=-1.0),
-        "sign of the log-determinants: + log det Sigma_p - log det Sigma_q.",
+        lambda *a: _whitened(*a, shift=False),
+        "the map w = L_p^-1 (z - mu_p) subtracts mu_p first: q's new mean is L_p^-1 (mu_q - mu_p).",
     ),
     Mistake(
-        lambda *a: _kl_gauss_generic(*a, logdet_factor=1.0),
-        "log det(L L^T) = 2 sum_i log L_ii: you forgot the factor 2 in the log-determinants.",
+        lambda *a: _whitened(*a, left=False),
+        "order of the product: w = L_p^-1 (z - mu_p) multiplies q's scale from the left, L_p^-1 L_q, not L_q L_p^-1.",
     ),
     Mistake(
-        lambda *a: _kl_gauss_generic(*a, mean=False),
-        "you left out the Mahalanobis term (mu_p - mu_q)^T Sigma_p^-1 (mu_p - mu_q).",
+        lambda *a: _whitened(*a, log_det=-2.0),
+        "sign of the log-determinants: + log det Sigma_p - log det Sigma_q = -2 sum_i log M_ii.",
+    ),
+    Mistake(
+        lambda *a: _whitened(*a, log_det=1.0),
+        "log det(M M^T) = 2 sum_i log M_ii: you forgot the factor 2 in the log-determinants.",
+    ),
+    Mistake(
+        lambda *a: _whitened(*a, mean=False),
+        "you left out the mean term: after whitening, q's mean L_p^-1 (mu_q - mu_p) enters as in exercise 1.",
     ),
 ]
 
 
 def check_kl_gauss(kl_gauss) -> None:
-    """Exercise 3: ``kl_gauss(mu_q, L_q, mu_p, L_p)`` = KL(N(mu_q, L_q L_q^T) || N(mu_p, L_p L_p^T))."""
-    cases = []
+    """Exercise 3: ``kl_gauss(mu_q, L_q, mu_p, L_p)`` = KL(N(mu_q, L_q L_q^T) || N(mu_p, L_p L_p^T)).
+
+    Simplest first: p = N(0, I) (exercise 2's KL), then p = N(mu_p, I) (a shift only), then equal
+    means (the scales only), then general pairs, and q = p.
+    """
+    mu_q, L_q = _randn(2, 3, seed=20), _scale_tril(2, 3, seed=120)
+    mu_p, L_p = _randn(2, 3, seed=220), _scale_tril(2, 3, seed=320)
+    I = torch.eye(3, dtype=F64).expand(2, 3, 3)
+    zero = torch.zeros(2, 3, dtype=F64)
+    cases = [
+        Case((mu_q, L_q, zero, I), label="p = N(0, I): exercise 2's KL", atol=1e-8, rtol=1e-6),
+        Case((mu_q, L_q, mu_p, I), label="p = N(mu_p, I): a shift only", atol=1e-8, rtol=1e-6),
+        Case((mu_q, L_q, mu_q, L_p), label="equal means, different scales", atol=1e-8, rtol=1e-6),
+    ]
     for (B, K), seed in [((3, 3), 21), ((2, 2), 22), ((1, 4), 23)]:
-        mu_q, L_q = _randn(B, K, seed=seed), _scale_tril(B, K, seed=seed + 100)
-        mu_p, L_p = _randn(B, K, seed=seed + 200), _scale_tril(B, K, seed=seed + 300)
-        expected = kl.gaussian_to_gaussian(mu_q, L_q, mu_p, L_p)
-        cases.append(Case((mu_q, L_q, mu_p, L_p), expected, label=f"B = {B}, K = {K}", atol=1e-8, rtol=1e-6))
-    mu, L = _randn(2, 3, seed=24), _scale_tril(2, 3, seed=25)
-    cases.append(Case((mu, L, mu, L), torch.zeros(2, dtype=F64), label="q = p: the KL must be 0", atol=1e-8))
+        args = (_randn(B, K, seed=seed), _scale_tril(B, K, seed=seed + 100))
+        args += (_randn(B, K, seed=seed + 200), _scale_tril(B, K, seed=seed + 300))
+        cases.append(Case(args, label=f"B = {B}, K = {K}", atol=1e-8, rtol=1e-6))
+    cases.append(Case((mu_q, L_q, mu_q, L_q), torch.zeros(2, dtype=F64), label="q = p: the KL must be 0", atol=1e-8))
     check_function(
         kl_gauss,
         cases,
         exercise=3,
         name="kl_gauss",
         hint=(
-            "KL = 1/2 [tr(Sigma_p^-1 Sigma_q) + (mu_p - mu_q)^T Sigma_p^-1 (mu_p - mu_q) - K + log det Sigma_p "
-            "- log det Sigma_q], one value per row."
+            "whiten p: the map w = L_p^-1 (z - mu_p) sends p to N(0, I) and q to N(L_p^-1 (mu_q - mu_p), M M^T) "
+            "with M = L_p^-1 L_q (lower-triangular), and leaves the KL unchanged; then use exercise 2 (or 1)."
         ),
         mistakes=KL_GAUSS_MISTAKES,
+        reference=kl.gaussian_to_gaussian,
     )
 
 
@@ -350,22 +365,17 @@ def check_kl_monte_carlo(kl_monte_carlo) -> None:
     exact KL. The failure message names the usual slips (no sqrt(S), dividing by S, sampling
     from p, the sign). torch is seeded before each call.
     """
-    cases = []
-    mu_q, mu_p = torch.tensor([1.0, -1.0], dtype=F64), torch.tensor([0.0, 0.5], dtype=F64)
-    L_q = torch.tensor([[0.6, 0.0], [0.9, 0.5]], dtype=F64)
-    L_p = torch.tensor([[1.5, 0.0], [-0.3, 0.8]], dtype=F64)
-    cases.append(
-        Case(
-            (mu_q, L_q, mu_p, L_p, 4000), _monte_carlo_verdict(mu_q, L_q, mu_p, L_p, 4000), label="K = 2, 4000 samples"
-        )
-    )
-    mu_q, mu_p = _randn(3, seed=31), _randn(3, seed=32)
-    L_q, L_p = _scale_tril(1, 3, seed=33)[0], _scale_tril(1, 3, seed=34)[0]
-    cases.append(
-        Case(
-            (mu_q, L_q, mu_p, L_p, 2000), _monte_carlo_verdict(mu_q, L_q, mu_p, L_p, 2000), label="K = 3, 2000 samples"
-        )
-    )
+    pairs = [
+        (
+            torch.tensor([1.0, -1.0], dtype=F64),
+            torch.tensor([[0.6, 0.0], [0.9, 0.5]], dtype=F64),
+            torch.tensor([0.0, 0.5], dtype=F64),
+            torch.tensor([[1.5, 0.0], [-0.3, 0.8]], dtype=F64),
+            4000,
+        ),
+        (_randn(3, seed=31), _scale_tril(1, 3, seed=33)[0], _randn(3, seed=32), _scale_tril(1, 3, seed=34)[0], 2000),
+    ]
+    cases = [Case(a, _monte_carlo_verdict(*a), label=f"K = {a[0].shape[0]}, {a[-1]} samples") for a in pairs]
     check_function(
         _seeded(kl_monte_carlo),
         cases,
@@ -414,29 +424,24 @@ BEST_MISTAKES = [
 
 def check_best_diagonal_q(best_diagonal_q) -> None:
     """Exercise 5: ``best_diagonal_q(mu_p, cov_p)`` -> (mu, var) of the diagonal q minimising KL(q || p)."""
-    cases = []
-    mu_p = torch.tensor([1.0, -1.0], dtype=F64)
-    cov_p = torch.tensor([[1.0, 1.2], [1.2, 2.0]], dtype=F64)
-    cases.append(
-        Case((mu_p, cov_p), _best_reference(mu_p, cov_p), label="K = 2, correlation 0.85", atol=1e-8, rtol=1e-6)
-    )
     A = _randn(4, 4, seed=41)
-    cov_p = A @ A.T + 0.3 * torch.eye(4, dtype=F64)
-    mu_p = _randn(4, seed=42)
-    cases.append(
-        Case((mu_p, cov_p), _best_reference(mu_p, cov_p), label="K = 4, a random covariance", atol=1e-8, rtol=1e-6)
-    )
-    cov_p = torch.diag(torch.tensor([0.5, 2.0, 3.0], dtype=F64))
-    mu_p = _randn(3, seed=43)
-    cases.append(
-        Case(
-            (mu_p, cov_p),
-            _best_reference(mu_p, cov_p),
-            label="K = 3, a diagonal covariance (q = p)",
-            atol=1e-8,
-            rtol=1e-6,
-        )
-    )
+    problems = [
+        (
+            torch.tensor([1.0, -1.0], dtype=F64),
+            torch.tensor([[1.0, 1.2], [1.2, 2.0]], dtype=F64),
+            "K = 2, correlation 0.85",
+        ),
+        (_randn(4, seed=42), A @ A.T + 0.3 * torch.eye(4, dtype=F64), "K = 4, a random covariance"),
+        (
+            _randn(3, seed=43),
+            torch.diag(torch.tensor([0.5, 2.0, 3.0], dtype=F64)),
+            "K = 3, a diagonal covariance (q = p)",
+        ),
+    ]
+    cases = [
+        Case((mu_p, cov_p), _best_reference(mu_p, cov_p), label=label, atol=1e-8, rtol=1e-6)
+        for mu_p, cov_p, label in problems
+    ]
     check_function(
         best_diagonal_q,
         cases,
