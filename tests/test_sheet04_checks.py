@@ -335,7 +335,7 @@ def test_gap_decomposition_rejects_typical_mistakes(wrong, words):
     _assert_words(msg, words)
 
 
-@pytest.mark.parametrize("prediction", ["forward", "Forward", " forward "])
+@pytest.mark.parametrize("prediction", ["forward", "Forward", " forward ", lambda: "forward"])
 def test_the_wider_prediction_accepts_forward(prediction, capsys):
     checks.check_wider_prediction(prediction)
     assert "is correct" in capsys.readouterr().out
@@ -347,3 +347,11 @@ def test_the_wider_prediction_accepts_forward(prediction, capsys):
 )
 def test_the_wider_prediction_explains_a_wrong_one(prediction, words):
     _assert_words(_failure(checks.check_wider_prediction, prediction), ["Exercise 3", *words])
+
+
+def test_an_unanswered_prediction_stops_at_its_blank():
+    def blank():
+        raise NotImplementedError("Exercise 3: replace this line with your answer")
+
+    with pytest.raises(NotImplementedError, match="Exercise 3"):
+        checks.check_wider_prediction(blank)

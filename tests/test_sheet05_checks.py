@@ -107,7 +107,9 @@ def test_vae_loss_rejects_a_single_number():
     _rejects(checks.check_vae_loss, lambda *a: vae_loss(*a)[0], "expected a tuple of 3 values")
 
 
-@pytest.mark.parametrize("prediction", [784, 784.0, 28 * 28, torch.tensor(784.0), "784"])
+@pytest.mark.parametrize(
+    "prediction", [784, 784.0, 28 * 28, torch.tensor(784.0), "784", lambda: 784, lambda: 28.0 * 28]
+)
 def test_the_beta_prediction_accepts_d(prediction, capsys):
     checks.check_beta_prediction(prediction)
     assert "is correct: beta = 784" in capsys.readouterr().out
@@ -124,6 +126,12 @@ def test_the_beta_prediction_accepts_d(prediction, capsys):
 )
 def test_the_beta_prediction_says_why_it_is_wrong(prediction, words):
     _rejects(checks.check_beta_prediction, prediction, "Exercise 1", *words)
+    _rejects(checks.check_beta_prediction, lambda: prediction, "Exercise 1", *words)
+
+
+def test_an_unanswered_prediction_stops_at_its_blank():
+    with pytest.raises(NotImplementedError, match="Exercise N"):
+        checks.check_beta_prediction(_blank)
 
 
 # --------------------------------------------------------------------------- Exercise 2
@@ -330,25 +338,32 @@ def shipped():
 
 def test_path_prediction_grades_the_predictions_with_the_students_own_measurement(shipped, capsys):
     models, judge, x, y, pairs = shipped
-    table = checks.check_path_prediction(" ae", "Neither", largest_step_share, models, judge, x, y, pairs)
+    table = checks.check_path_prediction(lambda: (" ae", "Neither"), largest_step_share, models, judge, x, y, pairs)
     assert "your predictions match the measurement" in capsys.readouterr().out
     assert table["AE"]["median largest step"] > table["VAE"]["median largest step"] + 0.02
     assert abs(table["AE"]["confident points"] - table["VAE"]["confident points"]) < 0.1
     _rejects(
-        lambda p: checks.check_path_prediction("AE", p, largest_step_share, models, judge, x, y, pairs),
+        lambda p: checks.check_path_prediction(("AE", p), largest_step_share, models, judge, x, y, pairs),
         "AE",
         "'leaves the digits more': you said AE, the measurement says neither",
     )
     _rejects(
-        lambda p: checks.check_path_prediction(p, "neither", largest_step_share, models, judge, x, y, pairs),
+        lambda p: checks.check_path_prediction([p, "neither"], largest_step_share, models, judge, x, y, pairs),
         "the AE",
         "expected one of ('AE', 'VAE', 'neither')",
     )
     _rejects(
-        lambda f: checks.check_path_prediction("AE", "neither", f, models, judge, x, y, pairs[:3]),
+        lambda f: checks.check_path_prediction(("AE", "neither"), f, models, judge, x, y, pairs[:3]),
         lambda dec, a, b, S: largest_step_share(dec, a, b, S) * 1.5,
         "vaelib.latent_metrics.path_metrics says",
     )
+    _rejects(
+        lambda p: checks.check_path_prediction(p, largest_step_share, models, judge, x, y, pairs[:3]),
+        "AE",
+        "expected two answers (jumps_more, leaves_more)",
+    )
+    with pytest.raises(NotImplementedError):
+        checks.check_path_prediction(_blank, largest_step_share, models, judge, x, y, pairs[:3])
 
 
 # --------------------------------------------------------------------------- Exercise 5

@@ -236,8 +236,8 @@ def gs_reference(logits, u, temperature):
 
 @pytest.mark.parametrize(
     "prediction",
-    [[0.25] * 4, torch.full((4,), 0.25), (0.25, 0.25, 0.25, 0.25), torch.ones(4) / 4],
-    ids=["list", "tensor", "tuple", "ones-over-C"],
+    [[0.25] * 4, torch.full((4,), 0.25), (0.25, 0.25, 0.25, 0.25), torch.ones(4) / 4, lambda: [1 / 4] * 4],
+    ids=["list", "tensor", "tuple", "ones-over-C", "a-function"],
 )
 def test_a_right_temperature_prediction_passes_however_it_is_written(prediction, capsys):
     sheet06.check_temperature_prediction(prediction, gs_reference)

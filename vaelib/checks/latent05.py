@@ -14,6 +14,7 @@ import torch
 
 from vaelib import kl, latent_metrics
 from vaelib.checks import Case, CheckFailed, Mistake, call, check_function
+from vaelib.checks.predictions import prediction_value
 
 __all__ = ["check_largest_step_share", "check_path_prediction", "check_collapse_report", "classmate_statistics"]
 
@@ -125,14 +126,21 @@ def _choice(value, name: str) -> str:
 
 
 @torch.no_grad()
-def check_path_prediction(jumps_more, leaves_more, largest_step_share, models, judge, x, y, pairs) -> dict:
+def check_path_prediction(predictions, largest_step_share, models, judge, x, y, pairs) -> dict:
     """Exercise 4: measure both models' far paths with the student's function, then grade the two predictions.
 
+    ``predictions``: (jumps_more, leaves_more), or a function returning them (the sheet's form);
     ``models``: {"AE": ..., "VAE": ...}; ``pairs``: (P, 2) rows of x. The student's shares must equal
     :func:`vaelib.latent_metrics.path_metrics`' ``max_step_share`` (21 points). A model "jumps more"
     if its median share is larger by more than 0.02; it "leaves the digits more" if the fraction of
     its path points the judge confidently calls a digit is smaller by more than 0.1. Returns the table.
     """
+    predictions = prediction_value(predictions, exercise=4, name="path_predictions")
+    if not isinstance(predictions, (tuple, list)) or len(predictions) != 2:
+        raise CheckFailed(
+            f"Exercise 4, your predictions: expected two answers (jumps_more, leaves_more), got {predictions!r}."
+        )
+    jumps_more, leaves_more = predictions
     predicted = {
         "jumps more": _choice(jumps_more, "jumps_more"),
         "leaves the digits more": _choice(leaves_more, "leaves_more"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from vaelib.checks import Case, CheckFailed, Mistake, check_function, check_value
+from vaelib.checks.predictions import prediction_value
 from vaelib.gaussians import best_diagonal_reverse_kl
 from vaelib.linear_gaussian import LinearGaussianModel
 
@@ -396,6 +397,7 @@ def check_gap_decomposition(gap_decomposition) -> None:
 def check_wider_prediction(wider) -> None:
     """Exercise 3, the prediction: for a correlated target, the forward KL gives the wider factorized Gaussian."""
     label = 'your prediction of the direction with the wider Gaussian ("reverse" or "forward")'
+    wider = prediction_value(wider, exercise=3, name="wider_direction")
     choice = wider.strip().lower() if isinstance(wider, str) else None
     if choice not in ("reverse", "forward"):
         raise CheckFailed(f'Exercise 3, {label}: expected "reverse" or "forward", got {wider!r}.')

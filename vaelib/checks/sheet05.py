@@ -25,6 +25,7 @@ from vaelib.checks.latent05 import (
     check_path_prediction,
     classmate_statistics,
 )
+from vaelib.checks.predictions import prediction_value
 
 __all__ = [
     "check_vae_loss",
@@ -232,6 +233,7 @@ def check_vae_loss(vae_loss) -> None:
 def check_beta_prediction(beta_prediction, D: int = 784) -> None:
     """Exercise 1, the prediction: the classmate's pixel-averaged loss, times D, is a beta-VAE with beta = D."""
     label = f"your beta for the loss BCE(logits, x) [mean over pixels] + kl, with D = {D} pixels"
+    beta_prediction = prediction_value(beta_prediction, exercise=1, name="beta_of_the_pixel_mean_loss")
     try:
         value = float(beta_prediction)
     except (TypeError, ValueError):

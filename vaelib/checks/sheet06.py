@@ -15,6 +15,7 @@ import torch
 
 from vaelib.checks import Case, CheckFailed, Mistake, call, check_function, check_value, inverse_cdf_verdict
 from vaelib.checks.implicit06 import check_implicit_gradient
+from vaelib.checks.predictions import prediction_value
 
 __all__ = [
     "check_kumaraswamy_sample",
@@ -375,6 +376,7 @@ def check_temperature_prediction(prediction, gumbel_softmax_sample) -> None:
     logits = torch.tensor([1.0, -0.5, 0.3, 0.0], dtype=F64)
     u = _uniforms((200, 4), 13)
     label = "your prediction of y at temperature 1000 (logits (1, -0.5, 0.3, 0))"
+    prediction = prediction_value(prediction, exercise=3, name="y_at_high_temperature")
     p = _as_vector(prediction, 4, exercise=3, label=label)
     y = call(gumbel_softmax_sample, (logits, u, 1000.0), exercise=3, name="gumbel_softmax_sample", label=label)
     y = torch.as_tensor(y, dtype=F64).detach()
