@@ -127,7 +127,7 @@ def _choice(value, name: str) -> str:
 
 @torch.no_grad()
 def check_path_prediction(predictions, largest_step_share, models, judge, x, y, pairs) -> dict:
-    """Exercise 4: measure both models' far paths with the student's function, then grade the two predictions.
+    """Exercise 4: measure both models' paths with the student's function, then grade the two predictions.
 
     ``predictions``: (jumps_more, leaves_more), or a function returning them (the sheet's form);
     ``models``: {"AE": ..., "VAE": ...}; ``pairs``: (P, 2) rows of x. The student's shares must equal
@@ -183,7 +183,7 @@ def check_path_prediction(predictions, largest_step_share, models, judge, x, y, 
             "Exercise 4, your predictions: "
             + "; ".join(f"'{k}': you said {predicted[k]}, the measurement says {measured[k]}" for k in wrong)
             + ". Hint: in 2-d, 4000 digits fill the plane, so neither path crosses much empty space; what differs is how "
-            "abruptly the decodes change. Look at the table, then answer the written question of exercise 6."
+            "abruptly the decodes change (the VAE morphs more evenly). Read the table above."
         )
     print(f"Exercise 4: your predictions match the measurement ({measured}).")
     return table
