@@ -145,29 +145,7 @@ def check_path_prediction(predictions, largest_step_share, models, judge, x, y, 
         "jumps more": _choice(jumps_more, "jumps_more"),
         "leaves the digits more": _choice(leaves_more, "leaves_more"),
     }
-    table = {}
-    for name, model in models.items():
-        paths = latent_metrics.path_metrics(model, judge, x, y, pairs, steps=21)
-        codes = model.embed(x[pairs.reshape(-1)]).reshape(len(pairs), 2, -1)
-        label = f"largest_step_share on the {name}'s path between x[{int(pairs[0, 0])}] and x[{int(pairs[0, 1])}]"
-        theirs = call(
-            largest_step_share,
-            (model.decode_mean, codes[0, 0], codes[0, 1], 21),
-            exercise=4,
-            name="largest_step_share",
-            label=label,
-        )
-        if abs(float(theirs) - float(paths.max_step_share[0])) > 1e-4:
-            raise CheckFailed(
-                f"Exercise 4, {label}: got {float(theirs):.4f}, vaelib.latent_metrics.path_metrics says "
-                f"{float(paths.max_step_share[0]):.4f}. Hint: your function passed the toy decoders; does it use "
-                f"the decoder's output as given (probabilities, shape (steps, D))?"
-            )
-        shares = torch.stack([torch.as_tensor(largest_step_share(model.decode_mean, a, b, 21)) for a, b in codes])
-        table[name] = {
-            "median largest step": shares.median().item(),
-            "confident points": paths.frac_confident().mean().item(),
-        }
+    table = {name: _measure(name, m, largest_step_share, judge, x, y, pairs) for name, m in models.items()}
     ae, vae = table["AE"], table["VAE"]
     gap = ae["median largest step"] - vae["median largest step"]
     measured = {
@@ -187,6 +165,32 @@ def check_path_prediction(predictions, largest_step_share, models, judge, x, y, 
         )
     print(f"Exercise 4: your predictions match the measurement ({measured}).")
     return table
+
+
+def _measure(name, model, largest_step_share, judge, x, y, pairs) -> dict:
+    """One model's row of the table: the student's median largest step (checked on the first pair
+    against path_metrics) and the judge's fraction of confident path points."""
+    paths = latent_metrics.path_metrics(model, judge, x, y, pairs, steps=21)
+    codes = model.embed(x[pairs.reshape(-1)]).reshape(len(pairs), 2, -1)
+    label = f"largest_step_share on the {name}'s path between x[{int(pairs[0, 0])}] and x[{int(pairs[0, 1])}]"
+    theirs = call(
+        largest_step_share,
+        (model.decode_mean, codes[0, 0], codes[0, 1], 21),
+        exercise=4,
+        name="largest_step_share",
+        label=label,
+    )
+    if abs(float(theirs) - float(paths.max_step_share[0])) > 1e-4:
+        raise CheckFailed(
+            f"Exercise 4, {label}: got {float(theirs):.4f}, vaelib.latent_metrics.path_metrics says "
+            f"{float(paths.max_step_share[0]):.4f}. Hint: your function passed the toy decoders; does it use "
+            f"the decoder's output as given (probabilities, shape (steps, D))?"
+        )
+    shares = torch.stack([torch.as_tensor(largest_step_share(model.decode_mean, a, b, 21)) for a, b in codes])
+    return {
+        "median largest step": shares.median().item(),
+        "confident points": paths.frac_confident().mean().item(),
+    }
 
 
 def _leaves(ae: float, vae: float) -> str:
