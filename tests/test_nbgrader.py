@@ -43,7 +43,7 @@ WRONG_FIRST_ANSWER = {
     ),
     "sheet05": (
         "recon = torch.nn.functional.binary_cross_entropy_with_logits(logits, x)\n"
-        "    kl = 0.5 * (mu**2 + log_var.exp() - 1 - log_var).sum(-1).mean()\n    return recon + kl, recon, kl",
+        "    kl = 0.5 * (mu**2 + log_var.exp() - 1 - log_var).sum(-1).mean()\n    return recon + beta * kl, recon, kl",
         "averaged over pixels",
     ),
     "sheet06": ("return (1 - (1 - u) ** b) ** a", "invert the exponents"),

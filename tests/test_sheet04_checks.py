@@ -237,35 +237,121 @@ def test_mean_field_gap_wants_one_number():
 
 
 # --------------------------------------------------------------------------- Exercise 5
+# Student-style answers: written from the derivation in different ways (torch.distributions, the
+# total minus exercise 4, a per-dimension formula), wrong ones as a student would slip.
 
 
-def gap_decomposition(log_px, elbo_best, elbo_amortized):
-    return log_px - elbo_best, elbo_best - elbo_amortized
+def _lambda(W, noise_var):
+    return torch.eye(W.shape[1], dtype=W.dtype) + W.T @ torch.diag(1 / noise_var) @ W
 
 
-def gap_decomposition_via_total(log_px, elbo_best, elbo_amortized):
-    total = log_px - elbo_amortized
-    approximation = log_px - elbo_best
-    return approximation, total - approximation
+def gap_decomposition(W, noise_var, enc_var):
+    lam = _lambda(W, noise_var)
+    d = lam.diagonal()
+    approximation = 0.5 * (d.log().sum() - torch.logdet(lam))
+    amortization = 0.5 * (d * enc_var - 1 - torch.log(d * enc_var)).sum()
+    return approximation, amortization
 
 
-@pytest.mark.parametrize("answer", [gap_decomposition, gap_decomposition_via_total])
+def gap_decomposition_distributions(W, noise_var, enc_var):
+    """Right: both KLs from torch.distributions, q* from exercise 2's variances."""
+    S = torch.linalg.inv(_lambda(W, noise_var))
+    m = torch.zeros(W.shape[1], dtype=W.dtype)
+    post = MultivariateNormal(m, covariance_matrix=S)
+    best = MultivariateNormal(m, covariance_matrix=torch.diag(1 / torch.linalg.inv(S).diagonal()))
+    enc = MultivariateNormal(m, covariance_matrix=torch.diag(enc_var))
+    approx = kl_divergence(best, post)
+    return approx.item(), (kl_divergence(enc, post) - approx).item()
+
+
+def gap_decomposition_loop(W, noise_var, enc_var):
+    """Right: plain floats, a loop over the dimensions, slogdet."""
+    lam = _lambda(W, noise_var)
+    sign, logdet = torch.linalg.slogdet(lam)
+    approx = 0.5 * (sum(float(torch.log(lam[k, k])) for k in range(len(lam))) - float(logdet))
+    amort = 0.0
+    for k in range(len(enc_var)):
+        r = float(lam[k, k] * enc_var[k])
+        amort += 0.5 * (r - 1 - torch.log(torch.tensor(r)).item())
+    return approx, amort
+
+
+@pytest.mark.parametrize("answer", [gap_decomposition, gap_decomposition_distributions, gap_decomposition_loop])
 def test_gap_decomposition_accepts_right_answers(answer, capsys):
     checks.check_gap_decomposition(answer)
-    assert "Exercise 5: gap_decomposition passed all 2 checks." in capsys.readouterr().out
+    assert "Exercise 5: gap_decomposition passed all 8 checks." in capsys.readouterr().out
+
+
+def gap_marginal_variances(W, noise_var, enc_var):
+    """Wrong: compared the encoder with the marginal posterior variances S_kk."""
+    lam = _lambda(W, noise_var)
+    s = torch.linalg.inv(lam).diagonal()
+    approx = 0.5 * (lam.diagonal().log().sum() - torch.logdet(lam))
+    return approx, 0.5 * (enc_var / s - 1 - torch.log(enc_var / s)).sum()
+
+
+def gap_total_as_amortization(W, noise_var, enc_var):
+    """Wrong: returned the total KL as the amortization gap."""
+    lam = _lambda(W, noise_var)
+    approx = 0.5 * (lam.diagonal().log().sum() - torch.logdet(lam))
+    total = 0.5 * ((lam.diagonal() * enc_var).sum() - len(enc_var) - enc_var.log().sum() - torch.logdet(lam))
+    return approx, total
+
+
+def gap_no_minus_one(W, noise_var, enc_var):
+    """Wrong: forgot the -K of the Gaussian KL."""
+    lam = _lambda(W, noise_var)
+    r = lam.diagonal() * enc_var
+    return 0.5 * (lam.diagonal().log().sum() - torch.logdet(lam)), 0.5 * (r - torch.log(r)).sum()
+
+
+def gap_swapped(W, noise_var, enc_var):
+    a, b = gap_decomposition(W, noise_var, enc_var)
+    return b, a
+
+
+def gap_log_det_sign(W, noise_var, enc_var):
+    """Wrong: log det S taken as +log det Lambda in the total."""
+    lam = _lambda(W, noise_var)
+    approx = 0.5 * (lam.diagonal().log().sum() - torch.logdet(lam))
+    total = 0.5 * ((lam.diagonal() * enc_var).sum() - len(enc_var) - enc_var.log().sum() + torch.logdet(lam))
+    return approx, total - approx
 
 
 @pytest.mark.parametrize(
     "wrong, words",
     [
-        (lambda lp, best, amort: (best - amort, lp - best), ["swapped the two gaps"]),
-        (lambda lp, best, amort: (best - lp, amort - best), ["negative", "larger minus smaller"]),
-        (lambda lp, best, amort: (lp - best, lp - amort), ["*total* gap", "ELBO(q*) - ELBO(q_amortized)"]),
-        (lambda lp, best, amort: (lp - amort, best - amort), ["approximation gap is the total gap"]),
-        (lambda lp, best, amort: (lp - amort).sum(), ["expected a tuple of 2 values"]),
+        (gap_marginal_variances, ["marginal posterior variances S_kk"]),
+        (gap_total_as_amortization, ["TOTAL gap"]),
+        (gap_no_minus_one, ["dropped the -1"]),
+        (gap_swapped, ["swapped the two gaps"]),
+        (gap_log_det_sign, ["values differ"]),
+        (lambda W, v, e: sum(gap_decomposition(W, v, e)), ["expected a tuple of 2 values"]),
     ],
 )
 def test_gap_decomposition_rejects_typical_mistakes(wrong, words):
     msg = _failure(checks.check_gap_decomposition, wrong)
-    assert msg.startswith("Exercise 5, three points with known ELBOs")
+    assert msg.startswith("Exercise 5, ")
     _assert_words(msg, words)
+
+
+@pytest.mark.parametrize("prediction", ["forward", "Forward", " forward ", lambda: "forward"])
+def test_the_wider_prediction_accepts_forward(prediction, capsys):
+    checks.check_wider_prediction(prediction)
+    assert "is correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "prediction, words",
+    [("reverse", ["SHRINKS q", "0.19"]), ("both", ['expected "reverse" or "forward"']), (1, ["got 1"])],
+)
+def test_the_wider_prediction_explains_a_wrong_one(prediction, words):
+    _assert_words(_failure(checks.check_wider_prediction, prediction), ["Exercise 3", *words])
+
+
+def test_an_unanswered_prediction_stops_at_its_blank():
+    def blank():
+        raise NotImplementedError("Exercise 3: replace this line with your answer")
+
+    with pytest.raises(NotImplementedError, match="Exercise 3"):
+        checks.check_wider_prediction(blank)

@@ -15,6 +15,13 @@ from vaelib.checks import sheet05 as checks
 from vaelib.models import VAE
 
 
+def _accepts(check, answers, line, capsys):
+    """Every answer passes ``check``, which prints ``line``."""
+    for answer in answers:
+        check(answer)
+        assert line in capsys.readouterr().out, answer.__name__
+
+
 def _blank(*args):
     raise NotImplementedError("Exercise N: replace this line with your answer")
 
@@ -22,40 +29,40 @@ def _blank(*args):
 # --------------------------------------------------------------------------- Exercise 1
 
 
-def vae_loss(x, logits, mu, log_var):
+def vae_loss(x, logits, mu, log_var, beta):
     recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1).mean()
     kl = 0.5 * (mu**2 + log_var.exp() - 1 - log_var).sum(dim=1).mean()
-    return recon + kl, recon, kl
+    return recon + beta * kl, recon, kl
 
 
-def vae_loss_distributions(x, logits, mu, log_var):
+def vae_loss_distributions(x, logits, mu, log_var, beta):
     recon = -Bernoulli(logits=logits).log_prob(x).sum(-1).mean()
     kl = kl_divergence(Normal(mu, torch.exp(0.5 * log_var)), Normal(torch.zeros_like(mu), 1.0)).sum(-1).mean()
-    return objectives.LossParts(recon + kl, recon, kl)
+    return objectives.LossParts(recon + beta * kl, recon, kl)
 
 
-def vae_loss_kingma_welling(x, logits, mu, log_var):
+def vae_loss_kingma_welling(x, logits, mu, log_var, beta=1.0):
     B = x.shape[0]
     recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / B
     kl = -0.5 * torch.sum(1 + log_var - mu.pow(2) - log_var.exp()) / B
-    return [recon + kl, recon, kl]
+    return [recon + beta * kl, recon, kl]
 
 
 @pytest.mark.parametrize("answer", [vae_loss, vae_loss_distributions, vae_loss_kingma_welling])
 def test_vae_loss_accepts_right_answers(answer, capsys):
     checks.check_vae_loss(answer)
-    assert "Exercise 1: vae_loss passed all 5 checks." in capsys.readouterr().out
+    assert "Exercise 1: vae_loss passed all 9 checks." in capsys.readouterr().out
 
 
-def _parts(recon_fn=None, kl_fn=None, combine=lambda r, k: r + k):
-    def wrong(x, logits, mu, log_var):
+def _parts(recon_fn=None, kl_fn=None, combine=lambda r, k, b: r + b * k):
+    def wrong(x, logits, mu, log_var, beta):
         r = (
             recon_fn(x, logits)
             if recon_fn
             else F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1).mean()
         )
         k = kl_fn(mu, log_var) if kl_fn else 0.5 * (mu**2 + log_var.exp() - 1 - log_var).sum(1).mean()
-        return combine(r, k), r, k
+        return combine(r, k, beta), r, k
 
     return wrong
 
@@ -83,7 +90,7 @@ def _parts(recon_fn=None, kl_fn=None, combine=lambda r, k: r + k):
             _parts(kl_fn=lambda m, v: 0.5 * (m**2 + torch.exp(0.5 * v) - 1 - v).sum(1).mean()),
             ["the variance exp(log_var)"],
         ),
-        (_parts(combine=lambda r, k: r - k), ["missing minus sign", "recon + KL"]),
+        (_parts(combine=lambda r, k, b: r - b * k), ["missing minus sign", "recon + beta * KL"]),
         (_parts(kl_fn=lambda m, v: 0.5 * (1 + v - m**2 - v.exp()).sum(1).mean()), ["missing minus sign in the KL"]),
         (
             _parts(
@@ -93,6 +100,10 @@ def _parts(recon_fn=None, kl_fn=None, combine=lambda r, k: r + k):
             ),
             ["sigmoid twice"],
         ),
+        (_parts(combine=lambda r, k, b: b * r + k), ["wrong term"]),
+        (_parts(combine=lambda r, k, b: r + k / b), ["divided by it"]),
+        (_parts(combine=lambda r, k, b: r + k), ["forgot beta"]),
+        (_parts(combine=lambda r, k, b: b * (r + k)), ["only the KL term"]),
     ],
 )
 def test_vae_loss_rejects_typical_mistakes(wrong, words):
@@ -103,100 +114,34 @@ def test_vae_loss_rejects_a_single_number():
     _rejects(checks.check_vae_loss, lambda *a: vae_loss(*a)[0], "expected a tuple of 3 values")
 
 
+@pytest.mark.parametrize(
+    "prediction", [784, 784.0, 28 * 28, torch.tensor(784.0), "784", lambda: 784, lambda: 28.0 * 28]
+)
+def test_the_beta_prediction_accepts_d(prediction, capsys):
+    checks.check_beta_prediction(prediction)
+    assert "is correct: beta = 784" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "prediction, words",
+    [
+        (1 / 784, ["that is 1/D"]),
+        (1, ["read off the weight of the KL"]),
+        ("D", ["expected a number"]),
+        (None, ["a number"]),
+    ],
+)
+def test_the_beta_prediction_says_why_it_is_wrong(prediction, words):
+    _rejects(checks.check_beta_prediction, prediction, "Exercise 1", *words)
+    _rejects(checks.check_beta_prediction, lambda: prediction, "Exercise 1", *words)
+
+
+def test_an_unanswered_prediction_stops_at_its_blank():
+    with pytest.raises(NotImplementedError, match="Exercise N"):
+        checks.check_beta_prediction(_blank)
+
+
 # --------------------------------------------------------------------------- Exercise 2
-
-
-def reparameterize(mu, log_var, eps):
-    return mu + torch.exp(0.5 * log_var) * eps
-
-
-def reparameterize_via_std(mu, log_var, eps):
-    std = log_var.mul(0.5).exp_()
-    return eps.mul(std).add_(mu)
-
-
-def test_reparameterize_accepts_right_answers(capsys):
-    for answer in (reparameterize, reparameterize_via_std):
-        checks.check_reparameterize(answer)
-        assert (
-            "Exercise 2: reparameterize passed all 5 checks (values, noise and gradients)." in capsys.readouterr().out
-        )
-
-
-@pytest.mark.parametrize(
-    "wrong, words",
-    [
-        (lambda mu, lv, eps: mu + lv.exp() * eps, ["exp(log_var) is the variance"]),
-        (lambda mu, lv, eps: mu + lv * eps, ["log_var is not the standard deviation"]),
-        (lambda mu, lv, eps: mu + torch.sqrt(lv) * eps, ["not sqrt(log_var)"]),
-        (lambda mu, lv, eps: mu * torch.exp(0.5 * lv) + eps, ["roles are swapped"]),
-        (lambda mu, lv, eps: mu + torch.exp(0.5 * lv), ["forgot the noise"]),
-        (lambda mu, lv, eps: mu + torch.exp(0.5 * lv) * torch.randn_like(mu), ["use the eps you are given"]),
-    ],
-)
-def test_reparameterize_rejects_typical_mistakes(wrong, words):
-    _rejects(checks.check_reparameterize, wrong, "Exercise 2", *words)
-
-
-def test_reparameterize_rejects_a_sample_without_gradients():
-    def detached(mu, log_var, eps):
-        with torch.no_grad():
-            return mu + torch.exp(0.5 * log_var) * eps
-
-    _rejects(
-        checks.check_reparameterize,
-        detached,
-        "Exercise 2, gradients reach both encoder outputs",
-        "no gradient reaches mu, log_var",
-        "torch.no_grad()",
-    )
-    _rejects(
-        checks.check_reparameterize,
-        lambda mu, lv, eps: reparameterize(mu, lv.detach(), eps),
-        "no gradient reaches log_var",
-    )
-
-
-# --------------------------------------------------------------------------- Exercise 3
-
-
-def beta_vae_loss(x, logits, mu, log_var, beta):
-    loss, recon, kl = vae_loss(x, logits, mu, log_var)
-    return recon + beta * kl
-
-
-def test_beta_vae_loss_accepts_the_right_answer(capsys):
-    checks.check_beta_vae_loss(beta_vae_loss)
-    assert "Exercise 3: beta_vae_loss passed all 4 checks." in capsys.readouterr().out
-
-
-def _beta(combine):
-    def wrong(x, logits, mu, log_var, beta):
-        _, recon, kl = vae_loss(x, logits, mu, log_var)
-        return combine(recon, kl, beta)
-
-    return wrong
-
-
-@pytest.mark.parametrize(
-    "wrong, words",
-    [
-        (_beta(lambda r, k, b: b * r + k), ["wrong term"]),
-        (_beta(lambda r, k, b: r + k / b), ["divided by it"]),
-        (_beta(lambda r, k, b: r + k), ["forgot beta"]),
-        (_beta(lambda r, k, b: b * (r + k)), ["only the KL term"]),
-        (_beta(lambda r, k, b: r - b * k), ["missing minus sign"]),
-        (
-            lambda x, l, m, v, b: F.binary_cross_entropy_with_logits(l, x) + b * vae_loss(x, l, m, v)[2],
-            ["averaged the reconstruction over pixels"],
-        ),
-    ],
-)
-def test_beta_vae_loss_rejects_typical_mistakes(wrong, words):
-    _rejects(checks.check_beta_vae_loss, wrong, "Exercise 3", *words)
-
-
-# --------------------------------------------------------------------------- Exercise 4
 
 
 def log_importance_weights(x, logits, z, mu, log_var):
@@ -213,9 +158,12 @@ def log_importance_weights_without_constants(x, logits, z, mu, log_var):
 
 
 def test_log_importance_weights_accepts_right_answers(capsys):
-    for answer in (log_importance_weights, log_importance_weights_without_constants):
-        checks.check_log_importance_weights(answer)
-        assert "Exercise 4: log_importance_weights passed all 2 checks." in capsys.readouterr().out
+    _accepts(
+        checks.check_log_importance_weights,
+        [log_importance_weights, log_importance_weights_without_constants],
+        "Exercise 2: log_importance_weights passed all 2 checks.",
+        capsys,
+    )
 
 
 @pytest.mark.parametrize(
@@ -246,10 +194,10 @@ def test_log_importance_weights_accepts_right_answers(capsys):
     ],
 )
 def test_log_importance_weights_rejects_typical_mistakes(wrong, words):
-    _rejects(checks.check_log_importance_weights, wrong, "Exercise 4", *words)
+    _rejects(checks.check_log_importance_weights, wrong, "Exercise 2", *words)
 
 
-# --------------------------------------------------------------------------- Exercise 5
+# --------------------------------------------------------------------------- Exercise 3
 
 
 def iwae_bound(log_w):
@@ -262,9 +210,9 @@ def iwae_bound_by_hand(log_w):
 
 
 def test_iwae_bound_accepts_right_answers(capsys):
-    for answer in (iwae_bound, iwae_bound_by_hand):
-        checks.check_iwae_bound(answer)
-        assert "Exercise 5: iwae_bound passed all 3 checks." in capsys.readouterr().out
+    _accepts(
+        checks.check_iwae_bound, [iwae_bound, iwae_bound_by_hand], "Exercise 3: iwae_bound passed all 3 checks.", capsys
+    )
 
 
 @pytest.mark.parametrize(
@@ -279,7 +227,39 @@ def test_iwae_bound_accepts_right_answers(capsys):
     ],
 )
 def test_iwae_bound_rejects_typical_mistakes(wrong, words):
-    _rejects(checks.check_iwae_bound, wrong, "Exercise 5", *words)
+    _rejects(checks.check_iwae_bound, wrong, "Exercise 3", *words)
+
+
+def ess_by_weights(log_w):
+    """Right: rescale by the largest weight, then the plain formula (the scale cancels)."""
+    w = torch.exp(log_w - log_w.max(0, keepdim=True).values)
+    return w.sum(0) ** 2 / (w**2).sum(0)
+
+
+def ess_logs(log_w):
+    return (2 * log_w.logsumexp(0) - (2 * log_w).logsumexp(0)).exp()
+
+
+def test_effective_sample_size_accepts_right_answers(capsys):
+    _accepts(
+        checks.check_effective_sample_size,
+        [ess_by_weights, ess_logs],
+        "Exercise 3: effective_sample_size passed all 5 checks.",
+        capsys,
+    )
+
+
+@pytest.mark.parametrize(
+    "wrong, words",
+    [
+        (lambda lw: lw.exp().sum(0) ** 2 / (lw.exp() ** 2).sum(0), ["underflows", "log space"]),
+        (lambda lw: 1 / ess_logs(lw), ["upside down"]),
+        (lambda lw: ess_logs(lw) / lw.shape[0], ["divided by k"]),
+        (lambda lw: torch.exp(2 * lw.logsumexp(0) - lw.logsumexp(0)), ["values differ"]),
+    ],
+)
+def test_effective_sample_size_rejects_typical_mistakes(wrong, words):
+    _rejects(checks.check_effective_sample_size, wrong, "Exercise 3", *words)
 
 
 # --------------------------------------------------------------------------- Putting it together
@@ -296,11 +276,11 @@ def small_vae():
 def test_iwae_on_model_compares_with_vaelib(small_vae, capsys):
     model, x = small_vae
     checks.check_iwae_on_model(log_importance_weights, iwae_bound, model, x, k=20)
-    assert "Exercise 5: your IWAE bound (k = 20) on the trained VAE" in capsys.readouterr().out
+    assert "Exercise 3: your IWAE bound (k = 20) on the trained VAE" in capsys.readouterr().out
     _rejects(
         lambda f: checks.check_iwae_on_model(log_importance_weights, f, model, x, k=20),
         lambda lw: torch.logsumexp(lw, 0),
-        "Exercise 5",
+        "Exercise 3",
         "values differ",
     )
     with pytest.raises(NotImplementedError):
@@ -312,4 +292,155 @@ def test_trained_vae_check(small_vae, capsys):
     nelbo = -objectives.elbo(model, x, samples=10, generator=torch.Generator().manual_seed(0)).mean().item()
     checks.check_trained_vae(model, x, max_negative_elbo=nelbo + 1)
     assert "is correct" in capsys.readouterr().out
-    _rejects(lambda m: checks.check_trained_vae(m, x, max_negative_elbo=nelbo - 1), model, "Exercise 3", "above")
+    _rejects(lambda m: checks.check_trained_vae(m, x, max_negative_elbo=nelbo - 1), model, "Exercise 1", "above")
+
+
+# --------------------------------------------------------------------------- Exercise 4
+
+
+def largest_step_share(decoder, z_a, z_b, steps):
+    t = torch.linspace(0, 1, steps, dtype=z_a.dtype)[:, None]
+    x = decoder((1 - t) * z_a + t * z_b)
+    step = (x[1:] - x[:-1]).abs().mean(-1)
+    return step.max() / step.sum()
+
+
+def largest_step_share_loop(decoder, z_a, z_b, steps):
+    """Right: a loop over t, the change summed (not averaged) over pixels: the ratio is the same."""
+    points = torch.stack([z_a + (z_b - z_a) * (j / (steps - 1)) for j in range(steps)])
+    images = decoder(points)
+    changes = [float((images[j + 1] - images[j]).abs().sum()) for j in range(steps - 1)]
+    return max(changes) / sum(changes)
+
+
+def test_largest_step_share_accepts_right_answers(capsys):
+    _accepts(
+        checks.check_largest_step_share,
+        [largest_step_share, largest_step_share_loop],
+        "Exercise 4: largest_step_share passed all 4 checks.",
+        capsys,
+    )
+
+
+@pytest.mark.parametrize(
+    "wrong, words",
+    [
+        (
+            lambda dec, a, b, S: (lambda s: s.max() / s.sum())(
+                (lambda x: (x[1:] - x[:-1]).mean(-1).abs())(dec(a + (b - a) * torch.linspace(0, 1, S)[:, None]))
+            ),
+            ["ABSOLUTE change"],
+        ),
+        (lambda dec, a, b, S: largest_step_share(dec, a, b, S) * (S - 1), ["not their mean"]),
+        (lambda dec, a, b, S: largest_step_share(dec, a, a + b, S), ["z_a + z_b"]),
+        (lambda dec, a, b, S: largest_step_share(dec, a, b, S - 1), ["steps - 1 points"]),
+        (lambda dec, a, b, S: largest_step_share(dec, b, a, S) ** 2, ["values differ"]),
+    ],
+)
+def test_largest_step_share_rejects_typical_mistakes(wrong, words):
+    _rejects(checks.check_largest_step_share, wrong, "Exercise 4", *words)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from vaelib import latent_metrics, pretrained
+    from vaelib.data import load_mnist
+
+    (_, _), (x_test, y_test) = load_mnist()
+    models = {"AE": pretrained.load("ae2"), "VAE": pretrained.load("vae2")}
+    pairs = latent_metrics.random_pairs(y_test, 100, seed=1)
+    return models, pretrained.load("judge"), (x_test > 0.5).float(), y_test, pairs
+
+
+def test_path_prediction_grades_the_predictions_with_the_students_own_measurement(shipped, capsys):
+    models, judge, x, y, pairs = shipped
+    table = checks.check_path_prediction(lambda: (" ae", "Neither"), largest_step_share, models, judge, x, y, pairs)
+    assert "your predictions match the measurement" in capsys.readouterr().out
+    assert table["AE"]["median largest step"] > table["VAE"]["median largest step"] + 0.02
+    assert abs(table["AE"]["confident points"] - table["VAE"]["confident points"]) < 0.1
+    _rejects(
+        lambda p: checks.check_path_prediction(("AE", p), largest_step_share, models, judge, x, y, pairs),
+        "AE",
+        "'leaves the digits more': you said AE, the measurement says neither",
+    )
+    _rejects(
+        lambda p: checks.check_path_prediction([p, "neither"], largest_step_share, models, judge, x, y, pairs),
+        "the AE",
+        "expected one of ('AE', 'VAE', 'neither')",
+    )
+    _rejects(
+        lambda f: checks.check_path_prediction(("AE", "neither"), f, models, judge, x, y, pairs[:3]),
+        lambda dec, a, b, S: largest_step_share(dec, a, b, S) * 1.5,
+        "vaelib.latent_metrics.path_metrics says",
+    )
+    _rejects(
+        lambda p: checks.check_path_prediction(p, largest_step_share, models, judge, x, y, pairs[:3]),
+        "AE",
+        "expected two answers (jumps_more, leaves_more)",
+    )
+    with pytest.raises(NotImplementedError):
+        checks.check_path_prediction(_blank, largest_step_share, models, judge, x, y, pairs[:3])
+
+
+# --------------------------------------------------------------------------- Exercise 5
+
+
+def collapse_report(mu, log_var, threshold=0.01):
+    kl = 0.5 * (mu**2 + log_var.exp() - 1 - log_var).mean(0)
+    activity = mu.var(0)
+    return kl, activity, activity <= threshold
+
+
+def collapse_report_distributions(mu, log_var, threshold=0.01):
+    """Right: torch.distributions for the KL, the population variance, a strict threshold."""
+    q = Normal(mu, torch.exp(0.5 * log_var))
+    kl = kl_divergence(q, Normal(torch.zeros_like(mu), 1.0)).mean(0)
+    activity = ((mu - mu.mean(0)) ** 2).mean(0)
+    return kl, activity, ~(activity > threshold)
+
+
+def test_collapse_report_accepts_right_answers(capsys):
+    _accepts(
+        checks.check_collapse_report,
+        [collapse_report, collapse_report_distributions],
+        "Exercise 5: collapse_report passed all 4 checks.",
+        capsys,
+    )
+
+
+@pytest.mark.parametrize(
+    "wrong, words",
+    [
+        (
+            lambda m, v, t=0.01: (collapse_report(m, v, t)[0] * len(m), *collapse_report(m, v, t)[1:]),
+            ["summed over the images"],
+        ),
+        (lambda m, v, t=0.01: (collapse_report(m, v, t)[0].sum(), *collapse_report(m, v, t)[1:]), ["kl has shape ()"]),
+        (
+            lambda m, v, t=0.01: (collapse_report(m, v, t)[0], v.exp().mean(0), v.exp().mean(0) <= t),
+            ["not the posterior variance"],
+        ),
+        (lambda m, v, t=0.01: (*collapse_report(m, v, t)[:2], (m.var(0) <= t).float()), ["bool tensor"]),
+        (lambda m, v, t=0.01: (*collapse_report(m, v, t)[:2], m.var(0) > t), ["activity <= threshold"]),
+        (lambda m, v, t=0.01: collapse_report(m, v, t)[:2], ["expected a tuple"]),
+    ],
+)
+def test_collapse_report_rejects_typical_mistakes(wrong, words):
+    _rejects(checks.check_collapse_report, wrong, "Exercise 5", *words)
+
+
+def test_the_classmate_statistics_say_what_the_sheet_says():
+    mu, log_var = checks.classmate_statistics()
+    kl, activity, inactive = collapse_report(mu, log_var)
+    assert mu.shape == (500, 8) and inactive.nonzero().flatten().tolist() == [2, 5, 6]
+    assert 1.2 < kl[6] < 1.4 and kl[[2, 5]].max() < 0.01 and (activity[[0, 1, 3, 4, 7]] > 0.05).all()
+
+
+def test_the_new_checks_let_a_blank_through_and_report_a_crash():
+    def crashes(*args):
+        raise IndexError("index 7 is out of bounds")
+
+    for check in (checks.check_effective_sample_size, checks.check_largest_step_share, checks.check_collapse_report):
+        with pytest.raises(NotImplementedError):
+            check(_blank)
+        _rejects(check, crashes, "raised IndexError: index 7 is out of bounds")

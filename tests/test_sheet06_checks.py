@@ -84,7 +84,7 @@ def gumbel_max_vaelib(logits, u):
 @pytest.mark.parametrize("answer", [gumbel_max_sample, gumbel_max_vaelib])
 def test_gumbel_max_accepts_right_answers(answer, capsys):
     checks.check_gumbel_max_sample(answer)
-    assert "Exercise 2: gumbel_max_sample passed all 3 checks." in capsys.readouterr().out
+    assert "Exercise 2: gumbel_max_sample passed all 4 checks." in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -212,3 +212,23 @@ def test_checks_do_not_touch_the_callers_random_state():
     checks.check_gumbel_max_sample(gumbel_max_sample)
     checks.check_reinforce_loo(reinforce_loo)
     assert torch.equal(before, torch.random.get_rng_state())
+
+
+def _blank(*args, **kwargs):
+    raise NotImplementedError("Exercise N: replace this line with your answer")
+
+
+def _crashes(*args, **kwargs):
+    raise IndexError("index 7 is out of bounds")
+
+
+def test_the_implicit_gradient_check_lets_a_blank_through_and_reports_a_crash():
+    # check_implicit_gradient lives in vaelib.checks.implicit06, outside the common tests' sheetNN modules
+    with pytest.raises(NotImplementedError, match="Exercise N"):
+        checks.check_implicit_gradient(_blank)
+    with pytest.raises(CheckFailed, match="raised IndexError: index 7 is out of bounds"):
+        checks.check_implicit_gradient(_crashes)
+    with pytest.raises(NotImplementedError, match="Exercise N"):
+        checks.check_temperature_prediction([0.25] * 4, _blank)
+    with pytest.raises(CheckFailed, match="raised IndexError: index 7 is out of bounds"):
+        checks.check_temperature_prediction([0.25] * 4, _crashes)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from vaelib.checks import Case, Mistake, check_function
+from vaelib.checks import Case, CheckFailed, Mistake, check_function, check_value
+from vaelib.checks.predictions import prediction_value
 from vaelib.gaussians import best_diagonal_reverse_kl
 from vaelib.linear_gaussian import LinearGaussianModel
 
@@ -21,6 +22,7 @@ __all__ = [
     "check_moment_matching",
     "check_mean_field_gap",
     "check_gap_decomposition",
+    "check_wider_prediction",
 ]
 
 F64 = torch.float64
@@ -299,60 +301,115 @@ def check_mean_field_gap(mean_field_gap) -> None:
 # --------------------------------------------------------------------------- Exercise 5
 
 
-def _decomposition_cases() -> list[Case]:
-    log_px = torch.tensor([-10.0, -12.5, -8.25], dtype=F64)
-    elbo_best = torch.tensor([-10.5, -12.75, -9.0], dtype=F64)
-    elbo_amortized = torch.tensor([-11.25, -14.0, -9.125], dtype=F64)
-    cases = [
-        Case(
-            (log_px, elbo_best, elbo_amortized),
-            (log_px - elbo_best, elbo_best - elbo_amortized),
-            label="three points with known ELBOs",
-            atol=1e-10,
-        )
-    ]
-    log_px = torch.tensor([-3.0], dtype=F64)
-    cases.append(
-        Case(
-            (log_px, torch.tensor([-3.0], dtype=F64), torch.tensor([-4.5], dtype=F64)),
-            (torch.tensor([0.0], dtype=F64), torch.tensor([1.5], dtype=F64)),
-            label="a family that contains the posterior (no approximation gap)",
-            atol=1e-10,
-        )
-    )
-    return cases
+def _precision_and_cov(W, noise_var):
+    model = LinearGaussianModel(W, None, noise_var)
+    return model.posterior_precision(), model.posterior_cov()
+
+
+def _decomposition_reference(W, noise_var, enc_var):
+    """(approximation, amortization) for an encoder with the exact mean and variances enc_var.
+
+    The total gap is KL(N(mu, diag enc_var) || N(mu, S)), computed by torch.distributions (an
+    oracle independent of the closed form the student derives); the approximation gap is that of
+    the best diagonal q (exercise 4); the amortization gap is the difference.
+    """
+    _, S = _precision_and_cov(W, noise_var)
+    zeros = torch.zeros(W.shape[1], dtype=W.dtype)
+    q = torch.distributions.MultivariateNormal(zeros, covariance_matrix=torch.diag(enc_var))
+    total = torch.distributions.kl_divergence(q, torch.distributions.MultivariateNormal(zeros, covariance_matrix=S))
+    approximation = _gap_reference(W, noise_var)
+    return approximation, total - approximation
+
+
+def _amortization_with(W, noise_var, enc_var, *, target="precision", minus_one=True, scale=0.5):
+    precision, S = _precision_and_cov(W, noise_var)
+    r = enc_var * precision.diagonal() if target == "precision" else enc_var / S.diagonal()
+    return scale * (r - (1.0 if minus_one else 0.0) - torch.log(r)).sum()
+
+
+def _wrong_decomposition(**kw):
+    return lambda W, v, e: (_gap_reference(W, v), _amortization_with(W, v, e, **kw))
 
 
 GAP_MISTAKES = [
     Mistake(
-        lambda lp, best, amort: (best - amort, lp - best),
-        "you swapped the two gaps: approximation = log p(x) - ELBO(q*) (the family's limit), "
-        "amortization = ELBO(q*) - ELBO(q_amortized) (the encoder's shortfall).",
+        lambda W, v, e: _decomposition_reference(W, v, e)[::-1],
+        "you swapped the two gaps: approximation = log p(x) - ELBO(q*) (the diagonal family's limit, exercise 4), "
+        "amortization = ELBO(q*) - ELBO(q_encoder) (the encoder's shortfall within the family).",
     ),
     Mistake(
-        lambda lp, best, amort: (best - lp, amort - best),
-        "your gaps are negative: log p(x) >= ELBO(q*) >= ELBO(q_amortized), so both gaps are 'larger minus smaller'.",
+        lambda W, v, e: (_gap_reference(W, v), sum(_decomposition_reference(W, v, e))),
+        "your amortization gap is the TOTAL gap KL(q_encoder || p(z|x)); subtract the approximation gap KL(q* || p(z|x)).",
     ),
     Mistake(
-        lambda lp, best, amort: (lp - best, lp - amort),
-        "your amortization gap is log p(x) - ELBO(q_amortized), the *total* gap; subtract the "
-        "approximation gap: ELBO(q*) - ELBO(q_amortized).",
+        _wrong_decomposition(target="marginal"),
+        "you compared the encoder's variances with the marginal posterior variances S_kk; the best diagonal q* has "
+        "variances 1/Lambda_kk (exercise 2), and the KL to the posterior weighs each variance by Lambda_kk.",
     ),
     Mistake(
-        lambda lp, best, amort: (lp - amort, best - amort),
-        "your approximation gap is the total gap log p(x) - ELBO(q_amortized); it should be log p(x) - ELBO(q*).",
+        _wrong_decomposition(minus_one=False),
+        "each dimension of KL(N(m, diag v) || N(m, S)) contributes 1/2 [Lambda_kk v_k - 1 - log(Lambda_kk v_k)] once "
+        "the approximation gap is taken out: you dropped the -1 (the '- K' of the Gaussian KL).",
+    ),
+    Mistake(
+        _wrong_decomposition(scale=1.0), "your amortization gap is twice too large: the Gaussian KL carries a 1/2."
     ),
 ]
 
 
+def _decomposition_cases() -> list[Case]:
+    cases = []
+    for label, _, W, _, v in _model_cases():
+        precision, S = _precision_and_cov(W, v)
+        K = W.shape[1]
+        encoders = [
+            ("the best diagonal variances 1/Lambda_kk", 1 / precision.diagonal()),
+            ("the prior's variances, 1", torch.ones(K, dtype=F64)),
+        ]
+        if K > 1:
+            encoders.append(("the marginal posterior variances S_kk (moment matching)", S.diagonal().clone()))
+        for what, enc_var in encoders:
+            args = (W, v, enc_var)
+            cases.append(
+                Case(args, _decomposition_reference(*args), label=f"{label}; encoder: {what}", atol=1e-8, rtol=1e-6)
+            )
+    return cases
+
+
 def check_gap_decomposition(gap_decomposition) -> None:
-    """Exercise 5: ``gap_decomposition(log_px, elbo_best, elbo_amortized)`` -> (approx, amort)."""
+    """Exercise 5: ``gap_decomposition(W, noise_var, enc_var)`` -> (approximation, amortization).
+
+    The encoder outputs the exact posterior mean and the diagonal variances ``enc_var``. Cases run
+    from the 1-d model (no approximation gap) to the 3-d one, with the best, the prior's and the
+    moment-matched variances.
+    """
     check_function(
         gap_decomposition,
         _decomposition_cases(),
         exercise=5,
         name="gap_decomposition",
-        hint="return a tuple (approximation gap, amortization gap), each of shape (B,): one value "
-        "per data point, both >= 0, adding up to log p(x) - ELBO(q_amortized).",
+        hint="return a tuple (approximation gap, amortization gap) of numbers: approximation = exercise 4's gap; "
+        "total = KL(N(mu, diag enc_var) || N(mu, S)); amortization = total - approximation.",
         mistakes=GAP_MISTAKES,
+    )
+
+
+def check_wider_prediction(wider) -> None:
+    """Exercise 3, the prediction: for a correlated target, the forward KL gives the wider factorized Gaussian."""
+    label = 'your prediction of the direction with the wider Gaussian ("reverse" or "forward")'
+    wider = prediction_value(wider, exercise=3, name="wider_direction")
+    choice = wider.strip().lower() if isinstance(wider, str) else None
+    if choice not in ("reverse", "forward"):
+        raise CheckFailed(f'Exercise 3, {label}: expected "reverse" or "forward", got {wider!r}.')
+    if choice == "forward":
+        print(f"Exercise 3: {label} is correct: forward (variances 1) is wider than reverse (0.19).")
+        return
+    check_value(
+        choice,
+        "forward",
+        exercise=3,
+        label=label,
+        hint="KL(q || p) = E_q[log q - log p] is large where q puts mass that p lacks, so q must stay inside p's "
+        "narrow ridge: the reverse KL SHRINKS q (variance 1 - rho^2 = 0.19); the forward KL must cover all of p's "
+        "mass and matches its marginal variances (1).",
     )

@@ -2,20 +2,28 @@
 
 Each check runs the student's function on fixed noise, compares with the reference answer and,
 when the answer matches a typical mistake, names it. References: vaelib.reparam (Kumaraswamy,
-Gumbel-max, Gumbel-softmax) and the leave-one-out REINFORCE estimator of Kool et al. 2019.
+Gumbel-max, Gumbel-softmax), the leave-one-out REINFORCE estimator of Kool et al. 2019 and the
+implicit reparameterization gradient of Figurnov, Mohamed & Mnih 2018 (checked against closed-form
+derivatives of explicit inverse CDFs). A sampler is accepted with u or with 1 - u (the same law).
 """
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
-from vaelib.checks import Case, Mistake, check_function, inverse_cdf_verdict
+from vaelib.checks import Case, CheckFailed, Mistake, call, check_function, check_value, inverse_cdf_verdict
+from vaelib.checks.implicit06 import check_implicit_gradient
+from vaelib.checks.predictions import prediction_value
 
 __all__ = [
     "check_kumaraswamy_sample",
     "check_gumbel_max_sample",
     "check_gumbel_softmax_sample",
+    "check_temperature_prediction",
     "check_reinforce_loo",
+    "check_implicit_gradient",
 ]
 
 F64 = torch.float64
@@ -27,6 +35,37 @@ def _uniforms(shape, seed: int) -> torch.Tensor:
 
 def _gumbel(u):
     return -torch.log(-torch.log(u))
+
+
+def _same_law_with_one_minus_u(fn, cases, mirrored, noise: int = 1) -> bool:
+    """The student's sampler equals ``mirrored`` (the right answer with u replaced by 1 - u) on every case.
+
+    F^-1(1 - u) has the same law as F^-1(u) (1 - U ~ U), so such an answer is right: the sheet asks
+    for a sampler of the law, not for one specific use of u.
+    """
+    for case in cases:
+        try:
+            got = fn(*copy.deepcopy(case.args))
+        except Exception:
+            return False
+        args = list(case.args)
+        args[noise] = 1 - args[noise]
+        right = mirrored(*args)
+        if not isinstance(got, torch.Tensor) or got.shape != right.shape:
+            return False
+        if not torch.allclose(got.detach().to(F64), right, atol=1e-6, rtol=1e-5):
+            return False
+    return True
+
+
+def _check_sampler(fn, cases, mirrored, *, exercise: int, name: str, **kwargs) -> None:
+    """check_function, accepting the same sampler written with 1 - u in place of u."""
+    try:
+        check_function(fn, cases, exercise=exercise, name=name, noise=1, quiet=True, **kwargs)
+    except CheckFailed:
+        if not _same_law_with_one_minus_u(fn, cases, mirrored):
+            raise
+    print(f"Exercise {exercise}: {name} passed all {len(cases)} checks.")
 
 
 # --------------------------------------------------------------------------- Exercise 1
@@ -140,19 +179,25 @@ GUMBEL_MAX_MISTAKES = [
 def check_gumbel_max_sample(gumbel_max_sample) -> None:
     """Exercise 2: ``gumbel_max_sample(logits, u)``: one-hot argmax of logits + Gumbel noise."""
     cases = []
-    for logits, S, seed in [([1.0, -0.5, 0.3, 0.0], 12, 4), ([2.0, 0.0, -1.0], 20, 5), ([0.0, 0.0], 6, 6)]:
+    for logits, S, seed in [
+        ([1.0, -0.5, 0.3, 0.0], 12, 4),
+        ([2.0, 0.0, -1.0], 20, 5),
+        ([0.0, 0.0], 6, 6),
+        ([3.0, 0.5, -2.0], 400, 7),
+    ]:
         lg = torch.tensor(logits, dtype=F64)
         u = _uniforms((S, len(logits)), seed)
         cases.append(
             Case((lg, u), _gumbel_max_reference(lg, u), label=f"logits = {logits}, {S} samples", atol=0, rtol=0)
         )
-    check_function(
+    _check_sampler(
         gumbel_max_sample,
         cases,
+        _gumbel_max_reference,
         exercise=2,
         name="gumbel_max_sample",
-        noise=1,
-        hint="g = -log(-log(u)); the sample is one_hot(argmax(logits + g)) along the last dimension.",
+        hint="the Gumbel CDF F(g) = exp(-exp(-g)) inverts to g = -log(-log(u)); the sample is "
+        "one_hot(argmax(logits + g)) along the last dimension.",
         mistakes=GUMBEL_MAX_MISTAKES,
     )
 
@@ -228,12 +273,12 @@ def check_gumbel_softmax_sample(gumbel_softmax_sample) -> None:
             "row's maximum before exp, or use torch.softmax, which does that for you.",
         )
     )
-    check_function(
+    _check_sampler(
         gumbel_softmax_sample,
         cases,
+        _gumbel_softmax_reference,
         exercise=3,
         name="gumbel_softmax_sample",
-        noise=1,
         hint="y = softmax((logits + g) / temperature) over the last dimension, with g = -log(-log(u)).",
         mistakes=GUMBEL_SOFTMAX_MISTAKES,
     )
@@ -261,6 +306,20 @@ REINFORCE_MISTAKES = [
     Mistake(
         lambda logits, z, f: (f.unsqueeze(-1) * _score(logits, z)).mean(0),
         "that is plain REINFORCE without a baseline; subtract b_k = mean of the other samples' f.",
+    ),
+    Mistake(
+        lambda logits, z, f: (
+            (f - (f.sum() - f) / (len(f) - 1)).unsqueeze(-1) * z * (1 - torch.softmax(logits, -1))
+        ).mean(0),
+        "the score has a component for EVERY class, not only the sampled one: d/dlogits_c log softmax(logits)_z "
+        "= [c = z] - softmax(logits)_c, i.e. onehot(z) - softmax(logits).",
+    ),
+    Mistake(
+        lambda logits, z, f: ((f - (f.sum() - f) / (len(f) - 1)).unsqueeze(-1) * (z / torch.softmax(logits, -1))).mean(
+            0
+        ),
+        "onehot(z) / softmax(logits) is the derivative of q with respect to its probabilities, not the score "
+        "with respect to the logits: d/dlogits log softmax(logits)_z = onehot(z) - softmax(logits).",
     ),
     Mistake(
         lambda logits, z, f: -_reinforce_loo_reference(logits, z, f),
@@ -306,3 +365,41 @@ def check_reinforce_loo(reinforce_loo) -> None:
         ),
         mistakes=REINFORCE_MISTAKES,
     )
+
+
+def check_temperature_prediction(prediction, gumbel_softmax_sample) -> None:
+    """Exercise 3, the prediction: y at temperature 1000 for logits (1, -0.5, 0.3, 0), whatever the noise.
+
+    Compared with the student's own sampler at that temperature (200 draws, all within 0.01 of
+    the prediction); a prediction equal to softmax(logits) or to a one-hot vector is named.
+    """
+    logits = torch.tensor([1.0, -0.5, 0.3, 0.0], dtype=F64)
+    u = _uniforms((200, 4), 13)
+    label = "your prediction of y at temperature 1000 (logits (1, -0.5, 0.3, 0))"
+    prediction = prediction_value(prediction, exercise=3, name="y_at_high_temperature")
+    p = _as_vector(prediction, 4, exercise=3, label=label)
+    y = call(gumbel_softmax_sample, (logits, u, 1000.0), exercise=3, name="gumbel_softmax_sample", label=label)
+    y = torch.as_tensor(y, dtype=F64).detach()
+    if (y - p).abs().max() <= 0.01:
+        print(f"Exercise 3: {label} is correct: every one of 200 draws is within 0.01 of it.")
+        return
+    if torch.allclose(p, torch.softmax(logits, -1), atol=0.01):
+        why = (
+            "that is softmax(logits), the class probabilities: at a large temperature (logits + g) / temperature "
+            "tends to 0 in EVERY coordinate, so y tends to softmax(0) = (1/C, ..., 1/C) whatever the logits and noise"
+        )
+    elif p.max() > 0.99:
+        why = "a one-hot y is the limit of a SMALL temperature; a large one flattens (logits + g) / temperature to 0"
+    else:
+        why = "divide (logits + g) by 1000 and look at what the softmax of a vector near 0 is"
+    check_value(p, y.mean(0), exercise=3, label=label, hint=why, atol=0.01, rtol=0)
+
+
+def _as_vector(value, n: int, *, exercise: int, label: str) -> torch.Tensor:
+    try:
+        v = torch.as_tensor(value, dtype=F64).detach().reshape(-1)
+    except Exception as err:
+        raise CheckFailed(f"Exercise {exercise}, {label}: expected {n} numbers, got {value!r} ({err}).") from None
+    if v.numel() != n:
+        raise CheckFailed(f"Exercise {exercise}, {label}: expected {n} numbers, got {v.numel()}.")
+    return v
