@@ -25,6 +25,9 @@ stay fixed registers the artists that change with :meth:`Explorer.animate`; a re
 restores the rendered background (everything else, drawn once) and draws only those artists
 (blitting, as ``matplotlib.animation`` does). After changing anything else (limits, a static
 curve) it calls :meth:`Explorer.refresh_background`. Without ``animate`` every redraw is a full draw.
+This is the one fast-redraw mechanism of every lecture's explorer (01-04, 06). The animated artists
+may be figure-level text and may sit in axes with a fixed aspect (the background is a full draw, so
+the axes are laid out before they are drawn over it); tests/test_explorers_base.py checks both.
 """
 
 from __future__ import annotations

@@ -27,7 +27,6 @@ from torch import Tensor
 
 from vaelib import _validate, meanfield
 from vaelib.explorers.base import Explorer, dropdown, int_slider
-from vaelib.explorers.frozen import FrozenFigure, freeze
 from vaelib.gaps import inference_gaps
 from vaelib.linear_gaussian import LinearGaussianModel
 from vaelib.train import CosineDecay, fit
@@ -140,7 +139,7 @@ def train_gap_grid(
     return GapGrid(tuple(widths), epochs, approximation, amortization, time.perf_counter() - start)
 
 
-class GapsExplorer(FrozenFigure, Explorer):
+class GapsExplorer(Explorer):
     """Built by :func:`gaps_explorer`; see there. ``grid`` holds every precomputed gap."""
 
     ROWS = ("exact posterior", "per-point q* (diag)", "encoder")
@@ -193,8 +192,8 @@ class GapsExplorer(FrozenFigure, Explorer):
         self.heading = self.fig.text(0.17 + 0.005, 0.92, "", fontsize=9)
         self.fig.subplots_adjust(left=0.17, right=0.98, bottom=0.17, top=0.9, wspace=0.45)
         self._static_rows(grid.approximation.mean())
-        dynamic = [self.approx_bars[2], self.amort_bars[2], self.error_bar, self.labels[2], self.highlight]
-        freeze(self.fig, dynamic + [self.marker, self.heading])
+        self.animate(self.approx_bars[2], self.amort_bars[2], self.error_bar, self.labels[2])  # the encoder's row
+        self.animate(self.highlight, self.marker, self.heading)
 
     def _static_rows(self, approximation: float) -> None:
         """The exact posterior's and the per-point optimum's bars: the same at every setting."""

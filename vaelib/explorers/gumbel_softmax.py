@@ -27,7 +27,6 @@ import torch
 
 from vaelib import _validate, discrete, relaxations
 from vaelib.explorers.base import Explorer, float_slider
-from vaelib.explorers.frozen import FrozenFigure, freeze
 from vaelib.plots import CLASS_COLORS
 
 __all__ = ["GumbelSoftmaxExplorer", "gumbel_softmax_explorer", "simplex_xy"]
@@ -41,7 +40,7 @@ def simplex_xy(y: np.ndarray) -> np.ndarray:
     return np.asarray(y) @ CORNERS
 
 
-class GumbelSoftmaxExplorer(FrozenFigure, Explorer):
+class GumbelSoftmaxExplorer(Explorer):
     """Built by :func:`gumbel_softmax_explorer`; see there.
 
     Attributes:
@@ -115,7 +114,7 @@ class GumbelSoftmaxExplorer(FrozenFigure, Explorer):
         (self.dots,) = ax2.plot([], [], "o", color="k", ms=4)
         self.heading = self.fig.text(0.03, 0.93, "", fontsize=9)
         self.fig.subplots_adjust(left=0.02, right=0.98, bottom=0.15, top=0.88, wspace=0.15)
-        freeze(self.fig, [self.points, self.cursor, self.dots, self.heading])
+        self.animate(self.points, self.cursor, self.dots, self.heading)
 
     def update(self) -> None:
         tau = float(self.values["temperature"])
