@@ -39,8 +39,9 @@ FULL = {
     "seeds": [0, 1, 2],
     "iwae_images": 500,  # k = 1000 over 500 images: ~10 s per model on an idle 2-core CPU
     "iwae_k": 1000,
-    "quality_loops": ["reference", "fit", "fit_fused_adam", "fit_b256", "fit_b512"],
+    "quality_loops": ["reference", "hand", "pyro", "fit", "fit_fused_adam", "fit_b256", "fit_b512"],
     "compile": True,
+    "threads": 1,  # the peers are compared at one torch thread (fit_threads1 is then the same as fit)
     "budget_collect_only": False,
     "budget_first_only": False,
 }
@@ -57,7 +58,7 @@ QUICK = {
     "seeds": [0, 1],
     "iwae_images": 20,
     "iwae_k": 50,
-    "quality_loops": ["reference", "fit", "fit_fused_adam", "fit_b256", "fit_b512"],
+    "quality_loops": ["reference", "hand", "pyro", "fit"],
     "compile": False,
     "budget_collect_only": True,
     "budget_first_only": True,
@@ -94,7 +95,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--threads",
         type=int,
-        help="torch.set_num_threads for the whole run (default: torch's, one per core; --quick: 1)",
+        help="torch.set_num_threads for the whole run (default: 1, the peers' comparison)",
     )
     g = p.add_argument_group("sizes (defaults: a full run; --quick lowers them)")
     g.add_argument("--train-images", type=int, help="training images used (default: all)")
