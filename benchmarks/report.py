@@ -50,6 +50,12 @@ def headline(results: dict) -> str:
     return peers + (f"fit/reference throughput: {ratio:.2f}x" if ratio else "fit/reference throughput: n/a")
 
 
+_CLOCK_NOTE = {
+    "wall": "samples/s of wall time;",
+    "cpu": "samples per second of the process's CPU time (`--clock cpu`: the machine was shared, and CPU time is what a "
+    "run costs whatever else runs beside it; the matmul rates are timed by the same clock);",
+}
+
 PEER_ROWS = (
     ("fit", "`vaelib.train.fit(VAE(784, 20, [400]), x, epochs, batch_size=128)`"),
     ("hand", "hand-written loop: sliced float tensor, fused Adam, no per-step `.item()` (`benchmarks/peers.py`)"),
@@ -72,6 +78,7 @@ def _peers_section(results: dict) -> str:
         f"**fit / pyro SVI: {_f(tp.get('fit_over_pyro'))}x** (paired {_f(tp.get('fit_over_pyro_paired'))}x); "
         f"fit / example loop: {_f(tp.get('fit_over_reference'))}x. Same model (784-400-20 VAE, Bernoulli likelihood), "
         f"same data, batch 128, Adam lr 1e-3, {tp['threads']} torch thread(s), the same rotated repeats; "
+        f"{_CLOCK_NOTE[tp.get('clock', 'wall')]} "
         f"test -ELBO after {epochs if epochs else '?'} epochs on the whole training set, evaluated by the same code "
         f"(`benchmarks/quality.py`). The matmul fraction is the step's achieved FLOP rate over the rate of `torch.mm` "
         f"at the step's own sizes, measured in the same rotation.",

@@ -40,7 +40,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from benchmarks import peers, reference
+from benchmarks import machine, peers, reference
 from vaelib import objectives
 from vaelib.models import VAE
 from vaelib.train import fit
@@ -371,11 +371,11 @@ def measure(
             torch.set_num_threads(threads)
             torch.manual_seed(1000 + r)
             try:
-                t0 = time.perf_counter()
+                t0 = machine.clock()
                 runner = _make_runner(key, data, warmup)
-                t1 = time.perf_counter()
+                t1 = machine.clock()
                 seen = runner()
-                t2 = time.perf_counter()
+                t2 = machine.clock()
             except Exception as err:  # a variant that cannot run here (e.g. torch.compile) is reported, not fatal
                 res.error = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
                 log(f"  {key}: skipped ({res.error})")
