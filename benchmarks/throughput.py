@@ -30,6 +30,7 @@ on top of ``fit`` that the lead may adopt (each says what exact change it measur
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import statistics
 import time
@@ -373,6 +374,7 @@ def measure(
             try:
                 t0 = machine.clock()
                 runner = _make_runner(key, data, warmup)
+                gc.collect()  # the garbage of the variants before (pyro's traces, DataLoaders) is not this one's cost
                 t1 = machine.clock()
                 seen = runner()
                 t2 = machine.clock()
