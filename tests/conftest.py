@@ -29,16 +29,3 @@ def float64_default():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(previous)
-
-
-def pytest_collection_modifyitems(config, items):
-    """Group the tests for pytest-xdist (``--dist loadgroup``, set in pyproject.toml).
-
-    nbval runs a notebook's cells in order in one kernel, and several test files share expensive
-    module-scoped fixtures: so every test file is one group, run whole by one worker. A test that
-    names its own group (``pytest.mark.xdist_group``: the nbgrader sheets, one group each) keeps
-    it, so that those spread over the workers. Without xdist the marks do nothing.
-    """
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(name=item.nodeid.split("::")[0]))

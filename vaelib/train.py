@@ -35,12 +35,12 @@ import torch
 from torch import Tensor, nn
 
 from vaelib import _validate
+from vaelib._fit_run import Run, Settings
 from vaelib.checkpoint import (
     load_checkpoint,
     save_checkpoint,
     state_is_finite,
 )
-from vaelib.fit_run import Run, Settings
 from vaelib.history import History, TrainingInterrupted
 from vaelib.schedules import CosineDecay, Cyclical, LinearWarmup, beta_schedule
 
