@@ -183,7 +183,15 @@ def measure(
             for kind in ("notebooks", "solutions"):
                 paths = sorted((clone / kind).glob("*.ipynb"))
                 for path in paths[:1] if first_only else paths:
-                    cmd = [str(clone / ".venv" / "bin" / "python"), "-m", "pytest", f"{kind}/{path.name}", "-q"]
+                    cmd = [
+                        str(clone / ".venv" / "bin" / "python"),
+                        "-m",
+                        "pytest",
+                        f"{kind}/{path.name}",
+                        "-q",
+                        "-n",
+                        "0",
+                    ]
                     if collect_only:
                         cmd += ["--collect-only"]
                     row = _run(cmd, clone, env, timeout)

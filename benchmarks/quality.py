@@ -28,12 +28,12 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from benchmarks import reference
+from benchmarks import peers, reference
 from vaelib import objectives
 from vaelib.models import VAE
 from vaelib.train import fit
 
-__all__ = ["evaluate", "train_reference", "train_fit", "measure", "summarise"]
+__all__ = ["evaluate", "train_reference", "train_peer", "train_fit", "measure", "summarise"]
 
 
 @torch.no_grad()
@@ -64,6 +64,31 @@ def train_reference(x_train: Tensor, epochs: int, seed: int) -> tuple[VAE, float
     t0 = time.perf_counter()
     for epoch in range(1, epochs + 1):
         reference.train_steps(model, optimizer, loader, epoch=epoch)
+    return reference.to_vaelib(model), time.perf_counter() - t0
+
+
+def train_peer(x_train: Tensor, epochs: int, seed: int, peer: str) -> tuple[VAE, float]:
+    """The hand-written loop (``peer="hand"``) or pyro SVI (``"pyro"``) for ``epochs`` epochs (batch 128).
+
+    Returns the trained network as a vaelib VAE (:func:`reference.to_vaelib`) and the wall time.
+    """
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    if peer == "pyro":
+        why = peers.pyro_available()
+        if why is not None:
+            raise ImportError(why)
+        model = peers.PyroVAE()
+        svi = model.make_svi()
+        t0 = time.perf_counter()
+        for _ in range(epochs):
+            peers.pyro_epoch(svi, x_train, gen, 128)
+    else:
+        model = peers.HandVAE()
+        optimizer = peers.hand_optimizer(model)
+        t0 = time.perf_counter()
+        for _ in range(epochs):
+            peers.hand_epoch(model, optimizer, x_train, gen, 128)
     return reference.to_vaelib(model), time.perf_counter() - t0
 
 
@@ -98,7 +123,7 @@ def measure(
 ) -> dict:
     """Train and evaluate every (loop, seed); the runs alternate between loops seed by seed.
 
-    Loops: ``reference``, ``fit``, ``fit_fused_adam`` (fit with ``Adam(fused=True)``) and
+    Loops: ``reference``, ``hand`` and ``pyro`` (the peers, :mod:`benchmarks.peers`), ``fit``, ``fit_fused_adam`` (fit with ``Adam(fused=True)``) and
     ``fit_bN`` (fit with batch size N).
 
     Returns:
@@ -115,6 +140,12 @@ def measure(
         for loop, (batch, fused) in parsed:
             if loop == "reference":
                 model, seconds = train_reference(x_train, epochs, seed)
+            elif loop in ("hand", "pyro"):
+                try:
+                    model, seconds = train_peer(x_train, epochs, seed, loop)
+                except ImportError as err:
+                    log(f"  seed {seed} {loop:>9}: skipped ({err})")
+                    continue
             else:
                 model, seconds = train_fit(x_train, epochs, seed, batch, fused_adam=fused)
             scores = evaluate(model, x_test, x_iwae, iwae_k)
@@ -139,14 +170,16 @@ def measure(
 
 def parse_loop(loop: str) -> tuple[int, bool]:
     """``(batch size, fused Adam)`` of a loop name: reference, fit, fit_fused_adam, fit_bN."""
-    if loop in ("reference", "fit"):
+    if loop in ("reference", "fit", "hand", "pyro"):
         return 128, False
     if loop == "fit_fused_adam":
         return 128, True
     match = re.fullmatch(r"fit_b(\d+)", loop)
     if match and int(match.group(1)) >= 1:
         return int(match.group(1)), False
-    raise ValueError(f"unknown quality loop {loop!r}; use reference, fit, fit_fused_adam or fit_bN (e.g. fit_b256).")
+    raise ValueError(
+        f"unknown quality loop {loop!r}; use reference, hand, pyro, fit, fit_fused_adam or fit_bN (e.g. fit_b256)."
+    )
 
 
 def _mean_sd(values: list[float]) -> tuple[float, float]:

@@ -43,9 +43,73 @@ def write_json(path: Path, results: dict) -> None:
 
 
 def headline(results: dict) -> str:
-    """The last line the command prints: ``fit/reference throughput: X.XXx``."""
-    ratio = (results.get("throughput") or {}).get("fit_over_reference")
-    return f"fit/reference throughput: {ratio:.2f}x" if ratio else "fit/reference throughput: n/a"
+    """The last line the command prints: ``fit/hand X.XXx, fit/pyro X.XXx, fit/reference throughput: X.XXx``."""
+    tp = results.get("throughput") or {}
+    peers = "".join(f"fit/{p} {_f(tp.get(f'fit_over_{p}'))}x, " for p in ("hand", "pyro"))
+    ratio = tp.get("fit_over_reference")
+    return peers + (f"fit/reference throughput: {ratio:.2f}x" if ratio else "fit/reference throughput: n/a")
+
+
+_CLOCK_NOTE = {
+    "wall": "samples/s of wall time;",
+    "cpu": "samples per second of the process's CPU time (`--clock cpu`: the machine was shared, and CPU time is what a "
+    "run costs whatever else runs beside it; the matmul rates are timed by the same clock);",
+}
+
+PEER_ROWS = (
+    ("fit", "`vaelib.train.fit(VAE(784, 20, [400]), x, epochs, batch_size=128)`"),
+    ("hand", "hand-written loop: sliced float tensor, fused Adam, no per-step `.item()` (`benchmarks/peers.py`)"),
+    ("pyro", "pyro SVI, `Trace_ELBO`, the pyro VAE tutorial's model/guide (`benchmarks/peers.py`)"),
+    ("reference", "pytorch/examples `vae/main.py`: DataLoader of PIL images (`benchmarks/reference.py`)"),
+)
+
+
+def _peers_section(results: dict) -> str:
+    """The lead table: fit against the hand-written loop and pyro SVI (and the example loop), one run."""
+    tp, q = results.get("throughput"), results.get("quality") or {}
+    if not tp:
+        return ""
+    summary = q.get("summary") or {}
+    epochs = q.get("epochs")
+    out = [
+        "## fit against its peers",
+        "",
+        f"**fit / hand-written loop: {_f(tp.get('fit_over_hand'))}x** (paired {_f(tp.get('fit_over_hand_paired'))}x); "
+        f"**fit / pyro SVI: {_f(tp.get('fit_over_pyro'))}x** (paired {_f(tp.get('fit_over_pyro_paired'))}x); "
+        f"fit / example loop: {_f(tp.get('fit_over_reference'))}x. Same model (784-400-20 VAE, Bernoulli likelihood), "
+        f"same data, batch 128, Adam lr 1e-3, {tp['threads']} torch thread(s), the same rotated repeats; "
+        f"{_CLOCK_NOTE[tp.get('clock', 'wall')]} "
+        f"test -ELBO after {epochs if epochs else '?'} epochs on the whole training set, evaluated by the same code "
+        f"(`benchmarks/quality.py`). The matmul fraction is the step's achieved FLOP rate over the rate of `torch.mm` "
+        f"at the step's own sizes, measured in the same rotation.",
+        "",
+    ]
+    rows = []
+    for key, what in PEER_ROWS:
+        v = tp["variants"].get(key)
+        if v is None:
+            continue
+        s = summary.get(key)
+        elbo = f"{s['neg_elbo']:.2f}" + (f" ± {s['neg_elbo_sd']:.2f}" if s["n"] > 1 else "") if s else "not run"
+        if v["median"] is None:
+            rows.append([f"`{key}`", what, f"skipped: {v['error']}", "", "", elbo, ""])
+            continue
+        ratio = "1.00x" if key == "fit" else f"{_f(tp['variants']['fit']['median'] / v['median'])}x"
+        frac = v.get("fraction_of_step_matmul")
+        rows.append(
+            [
+                f"`{key}`",
+                what,
+                f"{v['median']:,.0f}",
+                f"{v['min']:,.0f}-{v['max']:,.0f}",
+                ratio,
+                elbo,
+                f"{100 * frac:.0f}%" if frac else "n/a",
+            ]
+        )
+    header = ["loop", "what", "samples/s", "min-max", "fit / this", "test -ELBO (nats)", "of matmul rate"]
+    out += [_table(header, rows), ""]
+    return "\n".join(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -539,7 +603,7 @@ def _adoptable(results: dict) -> str:
 def write_report(path: Path, results: dict, command: str) -> None:
     meta = results["meta"]
     out = [
-        "# Benchmarks: `vaelib.train.fit` against a reference loop, and the course's run-time budget",
+        "# Benchmarks: `vaelib.train.fit` against a hand-written loop, pyro SVI and the example loop; the course's run-time budget",
         "",
         f"Written by `{command}` on {meta['finished_at']} ({meta['mode']} run). Machine: {_machine(results)} "
         f"The numbers are of this run on this machine; timings on a shared or busy machine are inflated and noisier "
@@ -565,6 +629,9 @@ def write_report(path: Path, results: dict, command: str) -> None:
             f"reliable; re-run on an idle machine for numbers to quote.**",
             "",
         ]
+    peers = _peers_section(results)
+    if peers:
+        out.append(peers)
     targets = _targets(results)
     if targets:
         out += ["## Targets", "", _table(["target", "measured", "met"], targets), ""]
@@ -587,7 +654,8 @@ def write_report(path: Path, results: dict, command: str) -> None:
         ".venv/bin/python -m benchmarks --quick    # smoke run, < 1 min; writes to benchmarks/runs/quick/",
         ".venv/bin/python -m benchmarks --only throughput quality   # skip the budget (or --no-budget)",
         ".venv/bin/python -m benchmarks --only budget",
-        ".venv/bin/python -m benchmarks --help     # sizes, seeds, variants, threads",
+        ".venv/bin/python -m benchmarks --help     # sizes, seeds, variants, threads, --clock",
+        ".venv/bin/pip install -e '.[benchmarks]'  # pyro-ppl, for the pyro SVI peer (its rows say so when it is missing)",
         "```",
         "",
         "Parts not run keep their previous numbers from `results.json` (each part says when it was measured).",

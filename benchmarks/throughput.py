@@ -12,6 +12,8 @@ The variants form a ladder from the reference to ``fit``, one change at a time, 
 on top of ``fit`` that the lead may adopt (each says what exact change it measures):
 
     reference            DataLoader of single images, loss.item() every step (pytorch/examples)
+    hand                 the strong peer: a competent hand-written loop (benchmarks/peers.py)
+    pyro                 the other peer: pyro SVI with Trace_ELBO, the pyro VAE tutorial's structure
     ref_float_dataset    the same, but the Dataset slices a float tensor (no PIL, no ToTensor)
     ref_sliced           + data kept as one tensor, shuffled once per epoch and sliced
     ref_sliced_nosync    + no per-step host sync (loss summed on the device, read once)
@@ -28,6 +30,7 @@ on top of ``fit`` that the lead may adopt (each says what exact change it measur
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import statistics
 import time
@@ -38,7 +41,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from benchmarks import reference
+from benchmarks import machine, peers, reference
 from vaelib import objectives
 from vaelib.models import VAE
 from vaelib.train import fit
@@ -122,7 +125,7 @@ class UncheckedVAE(VAE):
     (once per epoch) still catches a diverging run.
     """
 
-    def loss(self, x: Tensor, beta: float = 1.0) -> objectives.LossParts:
+    def loss(self, x: Tensor, beta: float = 1.0, check: bool = False) -> objectives.LossParts:
         mu, log_var = self.encoder(x).chunk(2, dim=-1)  # (B, K) each
         z = mu + torch.exp(0.5 * log_var) * torch.randn_like(mu)  # (B, K)
         recon = objectives.bernoulli_nll(self.decoder(z), x).mean()
@@ -157,6 +160,27 @@ def _bare_runner(x: Tensor, warmup: int, batch: int) -> Runner:
 
     epoch(x[: warmup * batch])
     return lambda: epoch(x)
+
+
+def _hand_runner(x: Tensor, warmup: int, batch: int) -> Runner:
+    """The hand-written peer (:func:`benchmarks.peers.hand_epoch`), warmed up on a fresh model."""
+    model = peers.HandVAE()
+    optimizer = peers.hand_optimizer(model)
+    gen = torch.Generator().manual_seed(0)
+    peers.hand_epoch(model, optimizer, x[: warmup * batch], gen, batch)
+    return lambda: (peers.hand_epoch(model, optimizer, x, gen, batch), len(x))[1]
+
+
+def _pyro_runner(x: Tensor, warmup: int, batch: int) -> Runner:
+    """pyro SVI (:func:`benchmarks.peers.pyro_epoch`); raises ImportError (reported) without pyro."""
+    why = peers.pyro_available()
+    if why is not None:
+        raise ImportError(why)
+    model = peers.PyroVAE()
+    svi = model.make_svi()
+    gen = torch.Generator().manual_seed(0)
+    peers.pyro_epoch(svi, x[: warmup * batch], gen, batch)
+    return lambda: (peers.pyro_epoch(svi, x, gen, batch), len(x))[1]
 
 
 def _fit_runner(
@@ -195,6 +219,8 @@ def _make_runner(key: str, x: Tensor, warmup: int) -> Runner:
         "ref_float_dataset": lambda: _reference_runner(x, warmup, 128, pil=False),
         "ref_sliced": lambda: _ref_sliced_runner(x, warmup, 128, host_sync=True),
         "ref_sliced_nosync": lambda: _ref_sliced_runner(x, warmup, 128, host_sync=False),
+        "hand": lambda: _hand_runner(x, warmup, 128),
+        "pyro": lambda: _pyro_runner(x, warmup, 128),
         "fit": lambda: _fit_runner(x, warmup, 128),
         "fit_progress": lambda: _fit_runner(x, warmup, 128, progress=True),
         "fit_threads1": lambda: _fit_runner(x, warmup, 128),
@@ -232,6 +258,18 @@ VARIANTS: list[Variant] = [
         "ref + sliced + no sync",
         "loss.item() every step -> loss summed on device, read once",
         "ref_sliced",
+    ),
+    Variant(
+        "hand",
+        "hand-written loop",
+        "the strong peer: one float tensor sliced per batch, logits + fused BCE, fused (else foreach) Adam, no per-step .item()",
+        "reference",
+    ),
+    Variant(
+        "pyro",
+        "pyro SVI",
+        "the other peer: pyro SVI, Trace_ELBO, pyro.optim.Adam, the pyro VAE tutorial's model/guide on a sliced tensor",
+        "reference",
     ),
     Variant("fit", "vaelib fit", "vaelib.train.fit(VAE(784, 20, [400]), progress=False)", "reference"),
     Variant("fit_progress", "fit, progress bar", "progress=False -> progress=True (tqdm)", "fit"),
@@ -334,11 +372,12 @@ def measure(
             torch.set_num_threads(threads)
             torch.manual_seed(1000 + r)
             try:
-                t0 = time.perf_counter()
+                t0 = machine.clock()
                 runner = _make_runner(key, data, warmup)
-                t1 = time.perf_counter()
+                gc.collect()  # the garbage of the variants before (pyro's traces, DataLoaders) is not this one's cost
+                t1 = machine.clock()
                 seen = runner()
-                t2 = time.perf_counter()
+                t2 = machine.clock()
             except Exception as err:  # a variant that cannot run here (e.g. torch.compile) is reported, not fatal
                 res.error = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
                 log(f"  {key}: skipped ({res.error})")
@@ -387,7 +426,22 @@ def measure(
             row["paired_ratio_to_base"] = None
     out["variants"] = variants
     out["fit_over_reference"] = variants["fit"]["ratio_to_reference"]
+    for peer in ("hand", "pyro"):
+        row = variants.get(peer)
+        out[f"fit_over_{peer}"] = _ratio(variants["fit"], row) if row else None
+        out[f"fit_over_{peer}_paired"] = _paired(variants["fit"], row) if row else None
     return out
+
+
+def _ratio(a: dict, b: dict) -> float | None:
+    return a["median"] / b["median"] if a["median"] and b["median"] else None
+
+
+def _paired(a: dict, b: dict) -> float | None:
+    """The median over repeats of the within-repeat ratio a / b (same load in each repeat)."""
+    if not a["rates"] or len(a["rates"]) != len(b["rates"]):
+        return None
+    return statistics.median(x / y for x, y in zip(a["rates"], b["rates"]))
 
 
 def step_breakdown(x: Tensor, *, batch: int = 128, steps: int = 50, fused_adam: bool = False) -> dict:

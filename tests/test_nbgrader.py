@@ -1,8 +1,9 @@
 """nbgrader end to end on every sheet (issue 14): generate, autograde, feedback.
 
 ``python -m vaelib.exercises --nbgrader-course DIR`` writes an nbgrader course (the worked sheets
-with nbgrader metadata under ``source/``). In a temporary course folder this test runs
-``nbgrader generate_assignment`` on every sheet, submits three notebooks per sheet (worked: the
+with nbgrader metadata under ``source/``). In a temporary course folder, one test per sheet (so
+that pytest-xdist runs two sheets at a time) runs ``generate_assignment`` through nbgrader's Python
+API (the Apps the command line runs, without starting a Python per step), submits three notebooks per sheet (worked: the
 reference answers; blank: the released sheet untouched; wrong: the worked one with exercise 1's
 answer replaced by a typical student mistake), autogrades them, and checks the scores (full marks
 on the code exercises, zero, partial) and that the feedback shows the check's hint.
@@ -16,7 +17,6 @@ from __future__ import annotations
 import html
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -64,17 +64,21 @@ def _require_nbgrader() -> None:
         pytest.skip(reason)
 
 
-def _nbgrader(course: Path, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "nbgrader", *args, "--force"],
-        cwd=course,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=os.environ.copy(),
-    )
-    assert done.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout + done.stderr
+def _api(course: Path):
+    """nbgrader's own Python API on the course folder (its ``nbgrader_config.py``), in this process.
+
+    One import of nbgrader per test process instead of one ``python -m nbgrader`` start (2-3 s on a
+    2-core machine) per step: the steps are the same Apps the command line runs.
+    """
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    return NbGraderAPI(config=config)
+
+
+def _step(result: dict, what: str) -> None:
+    assert result["success"], f"nbgrader {what} failed:\n{result.get('log', '')}\n{result.get('error', '')}"
 
 
 def _answer(source: str) -> str:
@@ -125,38 +129,56 @@ def _scores(course: Path, assignments: list[str]) -> dict[tuple[str, str], tuple
     return out
 
 
-def test_every_sheet_through_nbgrader_generate_autograde_feedback(tmp_path, monkeypatch):
+ASSIGNMENTS = [f"sheet{n:02d}" for n in range(1, 7)]
+STUDENTS = ("worked", "blank", "wrong")
+
+
+def test_the_course_folder_has_every_sheet(tmp_path):
+    assert write_nbgrader_course(ROOT, tmp_path / "course") == ASSIGNMENTS
+
+
+# One test per sheet; pytest-xdist (--dist loadfile) keeps a file's tests in one worker, so sheets 04-06
+# are tested from tests/test_nbgrader_sheets_4_6.py and run beside these three.
+@pytest.mark.parametrize("assignment", ASSIGNMENTS[:3])
+def test_every_sheet_through_nbgrader_generate_autograde_feedback(assignment, tmp_path, monkeypatch):
+    run_sheet_through_nbgrader(assignment, tmp_path, monkeypatch)
+
+
+def run_sheet_through_nbgrader(assignment: str, tmp_path: Path, monkeypatch) -> None:
+    """generate_assignment, three submissions, autograde, feedback and the scores of one sheet."""
     _require_nbgrader()
     # nbgrader runs `alembic` (installed beside it) and the kernel from PATH: the environment's own
     monkeypatch.setenv("PATH", str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
     course = tmp_path / "course"
-    assignments = write_nbgrader_course(ROOT, course)
-    assert assignments == [f"sheet{n:02d}" for n in range(1, 7)]
-    for assignment in assignments:
-        _nbgrader(course, "generate_assignment", assignment)
-        for path in (course / "release" / assignment).glob("*.ipynb"):
-            released = nbformat.read(path, as_version=4)
-            source = nbformat.read(course / "source" / assignment / path.name, as_version=4)
-            wrong = WRONG_FIRST_ANSWER[assignment][0]
-            for student, nb in [
-                ("worked", _fill(released, source, None)),
-                ("blank", released),
-                ("wrong", _fill(released, source, wrong)),
-            ]:
-                folder = course / "submitted" / student / assignment
-                folder.mkdir(parents=True, exist_ok=True)
-                nbformat.write(nb, folder / path.name)
-        _nbgrader(course, "autograde", assignment, "--create")
-        _nbgrader(course, "generate_feedback", assignment)
-    scores = _scores(course, assignments)
-    print("nbgrader code-exercise scores (worked, blank, wrong):")
-    for assignment in assignments:
-        worked, blank, wrong = (scores[(assignment, s)] for s in ("worked", "blank", "wrong"))
-        print(f"  {assignment}: {worked[0]:g}/{worked[1]:g}, {blank[0]:g}/{blank[1]:g}, {wrong[0]:g}/{wrong[1]:g}")
-        assert worked[1] > 0 and worked[0] == worked[1], (assignment, "worked", worked)
-        assert blank[0] == 0, (assignment, "blank", blank)
-        assert 0 < wrong[0] < wrong[1], (assignment, "wrong", wrong)
-        (feedback,) = (course / "feedback" / "wrong" / assignment).glob("*.html")
-        text = html.unescape(feedback.read_text(encoding="utf-8"))
-        assert WRONG_FIRST_ANSWER[assignment][1] in text, (assignment, "the hint is not in the feedback")
-        assert "CheckFailed: Exercise 1" in text
+    write_nbgrader_course(ROOT, course)
+    monkeypatch.chdir(course)
+    api = _api(course)
+    _step(api.generate_assignment(assignment), f"generate_assignment {assignment}")
+    for path in (course / "release" / assignment).glob("*.ipynb"):
+        released = nbformat.read(path, as_version=4)
+        source = nbformat.read(course / "source" / assignment / path.name, as_version=4)
+        wrong = WRONG_FIRST_ANSWER[assignment][0]
+        for student, nb in [
+            ("worked", _fill(released, source, None)),
+            ("blank", released),
+            ("wrong", _fill(released, source, wrong)),
+        ]:
+            folder = course / "submitted" / student / assignment
+            folder.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, folder / path.name)
+    for student in STUDENTS:
+        _step(api.autograde(assignment, student), f"autograde {assignment} {student}")
+    _step(api.generate_feedback(assignment), f"generate_feedback {assignment}")
+    scores = _scores(course, [assignment])
+    worked, blank, wrong = (scores[(assignment, s)] for s in STUDENTS)
+    print(f"nbgrader code-exercise scores (worked, blank, wrong) of {assignment}: ", end="")
+    print(f"{worked[0]:g}/{worked[1]:g}, {blank[0]:g}/{blank[1]:g}, {wrong[0]:g}/{wrong[1]:g}")
+    assert worked[1] > 0 and worked[0] == worked[1], (assignment, "worked", worked)
+    assert blank[0] == 0, (assignment, "blank", blank)
+    assert 0 < wrong[0] < wrong[1], (assignment, "wrong", wrong)
+    for student in STUDENTS:
+        assert list((course / "feedback" / student / assignment).glob("*.html")), (assignment, student, "no feedback")
+    (feedback,) = (course / "feedback" / "wrong" / assignment).glob("*.html")
+    text = html.unescape(feedback.read_text(encoding="utf-8"))
+    assert WRONG_FIRST_ANSWER[assignment][1] in text, (assignment, "the hint is not in the feedback")
+    assert "CheckFailed: Exercise 1" in text

@@ -121,8 +121,8 @@ def unit_interval(name: str, t: Tensor, why: str, fix: str) -> Tensor:
         why: whose assumption the range is ("the Bernoulli likelihood's").
         fix: what to do, appended to the message ("Divide 8-bit images by 255.").
     """
-    lo, hi, finite_all = torch.stack([t.min(), t.max(), torch.isfinite(t).all().to(t.dtype)]).tolist()
-    if not finite_all:
+    lo, hi = (float(v) for v in torch.aminmax(t.detach()))  # one pass; NaN and inf propagate to the min or max
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         finite(name, t)
     if lo < 0 or hi > 1:
         raise ValueError(

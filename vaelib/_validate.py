@@ -44,6 +44,7 @@ from vaelib._sampler_args import (  # noqa: F401
 )
 from vaelib._tensor_args import (  # noqa: F401
     NonFiniteError,
+    all_finite,
     as_tensor,
     broadcastable,
     choice,
