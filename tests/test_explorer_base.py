@@ -109,3 +109,8 @@ def test_figure_is_the_current_state_and_the_player_leaves_the_explorer_as_it_wa
 def test_an_explorer_needs_a_control():
     with pytest.raises(ValueError, match="at least one control"):
         Explorer({}, figsize=(1, 1))
+
+
+def test_the_player_frame_has_alt_text():
+    player = Wave().player("k", [1.0, 2.0])
+    assert "alt='Wave over k = 1, 2: one frame per value'" in player.data

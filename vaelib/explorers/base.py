@@ -293,13 +293,15 @@ class Explorer(widgets.VBox):
             frames.append(base64.b64encode(data).decode("ascii"))
         self.set(**before)
         width = int(self.image.width)
-        label = html.escape(label or self.controls[name].description or name)
+        label = label or self.controls[name].description or name
         sources = ",".join(f"'data:image/png;base64,{f}'" for f in frames)
-        ticks = html.escape(", ".join(f"{v:g}" if isinstance(v, (int, float)) else str(v) for v in values))
+        ticks = ", ".join(f"{v:g}" if isinstance(v, (int, float)) else str(v) for v in values)
+        alt = html.escape(f"{type(self).__name__} over {label} = {ticks}: one frame per value", quote=True)
+        label, ticks = html.escape(label), html.escape(ticks)
         return HTML(
             "<div class='vaelib-player'>"
             f"<div style='font-size:12px'>{label} ({ticks}): "
             f"<input type='range' min='0' max='{len(frames) - 1}' value='0' step='1' "
             f'oninput="this.parentNode.nextSibling.src=[{sources}][this.value]"></div>'
-            f"<img width='{width}' src='data:image/png;base64,{frames[0]}'/></div>"
+            f"<img width='{width}' alt='{alt}' src='data:image/png;base64,{frames[0]}'/></div>"
         )
