@@ -113,4 +113,4 @@ def test_an_explorer_needs_a_control():
 
 def test_the_player_frame_has_alt_text():
     player = Wave().player("k", [1.0, 2.0])
-    assert "alt='Wave over k = 1, 2: one frame per value'" in player.data
+    assert 'alt="Wave over k = 1, 2: one frame per value"' in player.data  # double quotes: the site's HTML

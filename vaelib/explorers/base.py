@@ -303,5 +303,5 @@ class Explorer(widgets.VBox):
             f"<div style='font-size:12px'>{label} ({ticks}): "
             f"<input type='range' min='0' max='{len(frames) - 1}' value='0' step='1' "
             f'oninput="this.parentNode.nextSibling.src=[{sources}][this.value]"></div>'
-            f"<img width='{width}' alt='{alt}' src='data:image/png;base64,{frames[0]}'/></div>"
+            f'<img width="{width}" alt="{alt}" src="data:image/png;base64,{frames[0]}"/></div>'
         )
