@@ -52,33 +52,23 @@ HIDPI = 2  # rendered at twice the pixels it is shown at: sharp on a HiDPI scree
 TEXT_BOX = {"boxstyle": "round,pad=0.3", "fc": "white", "ec": "0.8", "alpha": 0.9}  # a readout drawn in an axes
 
 
+SLIDER_LOOK = {  # every explorer's sliders: the whole label shown, one width, redrawn while dragged
+    "continuous_update": True,
+    "style": {"description_width": "initial"},
+    "layout": {"width": "300px"},
+}
+
+
 def float_slider(description: str, value: float, lo: float, hi: float, step: float, fmt: str = ".2f"):
     """A ``FloatSlider`` laid out like every explorer's."""
     return widgets.FloatSlider(
-        value=value,
-        min=lo,
-        max=hi,
-        step=step,
-        description=description,
-        readout_format=fmt,
-        continuous_update=True,
-        style={"description_width": "initial"},
-        layout=widgets.Layout(width="300px"),
+        value=value, min=lo, max=hi, step=step, description=description, readout_format=fmt, **SLIDER_LOOK
     )
 
 
 def int_slider(description: str, value: int, lo: int, hi: int, step: int = 1):
     """An ``IntSlider`` laid out like every explorer's."""
-    return widgets.IntSlider(
-        value=value,
-        min=lo,
-        max=hi,
-        step=step,
-        description=description,
-        continuous_update=True,
-        style={"description_width": "initial"},
-        layout=widgets.Layout(width="300px"),
-    )
+    return widgets.IntSlider(value=value, min=lo, max=hi, step=step, description=description, **SLIDER_LOOK)
 
 
 def dropdown(description: str, options: Sequence, value):
