@@ -44,7 +44,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from vaelib.widgets import png_bytes
+from vaelib.latent_canvas import png_bytes
 
 __all__ = ["Explorer", "float_slider", "int_slider", "dropdown", "TEXT_BOX"]
 
