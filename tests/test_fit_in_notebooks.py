@@ -1,7 +1,8 @@
 """fit inside a Jupyter kernel: a cell that exceeds nbval's time limit fails the run, and the
 progress display a saved notebook keeps is the final one (not a widget frozen at 0%).
 
-Each test runs a small generated notebook in a fresh kernel (a few seconds each).
+Each test runs small generated notebooks in fresh kernels (a few seconds each); the time-limit test
+and its control share one nbval run.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ def _env() -> dict:
     return env
 
 
-def _nbval(path: Path, timeout: int) -> subprocess.CompletedProcess:
-    """pytest --nbval on one notebook, outside this repository's configuration (no ini file)."""
+def _nbval(folder: Path, names: list[str], timeout: int) -> subprocess.CompletedProcess:
+    """pytest --nbval on notebooks in ``folder``, outside this repository's configuration (no ini
+    file); ``-rA`` lists every cell's outcome."""
     return subprocess.run(
         [
             sys.executable,
@@ -55,9 +57,10 @@ def _nbval(path: Path, timeout: int) -> subprocess.CompletedProcess:
             "-p",
             "no:randomly",
             "-q",
-            path.name,
+            "-rA",
+            *names,
         ],
-        cwd=path.parent,
+        cwd=folder,
         env=_env(),
         capture_output=True,
         text=True,
@@ -65,42 +68,54 @@ def _nbval(path: Path, timeout: int) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.slow
-def test_a_fit_cell_that_exceeds_the_cell_timeout_fails_the_test_run(tmp_path):
-    """Before: fit caught nbval's interrupt as a clean Ctrl-C, the cell passed, every later cell
-    was an expected failure that passed, and pytest exited 0. Now the interrupt re-raises."""
-    slow = _notebook(
-        tmp_path / "slow.ipynb",
+CELL_TIMEOUT_S = 12  # ample for the imports on a busy machine (about 3 s idle); the slow fit needs hours
+
+
+@pytest.fixture(scope="module")
+def timed_run(tmp_path_factory) -> tuple[str, int]:
+    """One nbval run, with a cell time limit, over two generated notebooks: ``slow.ipynb``, whose fit
+    cannot finish in time, and its control ``quick.ipynb``, the same notebook with a fit that does.
+    One pytest process for both (instead of one each) is the saving; each test reads its own part."""
+    folder = tmp_path_factory.mktemp("timed")
+    _notebook(
+        folder / "slow.ipynb",
         (SETUP, []),
         ("history = fit(model, x, epochs=100_000, batch_size=8, progress=False)", ["nbval-ignore-output"]),
         ("print('after')", []),
     )
-    result = _nbval(slow, timeout=25)  # ample for the imports on a busy machine; fit needs hours
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
-    assert "FAILED slow.ipynb::Cell 1" in output and "TrainingInterrupted" in output, output
-    assert "1 failed" in output and "Cell 0" not in output.split("short test summary")[-1], output
-
-
-@pytest.mark.slow
-def test_the_same_notebook_passes_when_fit_finishes_in_time(tmp_path):
-    """The control: the generated notebook itself is sound (so the failure above is the timeout)."""
     quick = _notebook(
-        tmp_path / "quick.ipynb",
+        folder / "quick.ipynb",
         (SETUP, []),
         ("history = fit(model, x, epochs=1, batch_size=64, progress=False)", ["nbval-ignore-output"]),
         ("print('after')", []),
     )
-    # nbval compares outputs with the committed ones: execute it once to commit them.
-    from nbclient import NotebookClient
-
+    # nbval compares outputs with the committed ones: commit the control's one printed line.
     nb = nbformat.read(quick, as_version=4)
-    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute(
-        env=_env()
-    )
+    for count, cell in enumerate(nb.cells, 1):
+        cell.execution_count = count  # a cell nbval counts as run
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="after\n")]
     nbformat.write(nb, quick)
-    result = _nbval(quick, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = _nbval(folder, ["quick.ipynb", "slow.ipynb"], timeout=CELL_TIMEOUT_S)
+    return result.stdout + result.stderr, result.returncode
+
+
+@pytest.mark.slow
+def test_a_fit_cell_that_exceeds_the_cell_timeout_fails_the_test_run(timed_run):
+    """Before: fit caught nbval's interrupt as a clean Ctrl-C, the cell passed, every later cell
+    was an expected failure that passed, and pytest exited 0. Now the interrupt re-raises."""
+    output, returncode = timed_run
+    assert returncode != 0, output
+    assert "FAILED slow.ipynb::Cell 1" in output and "TrainingInterrupted" in output, output
+    assert "1 failed" in output and "PASSED slow.ipynb::Cell 0" in output, output  # the imports were in time
+
+
+@pytest.mark.slow
+def test_the_same_notebook_passes_when_fit_finishes_in_time(timed_run):
+    """The control: the generated notebook itself is sound (so the failure above is the timeout)."""
+    output, _ = timed_run
+    for cell in range(3):
+        assert f"PASSED quick.ipynb::Cell {cell}" in output, output
+    assert "FAILED quick.ipynb" not in output, output
 
 
 @pytest.mark.slow
