@@ -1,12 +1,16 @@
 """nbgrader end to end on every sheet (issue 14): generate, autograde, feedback.
 
 ``python -m vaelib.exercises --nbgrader-course DIR`` writes an nbgrader course (the worked sheets
-with nbgrader metadata under ``source/``). In a temporary course folder, one test per sheet (so
-that pytest-xdist runs two sheets at a time) runs ``generate_assignment`` through nbgrader's Python
-API (the Apps the command line runs, without starting a Python per step), submits three notebooks per sheet (worked: the
-reference answers; blank: the released sheet untouched; wrong: the worked one with exercise 1's
-answer replaced by a typical student mistake), autogrades them, and checks the scores (full marks
-on the code exercises, zero, partial) and that the feedback shows the check's hint.
+with nbgrader metadata under ``source/``). One course folder per test file (the
+``course`` fixture: the gradebook is made once, a few seconds), shared by that file's sheets; one
+test per sheet (so that pytest-xdist runs two sheets at a time) runs ``generate_assignment``
+through nbgrader's Python API (the Apps the command line runs, without starting a Python per
+step), submits three notebooks per sheet (worked: the reference answers; blank: the committed
+exercise sheet ``exercises/NN_slug.ipynb`` untouched, what students get; wrong: the worked one with
+exercise 1's answer replaced by a typical student mistake), autogrades them, and checks the scores
+(full marks on the code exercises, zero, partial), that the feedback shows the check's hint, and,
+in the autograded blank sheet, that the only errors are the blanks' NotImplementedError and every
+exercise's blank is reached (so a check cell that needs a name only the solution defines fails).
 
 nbgrader comes from the ``grading`` extra (``pip install -e '.[grading]'``). Without it the test
 skips locally, and fails under ``CI=true`` (as the browser test does for Chromium).
@@ -17,13 +21,14 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from vaelib.exercises import BEGIN, END, write_nbgrader_course
+from vaelib.exercises import BEGIN, END, make_exercise, write_nbgrader_course
 
 ROOT = Path(__file__).parents[1]
 pytestmark = pytest.mark.slow
@@ -137,38 +142,78 @@ def test_the_course_folder_has_every_sheet(tmp_path):
     assert write_nbgrader_course(ROOT, tmp_path / "course") == ASSIGNMENTS
 
 
+def _environment_path() -> str:
+    """PATH with this environment's scripts first: nbgrader runs `alembic` and the kernel from PATH."""
+    return str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> Path:
+    """This file's nbgrader course folder (tests/test_nbgrader_sheets_4_6.py makes its own)."""
+    return make_course(tmp_path_factory)
+
+
+def make_course(tmp_path_factory) -> Path:
+    """One nbgrader course folder for the sheets of a test file, with its gradebook made.
+
+    The fixed cost (the course's sources, and the gradebook, whose creation runs ``alembic heads``)
+    is paid once per file; each sheet's test then generates, submits, autogrades and writes feedback
+    for its own assignment only (its own folders and gradebook rows), so one sheet's failure leaves
+    the others' steps and assertions as they were.
+    """
+    _require_nbgrader()
+    from nbgrader.api import Gradebook
+
+    folder = tmp_path_factory.mktemp("nbgrader") / "course"
+    write_nbgrader_course(ROOT, folder)  # test_the_course_folder_has_every_sheet checks the names
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PATH", _environment_path())
+        with Gradebook(f"sqlite:///{folder.resolve() / 'gradebook.db'}"):
+            pass
+    return folder
+
+
 # One test per sheet; pytest-xdist (--dist loadfile) keeps a file's tests in one worker, so sheets 04-06
 # are tested from tests/test_nbgrader_sheets_4_6.py and run beside these three.
 @pytest.mark.parametrize("assignment", ASSIGNMENTS[:3])
-def test_every_sheet_through_nbgrader_generate_autograde_feedback(assignment, tmp_path, monkeypatch):
-    run_sheet_through_nbgrader(assignment, tmp_path, monkeypatch)
+def test_every_sheet_through_nbgrader_generate_autograde_feedback(assignment, course, monkeypatch):
+    run_sheet_through_nbgrader(assignment, course, monkeypatch)
 
 
-def run_sheet_through_nbgrader(assignment: str, tmp_path: Path, monkeypatch) -> None:
+def run_sheet_through_nbgrader(assignment: str, course: Path, monkeypatch) -> None:
     """generate_assignment, three submissions, autograde, feedback and the scores of one sheet."""
-    _require_nbgrader()
-    # nbgrader runs `alembic` (installed beside it) and the kernel from PATH: the environment's own
-    monkeypatch.setenv("PATH", str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
-    course = tmp_path / "course"
-    write_nbgrader_course(ROOT, course)
+    monkeypatch.setenv("PATH", _environment_path())
     monkeypatch.chdir(course)
     api = _api(course)
     _step(api.generate_assignment(assignment), f"generate_assignment {assignment}")
-    for path in (course / "release" / assignment).glob("*.ipynb"):
+    names = []
+    for path in sorted((course / "release" / assignment).glob("*.ipynb")):
+        names.append(path.name)
         released = nbformat.read(path, as_version=4)
         source = nbformat.read(course / "source" / assignment / path.name, as_version=4)
+        exercise = nbformat.read(ROOT / "exercises" / path.name, as_version=4)
+        assert _graded_cells(exercise) == _graded_cells(released), (
+            f"exercises/{path.name}: its nbgrader cells are not the release's"
+        )
         wrong = WRONG_FIRST_ANSWER[assignment][0]
         for student, nb in [
             ("worked", _fill(released, source, None)),
-            ("blank", released),
+            ("blank", exercise),
             ("wrong", _fill(released, source, wrong)),
         ]:
             folder = course / "submitted" / student / assignment
             folder.mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, folder / path.name)
+    assert names, f"{assignment}: nothing released"
+    logs = {}
     for student in STUDENTS:
-        _step(api.autograde(assignment, student), f"autograde {assignment} {student}")
+        result = api.autograde(assignment, student)
+        _step(result, f"autograde {assignment} {student}")
+        logs[student] = result.get("log", "")
     _step(api.generate_feedback(assignment), f"generate_feedback {assignment}")
+    # nbgrader takes the committed sheet as it is: no locked or graded cell changed, none unknown
+    changed = [line for line in logs["blank"].splitlines() if "has changed" in line or "does not exist" in line]
+    assert not changed, (assignment, "nbgrader had to repair the committed exercise sheet", changed)
     scores = _scores(course, [assignment])
     worked, blank, wrong = (scores[(assignment, s)] for s in STUDENTS)
     print(f"nbgrader code-exercise scores (worked, blank, wrong) of {assignment}: ", end="")
@@ -182,3 +227,48 @@ def run_sheet_through_nbgrader(assignment: str, tmp_path: Path, monkeypatch) -> 
     text = html.unescape(feedback.read_text(encoding="utf-8"))
     assert WRONG_FIRST_ANSWER[assignment][1] in text, (assignment, "the hint is not in the feedback")
     assert "CheckFailed: Exercise 1" in text
+    for name in names:
+        _fails_only_at_its_blanks(course / "autograded" / "blank" / assignment / name, name)
+
+
+def _graded_cells(nb: nbformat.NotebookNode) -> list[tuple[str, str, bool, bool, float | None, str | None]]:
+    """The nbgrader cells in order: grade id, type, solution, locked, points, and a locked cell's source."""
+    out = []
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader")
+        if meta is None:
+            continue
+        locked = bool(meta.get("locked"))
+        points = float(meta["points"]) if meta.get("grade") else None
+        out.append(
+            (
+                meta["grade_id"],
+                cell.cell_type,
+                bool(meta.get("solution")),
+                locked,
+                points,
+                cell.source if locked else None,
+            )
+        )
+    return out
+
+
+def _fails_only_at_its_blanks(autograded: Path, name: str) -> None:
+    """The committed exercise sheet, as nbgrader ran it for the blank student: each error is a blank's
+    NotImplementedError, and every exercise's blank is reached (the exercises of ``make_exercise``)."""
+    _, numbers = make_exercise(nbformat.read(ROOT / "solutions" / name, as_version=4), f"solutions/{name}")
+    assert numbers, f"{name}: no code exercises"
+    ran = nbformat.read(autograded, as_version=4)
+    raised = set()
+    for i, cell in enumerate(ran.cells):
+        for out in cell.get("outputs", []):
+            if out.output_type != "error":
+                continue
+            assert out.ename == "NotImplementedError", (
+                f"exercises/{name} cell {i}: the exercise sheet fails with {out.ename}: {out.evalue} "
+                f"(only the blanks may fail, with NotImplementedError)"
+            )
+            raised.update(int(n) for n in re.findall(r"Exercise (\d+)", out.evalue))
+    assert raised == set(numbers), (
+        f"exercises/{name}: blanks {sorted(set(numbers))} but the checks raised for {sorted(raised)}"
+    )
