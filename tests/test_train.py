@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import pickle
@@ -705,3 +706,42 @@ def test_version_1_checkpoints_still_load_and_resume_with_a_note(tmp_path, data,
     assert _same(_state(fresh), _state(model)) and saved["fit_state"] is None
     history = fit(fresh, data, epochs=2, batch_size=50, progress=False, checkpoint=path, resume=True)
     assert len(history) == 2 and "the noise stream restarts" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("make", [lambda p: torch.optim.Adam(p, lr=1e-2, fused=True), lambda p: torch.optim.LBFGS(p)])
+def test_the_epochs_snapshot_of_the_optimizer_equals_a_deepcopy_and_shares_no_tensor(make):
+    """fit's roll-back point (taken after every epoch) copies the optimizer's state without deepcopy."""
+    from vaelib._fit_run import _clone_tree
+
+    torch.manual_seed(0)
+    net = nn.Linear(3, 2)
+    optimizer = make(net.parameters())
+
+    def closure():
+        optimizer.zero_grad()
+        loss = net(torch.randn(5, 3)).pow(2).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(2):
+        optimizer.step(closure)
+    state = optimizer.state_dict()
+    snapshot, reference = _clone_tree(state), copy.deepcopy(state)
+
+    def leaves(tree):
+        if isinstance(tree, dict):
+            return [(k, *leaf) for k in sorted(tree, key=str) for leaf in leaves(tree[k])]
+        if isinstance(tree, (list, tuple)):
+            return [(i, *leaf) for i, v in enumerate(tree) for leaf in leaves(v)]
+        return [(tree,)]
+
+    ours, theirs = leaves(snapshot), leaves(reference)
+    assert len(ours) == len(theirs) > 2
+    for a, b in zip(ours, theirs):
+        assert a[:-1] == b[:-1] and type(a[-1]) is type(b[-1])
+        assert torch.equal(a[-1], b[-1]) if isinstance(a[-1], torch.Tensor) else a[-1] == b[-1]
+    originals = {leaf[-1].untyped_storage().data_ptr() for leaf in leaves(state) if isinstance(leaf[-1], torch.Tensor)}
+    copies = [leaf[-1] for leaf in ours if isinstance(leaf[-1], torch.Tensor)]
+    assert copies and all(t.untyped_storage().data_ptr() not in originals for t in copies)
+    optimizer.step(closure)  # the optimizer moves on; the snapshot does not
+    assert all(torch.equal(a[-1], b[-1]) for a, b in zip(ours, theirs) if isinstance(a[-1], torch.Tensor))
