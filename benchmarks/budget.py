@@ -53,8 +53,8 @@ def split_command(command: str) -> tuple[list[str], list[str]]:
     return install, tests
 
 
-def target_seconds(kind: str, name: str) -> float:
-    """The budget of one notebook: 30 s for a lecture and for an exercise sheet (``name`` is kept for callers)."""
+def target_seconds(kind: str) -> float:
+    """The budget of one notebook of ``kind`` (``notebooks`` or ``solutions``): 30 s for a lecture and for a sheet."""
     return SHEET_SECONDS if kind == "solutions" else LECTURE_SECONDS
 
 
@@ -195,7 +195,7 @@ def measure(
                     if collect_only:
                         cmd += ["--collect-only"]
                     row = _run(cmd, clone, env, timeout)
-                    row.update(kind=kind, name=path.name, target=target_seconds(kind, path.name))
+                    row.update(kind=kind, name=path.name, target=target_seconds(kind))
                     row["within_target"] = (
                         None if collect_only else row["returncode"] == 0 and row["seconds"] <= row["target"]
                     )

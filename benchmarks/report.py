@@ -263,7 +263,7 @@ def _targets(results: dict) -> list[list[str]]:
             if total:
                 rows.append(
                     [
-                        f"the six lectures together under {total['target']:.0f} s",
+                        f"the {len(lectures)} lectures together under {total['target']:.0f} s",
                         f"{total['seconds']:.0f} s",
                         _yes(total["within_target"]),
                     ]

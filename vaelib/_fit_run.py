@@ -123,7 +123,7 @@ class Snapshot:
 
     def restore(self, run: "Run") -> None:
         run.model.load_state_dict(self.model)
-        run.optimizer.load_state_dict(copy.deepcopy(self.optimizer))
+        run.optimizer.load_state_dict(_clone_tree(self.optimizer))  # the snapshot stays intact
         run.noise.set_state(self.noise)
         run.history.truncate(self.epochs)
 
