@@ -258,6 +258,12 @@ def _state_bytes(model: nn.Module, history: History | None = None) -> bytes:
     return buffer.getvalue()
 
 
+def _check_only(only: list[str], recipes: dict) -> None:
+    unknown = sorted(set(only) - set(recipes))
+    if unknown:
+        raise KeyError(f"only must name models of the recipes, {sorted(recipes)}; got {unknown}.")
+
+
 def retrain(
     out: str | Path = WEIGHTS_DIR, *, recipes: dict | None = None, only: list[str] | None = None, log=print
 ) -> dict:
@@ -282,9 +288,7 @@ def retrain(
 
     recipes = RECIPES if recipes is None else recipes
     if only is not None:
-        unknown = sorted(set(only) - set(recipes))
-        if unknown:
-            raise KeyError(f"only must name models of the recipes, {sorted(recipes)}; got {unknown}.")
+        _check_only(only, recipes)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (x_train, y_train), (x_test, _) = load_mnist()
@@ -346,12 +350,10 @@ def load(name: str, directory: str | Path | None = None) -> nn.Module:
     Raises:
         KeyError: no such model; ValueError: the file's SHA-256 differs from the manifest's.
     """
-    return load_with_history(name, directory, _need_history=False)[0]
+    return _load(name, directory)[0]
 
 
-def load_with_history(
-    name: str, directory: str | Path | None = None, *, _need_history: bool = True
-) -> tuple[nn.Module, History | None]:
+def load_with_history(name: str, directory: str | Path | None = None) -> tuple[nn.Module, History]:
     """Load a model trained by a :class:`FitRecipe` and the :class:`~vaelib.train.History` ``fit`` returned.
 
     Args:
@@ -365,6 +367,14 @@ def load_with_history(
         KeyError: no such model; ValueError: the file's SHA-256 differs from the manifest's, or the
         model was not trained by ``fit`` (the judge, ``ae2`` and ``vae2``: use :func:`load`).
     """
+    model, history = _load(name, directory)
+    if history is None:
+        raise ValueError(f"{name} was not trained by fit and has no history: load it with pretrained.load({name!r}).")
+    return model, history
+
+
+def _load(name: str, directory: str | Path | None) -> tuple[nn.Module, History | None]:
+    """The checksum-verified model and, for a FitRecipe's file, its history (else None)."""
     directory = WEIGHTS_DIR if directory is None else Path(directory)
     entries = _manifest(directory)["models"]
     if name not in entries:
@@ -381,8 +391,6 @@ def load_with_history(
     payload = torch.load(io.BytesIO(data), weights_only=True)
     fields = {**entry["recipe"], "hidden_dims": tuple(entry["recipe"]["hidden_dims"])}
     recipe = FitRecipe(**fields) if fields.get("trainer") == "fit" else Recipe(**fields)
-    if _need_history and not isinstance(recipe, FitRecipe):
-        raise ValueError(f"{name} was not trained by fit and has no history: load it with pretrained.load({name!r}).")
     model = _build(recipe)
     if _config(model) != entry["config"]:
         raise ValueError(f"{name}: the recipe builds {_config(model)}, but the file was saved from {entry['config']}.")
@@ -420,8 +428,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--tiny would overwrite the shipped weights: give --out DIR")
         recipes = TINY if args.tiny else RECIPES
         only = None if args.only is None else [name.strip() for name in args.only.split(",") if name.strip()]
-        if only is not None and set(only) - set(recipes):
-            parser.error(f"--only: no such models {sorted(set(only) - set(recipes))}; choose from {sorted(recipes)}")
+        if only is not None:
+            try:
+                _check_only(only, recipes)
+            except KeyError as err:  # a usage error, reported before anything is trained
+                parser.error(f"--only: {err.args[0]}")
         retrain(directory, recipes=recipes, only=only)
     if args.verify or not args.retrain:
         result = verify(directory)
